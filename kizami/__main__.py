@@ -1,0 +1,3 @@
+from kizami.cli import main
+
+main()

@@ -1,0 +1,393 @@
+"""The ``kizami`` command line. Commands are thin: parse options, call the library, render with rich."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+from rich.table import Table
+
+from kizami import __version__
+from kizami.errors import KizamiError
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="kizami",
+    help="Quantize a merged code LLM into GPTQ, AWQ, GGUF and ONNX builds, and prove every build against the bf16 "
+    "original: perplexity (code / ja / en), KL-divergence, FIM exact match and tokens per second.\n\n"
+    "Start with `kizami doctor` to see what is installed.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+calib_app = typer.Typer(help="Build and inspect calibration sets (code + Japanese) and evaluation sets.", no_args_is_help=True)
+toolchain_app = typer.Typer(help="The llama.cpp converter and tools kizami uses for GGUF.", no_args_is_help=True)
+export_app = typer.Typer(help="Export a checkpoint to GGUF (llama.cpp) or ONNX (onnxruntime) builds.", no_args_is_help=True)
+standin_app = typer.Typer(help="The built-in stand-in model `tiny-fcj` (a small Llama 3.1-shaped model with FIM).",
+                          no_args_is_help=True)
+app.add_typer(calib_app, name="calib")
+app.add_typer(toolchain_app, name="toolchain")
+app.add_typer(export_app, name="export")
+app.add_typer(standin_app, name="standin")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console.print(f"kizami {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version_callback, is_eager=True,
+                                                    help="Print the version and exit.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what kizami does (commands it runs, files it writes).")] = False,
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=err_console, show_path=False)])
+
+
+@app.command()
+def doctor() -> None:
+    """Show engine versions, llama.cpp tools, CPU features, GPU, free disk, and how to fix what is missing."""
+    from kizami.doctor import run_checks
+
+    checks = run_checks()
+    table = Table(title="kizami doctor", show_lines=False)
+    for col in ("", "group", "item", "status"):
+        table.add_column(col)
+    for c in checks:
+        table.add_row("[green]✓[/]" if c.ok else "[red]✗[/]", c.group, c.name, c.value)
+    console.print(table)
+    fixes = [c for c in checks if not c.ok and c.fix]
+    for c in fixes:
+        console.print(f"[yellow]missing[/] {c.name}: [bold]{c.fix}[/]")
+    if not fixes:
+        console.print("[green]everything kizami uses is in place[/]")
+
+
+@app.command()
+def verify(path: Annotated[Path, typer.Argument(help="A build folder (with kizami.json).")]) -> None:
+    """Check every file of a build against its manifest (size and sha256). Exit 1 on any mismatch."""
+    from kizami import manifest
+
+    problems = manifest.verify(path)
+    if not problems:
+        m = manifest.load(path)
+        console.print(f"[green]OK[/] {path}: {m.format} build, {len(m.files)} files match kizami.json")
+        return
+    table = Table(title=f"{path}: {len(problems)} problem(s)")
+    for col in ("file", "problem", "detail"):
+        table.add_column(col)
+    for p in problems:
+        table.add_row(p.file, p.issue, p.detail)
+    console.print(table)
+    raise typer.Exit(1)
+
+
+@toolchain_app.command("build")
+def toolchain_build(
+    force: Annotated[bool, typer.Option(help="Rebuild even if every tool is present.")] = False,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Parallel compile jobs (default: all cores).")] = None,
+) -> None:
+    """Fetch the pinned llama.cpp source and build llama-quantize, llama-imatrix, llama-perplexity, llama-bench."""
+    from kizami import toolchain
+
+    with console.status("building llama.cpp tools (≈5 min on 2 cores)…"):
+        chain = toolchain.build(jobs=jobs, force=force)
+    console.print(f"[green]ready[/] converter {chain.converter}\n      tools in {chain.bin_dir}")
+
+
+@toolchain_app.command("source")
+def toolchain_source() -> None:
+    """Print the path of the pinned llama-cpp-python source archive (downloading it once)."""
+    from kizami import toolchain
+
+    print(toolchain.source_archive())
+
+
+@toolchain_app.command("show")
+def toolchain_show() -> None:
+    """Print where the converter and tools are, and which are missing."""
+    from kizami import toolchain
+
+    chain = toolchain.find()
+    console.print(f"source: {chain.root}\ntools:  {chain.bin_dir}")
+    missing = chain.missing()
+    console.print(f"[red]missing:[/] {', '.join(missing)} — run `kizami toolchain build`" if missing else "[green]complete[/]")
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    """A rich progress display; yields a factory ``(description, total) -> advance(n)``."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False) as bar:
+        def factory(description: str, total: int) -> Callable[[int], None]:
+            task = bar.add_task(description, total=total)
+            return lambda n: bar.advance(task, n)
+
+        yield factory
+
+
+@calib_app.command("build")
+def calib_build(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the calibration build.")],
+    recipe: Annotated[str, typer.Option(help="`default` (built-in code + Japanese mixture) or a recipe .toml.")] = "default",
+    tokenizer: Annotated[str, typer.Option(help="Tokenizer to pack with: a model folder, or `tiny-fcj`.")] = "tiny-fcj",
+    samples: Annotated[int, typer.Option(help="Number of calibration samples.")] = 128,
+    seq_len: Annotated[int, typer.Option(help="Tokens per sample (BOS included).")] = 512,
+    fim_per_language: Annotated[int, typer.Option(help="Single-line FIM tasks per language from held-out code.")] = 20,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+) -> None:
+    """Build a calibration set (N samples x L tokens) and its held-out evaluation sets (perplexity texts, FIM tasks)."""
+    from kizami.calib_data.build import CalibConfig, build_calib
+    from kizami.calib_data.recipe import load_recipe
+    from kizami.standin import resolve_model
+
+    cfg = CalibConfig(samples=samples, seq_len=seq_len, fim_per_language=fim_per_language)
+    with console.status("building calibration set…") as status:
+        build_calib(load_recipe(recipe), resolve_model(tokenizer), out, cfg, overwrite=overwrite,
+                    progress=lambda msg: status.update(f"calibration set: {msg}…"))
+    _show_calib(out)
+
+
+def _show_calib(path: Path) -> None:
+    from kizami import manifest
+
+    m = manifest.load(path)
+    if m.format != "calib":
+        raise KizamiError(f"{path} is a {m.format} build, not a calibration set")
+    table = Table(title=f"calibration set {m.calibration['id']}" if m.calibration else str(path))
+    for col, justify in (("source", "left"), ("domain", "left"), ("language", "left"), ("docs", "right"),
+                         ("held out", "right"), ("samples", "right"), ("tokens", "right"), ("share", "right"),
+                         ("target", "right")):
+        table.add_column(col, justify=justify)
+    for name, st in m.extra["sources"].items():
+        table.add_row(name, st["domain"], st["language"], str(st["documents"]), str(st["heldout_documents"]),
+                      str(st["samples"]), f"{st['tokens']:,}", f"{st['share_actual']:.1%}", f"{st['share_target']:.1%}")
+    console.print(table)
+    licenses = sorted({st["license"] for st in m.extra["sources"].values()})
+    console.print("licenses: " + "; ".join(licenses))
+    p = m.parameters
+    console.print(f"{p['samples']} samples x {p['seq_len']} tokens · {m.extra['fim_tasks']} FIM tasks · held-out docs "
+                  + ", ".join(f"{d} {n}" for d, n in m.extra["heldout_documents"].items()))
+
+
+@calib_app.command("show")
+def calib_show(path: Annotated[Path, typer.Argument(help="A calibration build folder.")]) -> None:
+    """Show a calibration set's mixture by source, language and tokens."""
+    _show_calib(path)
+
+
+_TASKS = {"ppl": "quality", "kld": "quality", "fim": "fim", "speed": "speed", "size": "size", "parity": "parity"}
+
+
+@app.command("eval")
+def eval_cmd(
+    build: Annotated[str, typer.Argument(help="A build folder, an HF checkpoint folder, or `tiny-fcj`.")],
+    data: Annotated[Path, typer.Option(help="A calibration build whose held-out eval/ sets are used.")],
+    ref: Annotated[Optional[str], typer.Option(help="The bf16 reference checkpoint (default: the build's source "
+                                                    "checkpoint from its manifest).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: BUILD.eval.json next to the build).")] = None,
+    tasks: Annotated[str, typer.Option(help="Comma-separated: ppl,kld,fim,speed,size,parity.")] = "ppl,kld,fim,speed,size,parity",
+    fim_file: Annotated[Optional[Path], typer.Option(help="A SantaCoder-FIM JSONL file instead of the set's eval/fim.jsonl.")] = None,
+    ctx: Annotated[int, typer.Option(help="Perplexity window length in tokens.")] = 512,
+    stride: Annotated[int, typer.Option(help="Window advance; each token is scored once with >= ctx-stride context.")] = 256,
+    fim_sampled: Annotated[bool, typer.Option(help="Model-card sampling (T=0.2, top-p 0.95, seeded) instead of greedy.")] = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (pinned for timing).")] = None,
+) -> None:
+    """Measure a build against the bf16 reference: PPL per domain, KLD, top-1, FIM EM, tokens/s, size."""
+    from kizami import manifest
+    from kizami.report_text import result_details
+    from kizami.runtime.evaluate import EvalSettings, evaluate, reference_for
+    from kizami.runtime.metrics.fim import FimSettings
+    from kizami.runtime.metrics.size import count_parameters
+    from kizami.standin import resolve_model
+
+    unknown = [t for t in tasks.split(",") if t.strip() and t.strip() not in _TASKS]
+    if unknown:
+        raise KizamiError(f"unknown task(s) {unknown}; choose from {', '.join(_TASKS)}")
+    metrics = tuple(dict.fromkeys(_TASKS[t.strip()] for t in tasks.split(",") if t.strip()))
+    settings = EvalSettings(ctx=ctx, stride=stride, metrics=metrics, fim=FimSettings(sampled=fim_sampled),
+                            device=device, threads=threads, fim_file=str(fim_file) if fim_file else "")
+    build_path = resolve_model(build)
+    if ref is None:
+        source = manifest.load(build_path).source if (build_path / manifest.MANIFEST_NAME).is_file() else None
+        if not source or "path" not in source:
+            raise KizamiError(f"{build_path} names no source checkpoint; pass --ref with the bf16 model")
+        ref = source["path"]
+    ref_path = resolve_model(ref)
+    with _progress() as progress:
+        reference = reference_for(ref_path, data, settings, progress)
+        result = evaluate(build_path, reference, settings, n_params=count_parameters(ref_path), progress=progress)
+    console.print(result_details(result))
+    # next to the build, except for the shipped stand-in (never write into the installed package)
+    out = out or (Path(f"{build_path.name}.eval.json") if build == "tiny-fcj" else build_path.with_name(build_path.name + ".eval.json"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def run(
+    recipe: Annotated[Optional[Path], typer.Argument(help="A run recipe (.toml). Default: the built-in tiny-fcj demo.")] = None,
+    fail_fast: Annotated[bool, typer.Option(help="Stop at the first failed build instead of reporting it.")] = False,
+) -> None:
+    """Make every build of a recipe, evaluate each against bf16, check the gates, and write the report.
+
+    Re-running resumes: finished steps whose outputs verify are reused, anything partial or changed is redone.
+    """
+    from kizami.pipeline import builtin_run_recipe, load_run_recipe
+    from kizami.pipeline import run as run_pipeline
+    from kizami.report_text import eval_table
+
+    spec = load_run_recipe(recipe or builtin_run_recipe())
+    with _progress() as progress:
+        summary = run_pipeline(spec, progress=progress, status=lambda m: err_console.log(m), fail_fast=fail_fast)
+    console.print(eval_table([{**r, "build": n} for n, r in summary["results"].items()], title=f"kizami run {spec.name}"))
+    for name, msg in summary["failures"].items():
+        console.print(f"[red]failed[/] {name}: {msg}")
+    out = Path(spec.out)
+    console.print(f"report: {out / 'report.md'} · results: {out / 'results.json'}")
+    failing = [n for n, r in summary["results"].items() if r.get("gates") and not r["gates"]["pass"]]
+    if failing:
+        console.print(f"[yellow]gates failed[/]: {', '.join(failing)}")
+
+
+@app.command()
+def init(path: Annotated[Path, typer.Argument(help="Where to write the example recipe.")] = Path("kizami.toml")) -> None:
+    """Write a commented example run recipe to start from."""
+    from kizami.pipeline import builtin_run_recipe
+
+    if path.exists():
+        raise KizamiError(f"{path} already exists; choose another path")
+    path.write_text(builtin_run_recipe().read_text(encoding="utf-8"), encoding="utf-8")
+    console.print(f"wrote {path}; edit `model` and the [[build]] tables, then `kizami run {path}`")
+
+
+@export_app.command("gguf")
+def export_gguf_cmd(
+    model: Annotated[str, typer.Argument(help="HF checkpoint folder (safetensors), or `tiny-fcj`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: one build folder per type inside.")],
+    types: Annotated[str, typer.Option(help="Comma-separated: q8_0,q6_k,q5_k_m,q4_k_m,q4_0,iq4_xs,q3_k_m,q2_k.")] = "q8_0,q4_k_m",
+    base: Annotated[str, typer.Option(help="Unquantized base GGUF: f16, bf16 or f32.")] = "f16",
+    imatrix: Annotated[str, typer.Option(help="`calib` (learn from the calibration set), `none`, or an imatrix .gguf.")] = "calib",
+    calib: Annotated[Optional[Path], typer.Option(help="Calibration build for --imatrix calib (default: build the "
+                                                        "built-in code + Japanese set into OUT/calib).")] = None,
+    imatrix_chunks: Annotated[int, typer.Option(help="Chunks of --imatrix-ctx tokens the imatrix reads.")] = 64,
+    imatrix_ctx: Annotated[int, typer.Option(help="Context per imatrix chunk.")] = 512,
+    pre_tokenizer: Annotated[str, typer.Option(help="`auto` (detect Llama 3's regex), `converter` (the converter's own "
+                                                    "hash check), or a llama.cpp pre-tokenizer name, e.g. llama-bpe.")] = "auto",
+    name: Annotated[str, typer.Option(help="general.name and file base name (default: the folder name).")] = "",
+    license: Annotated[str, typer.Option(help="general.license, e.g. llama3.1.")] = "",
+    base_model: Annotated[str, typer.Option(help="Upstream repo id for general.base_model.*.")] = "",
+    split_max_size: Annotated[str, typer.Option(help="Shard files larger than this, e.g. 2G.")] = "",
+    threads: Annotated[Optional[int], typer.Option(help="Threads for imatrix and quantization.")] = None,
+) -> None:
+    """Convert to GGUF with llama.cpp's converter, learn an importance matrix, and quantize to each type."""
+    from kizami.checkpoint import check_hf_dir
+    from kizami.export.gguf import GGUFConfig, export_gguf
+    from kizami.standin import resolve_model
+
+    cfg = GGUFConfig(types=tuple(t.strip().lower() for t in types.split(",") if t.strip()), base=base, imatrix=imatrix,
+                     imatrix_chunks=imatrix_chunks, imatrix_ctx=imatrix_ctx, pre_tokenizer=pre_tokenizer, name=name,
+                     license=license, base_model=base_model, split_max_size=split_max_size, threads=threads)
+    model_path = check_hf_dir(resolve_model(model))
+    with console.status("GGUF export…") as status:
+        if imatrix == "calib" and calib is None:
+            calib = _default_calib(model_path, out / "calib", status)
+        builds = export_gguf(model_path, out, cfg, calib=calib, progress=lambda m: status.update(f"GGUF: {m}…"))
+    table = Table(title=f"GGUF builds in {out}")
+    for col in ("type", "folder", "file", "MiB"):
+        table.add_column(col)
+    for gtype, folder in builds.items():
+        for f in sorted(folder.glob("*.gguf")):
+            table.add_row(gtype, folder.name, f.name, f"{f.stat().st_size / 2**20:.1f}")
+    console.print(table)
+
+
+@export_app.command("onnx")
+def export_onnx_cmd(
+    model: Annotated[str, typer.Argument(help="HF checkpoint folder (safetensors), or `tiny-fcj`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output build folder.")],
+    precision: Annotated[str, typer.Option(help="fp32, int8 or int4 (CPU); fp16 or int4 (CUDA).")] = "int4",
+    target: Annotated[str, typer.Option(help="cpu or cuda (a CUDA build still runs on the CPU provider).")] = "cpu",
+    accuracy_level: Annotated[Optional[int], typer.Option(help="MatMulNBits accuracy level (default 4 on CPU).")] = None,
+    block_size: Annotated[int, typer.Option(help="Block size of int4/int8 weight quantization.")] = 32,
+    from_build: Annotated[Optional[Path], typer.Option(help="Build from a GPTQ/AWQ folder instead (calibrated int4).")] = None,
+) -> None:
+    """Export to ONNX with onnxruntime-genai's model builder (KV cache, genai_config.json, tokenizer)."""
+    from kizami.checkpoint import check_hf_dir
+    from kizami.export.onnx import ONNXConfig, export_onnx
+    from kizami.standin import resolve_model
+
+    cfg = ONNXConfig(precision=precision, target=target, accuracy_level=accuracy_level, int4_block_size=block_size,
+                     from_build=str(from_build) if from_build else "")
+    with console.status(f"ONNX {precision} for {target}…"):
+        build = export_onnx(check_hf_dir(resolve_model(model)), out, cfg)
+    size = sum(p.stat().st_size for p in build.rglob("*") if p.is_file())
+    console.print(f"[green]wrote[/] {build} ({size / 2**20:.1f} MiB, accuracy_level {cfg.accuracy_level})")
+
+
+def _default_calib(model: Path, out: Path, status: Any) -> Path:
+    """The built-in calibration set packed with ``model``'s tokenizer, reused when it is already built."""
+    from kizami import manifest
+    from kizami.calib_data.build import build_calib
+    from kizami.calib_data.recipe import load_recipe
+
+    if (out / manifest.MANIFEST_NAME).is_file() and not manifest.verify(out):
+        return out
+    status.update("building the default calibration set…")
+    return build_calib(load_recipe("default"), model, out, overwrite=True)
+
+
+@standin_app.command("train")
+def standin_train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the model into.")],
+    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 2000,
+    extra_code: Annotated[str, typer.Option(help="A folder of extra code to train on (default: Python's own library).")] = "",
+) -> None:
+    """Re-create the stand-in model from the built-in corpus (≈40 min on 2 cores). Held-out documents are never seen."""
+    import sysconfig
+
+    from kizami.standin.train import TrainConfig, train_standin
+
+    cfg = TrainConfig(steps=steps, extra_code=extra_code or sysconfig.get_paths()["stdlib"])
+    with _progress() as progress:
+        advance = progress("training tiny-fcj", steps)
+        train_standin(out, cfg, progress=lambda step, total, loss: advance(1))
+    console.print(f"[green]wrote[/] {out}")
+
+
+@standin_app.command("path")
+def standin_show_path() -> None:
+    """Print where the shipped stand-in model lives."""
+    from kizami.standin import standin_path
+
+    console.print(str(standin_path()))
+
+
+def main() -> None:
+    try:
+        app()
+    except KizamiError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: nothing half-written was kept; re-run the same command to resume")
+        sys.exit(130)

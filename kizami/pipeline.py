@@ -1,0 +1,255 @@
+"""``kizami run``: one recipe → calibration set, every build, the bf16 reference, each build evaluated and gated.
+
+Each step is skipped when its output already verifies and was made from the same inputs (the exporters and the
+calibration builder check their manifests; evaluation results are keyed by the build's file hashes and the
+evaluation settings). A failed build is recorded in the results and does not stop the others unless ``fail_fast``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tomllib
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from kizami import manifest
+from kizami.errors import KizamiError
+
+__all__ = ["RecipeError", "RunRecipe", "load_run_recipe", "builtin_run_recipe", "run", "apply_gates"]
+
+log = logging.getLogger(__name__)
+
+_TOP = {"name", "model", "out", "calib", "build", "eval", "gates"}
+_CALIB = {"recipe", "samples", "seq_len", "fim_per_language"}
+_EVAL = {"ctx", "stride", "threads", "device", "fim_sampled", "metrics", "max_tokens_per_domain", "fim_limit"}
+_GATES = {"max_ppl_increase_pct", "max_kld", "max_fim_em_drop", "min_decode_tok_s"}
+_BUILD_KEYS = {"gguf": {"format", "types", "base", "imatrix", "imatrix_chunks", "imatrix_ctx", "pre_tokenizer", "name",
+                        "variant", "license", "base_model", "split_max_size", "threads"},
+               "onnx": {"format", "precisions", "target", "accuracy_level", "int4_block_size"}}
+
+
+class RecipeError(KizamiError):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRecipe:
+    name: str
+    model: str
+    out: str
+    calib: dict[str, Any] = field(default_factory=dict)
+    builds: tuple[dict[str, Any], ...] = ()
+    eval: dict[str, Any] = field(default_factory=dict)
+    gates: dict[str, float] = field(default_factory=dict)
+    base_dir: str = "."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "model": self.model, "out": self.out, "calib": self.calib, "build": list(self.builds),
+                "eval": self.eval, "gates": self.gates}
+
+
+def _check_keys(where: str, table: Any, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise RecipeError(f"{where} must be a table")
+    unknown = set(table) - allowed
+    if unknown:
+        raise RecipeError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    return table
+
+
+def builtin_run_recipe() -> Path:
+    return Path(str(resources.files("kizami") / "recipes" / "tiny-fcj.toml"))
+
+
+def load_run_recipe(path: Path) -> RunRecipe:
+    """Load and validate the whole recipe before anything runs; unknown keys and bad values are errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe {path} not found; `kizami init` writes an example")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{path}: not valid TOML ({exc})") from None
+    _check_keys(str(path), data, _TOP)
+    for key in ("name", "model", "out"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise RecipeError(f"{path}: '{key}' must be a non-empty string")
+    builds = data.get("build", [])
+    if not isinstance(builds, list) or not builds:
+        raise RecipeError(f"{path}: add at least one [[build]] table (format = \"gguf\" or \"onnx\")")
+    for i, b in enumerate(builds):
+        fmt = b.get("format") if isinstance(b, dict) else None
+        if fmt not in _BUILD_KEYS:
+            raise RecipeError(f"{path}: build #{i + 1}: format {fmt!r} is not one of {', '.join(_BUILD_KEYS)}")
+        _check_keys(f"{path}: build #{i + 1}", b, _BUILD_KEYS[fmt])
+        if fmt == "gguf" and b.get("imatrix", "calib") == "calib" and "calib" not in data:
+            raise RecipeError(f"{path}: build #{i + 1} learns an imatrix from calibration data; add a [calib] table "
+                              "or set imatrix = \"none\"")
+    gates = _check_keys(f"{path}: [gates]", data.get("gates", {}), _GATES)
+    for k, v in gates.items():
+        if not isinstance(v, (int, float)):
+            raise RecipeError(f"{path}: gate {k} must be a number, got {v!r}")
+    recipe = RunRecipe(name=data["name"], model=data["model"], out=data["out"],
+                       calib=_check_keys(f"{path}: [calib]", data.get("calib", {}), _CALIB), builds=tuple(builds),
+                       eval=_check_keys(f"{path}: [eval]", data.get("eval", {}), _EVAL), gates=gates,
+                       base_dir=str(path.parent))
+    _eval_settings(recipe)  # validates ctx/stride/metrics now, not after the builds
+    return recipe
+
+
+def _eval_settings(recipe: RunRecipe) -> Any:
+    from kizami.runtime.evaluate import EvalSettings
+    from kizami.runtime.metrics.fim import FimSettings
+
+    e = dict(recipe.eval)
+    fim = FimSettings(sampled=bool(e.pop("fim_sampled", False)))
+    if "metrics" in e:
+        e["metrics"] = tuple(e["metrics"])
+    try:
+        return EvalSettings(fim=fim, **e)
+    except (TypeError, KizamiError) as exc:
+        raise RecipeError(f"[eval]: {exc}") from None
+
+
+def apply_gates(result: dict[str, Any], reference: dict[str, Any], gates: dict[str, float]) -> dict[str, Any]:
+    """Each gate → {"value", "limit", "pass"}; a metric that was not measured is reported as not checked."""
+    checks: dict[str, Any] = {}
+    q, fim, sp = result.get("quality", {}), result.get("fim", {}), result.get("speed", {})
+    if "max_ppl_increase_pct" in gates and q:
+        worst = max((r - 1) * 100 for r in q["ppl_ratio"].values())
+        checks["ppl_increase_pct"] = {"value": worst, "limit": gates["max_ppl_increase_pct"]}
+    if "max_kld" in gates and q:
+        checks["kld"] = {"value": q["kld"]["all"]["mean"], "limit": gates["max_kld"]}
+    ref_fim = reference.get("fim", {})
+    if "max_fim_em_drop" in gates and "psm" in fim and "psm" in ref_fim:
+        drop = max(ref_fim[m]["em"] - fim[m]["em"] for m in ("psm", "spm") if m in fim)
+        checks["fim_em_drop"] = {"value": drop, "limit": gates["max_fim_em_drop"]}
+    for c in checks.values():
+        c["pass"] = c["value"] <= c["limit"]
+    if "min_decode_tok_s" in gates and sp:
+        v = sp["decode_tok_s"]["median"]
+        checks["decode_tok_s"] = {"value": v, "limit": gates["min_decode_tok_s"], "pass": v >= gates["min_decode_tok_s"]}
+    return {"checks": checks, "pass": all(c["pass"] for c in checks.values())}
+
+
+Progress = Callable[[str, int], Callable[[int], None]]
+Status = Callable[[str], None]
+
+
+def _result_key(build: Path, settings: Any, ref_key: str) -> str:
+    files = manifest.load(build).files if (build / manifest.MANIFEST_NAME).is_file() else manifest.checkpoint_digest(build)["weights"]
+    blob = json.dumps({"files": files, "settings": asdict(settings), "ref": ref_key}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def run(recipe: RunRecipe, *, progress: Progress, status: Status, fail_fast: bool = False) -> dict[str, Any]:
+    from kizami.calib_data.build import CalibConfig, build_calib
+    from kizami.calib_data.recipe import load_recipe
+    from kizami.runtime.evaluate import evaluate, reference_for
+    from kizami.runtime.metrics.size import count_parameters
+    from kizami.standin import resolve_model
+
+    base = Path(recipe.base_dir)
+    out = Path(recipe.out) if Path(recipe.out).is_absolute() else Path.cwd() / recipe.out
+    model = resolve_model(recipe.model) if recipe.model == "tiny-fcj" else (base / recipe.model)
+    settings = _eval_settings(recipe)
+
+    status("calibration set")
+    calib_cfg = CalibConfig(**{k: v for k, v in recipe.calib.items() if k != "recipe"})
+    calib_recipe = load_recipe(recipe.calib.get("recipe", "default") if recipe.calib.get("recipe", "default") == "default"
+                               else base / recipe.calib["recipe"])
+    calib_dir = out / "calib"
+    if not _calib_current(calib_dir, calib_recipe, calib_cfg):
+        build_calib(calib_recipe, model, calib_dir, calib_cfg, overwrite=True)
+
+    builds: dict[str, Path] = {"bf16": model}
+    failures: dict[str, str] = {}
+    for spec in recipe.builds:
+        opts = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.items() if k != "format"}
+        label = f"{spec['format']} ({', '.join(opts.get('types', opts.get('precisions', ())))})"
+        status(f"building {label}")
+        try:
+            builds |= _make_builds(spec["format"], opts, model, out / "builds" / spec["format"], calib_dir, status)
+        except KizamiError as exc:
+            if fail_fast:
+                raise
+            failures[label] = str(exc)
+
+    status("bf16 reference distributions")
+    reference = reference_for(model, calib_dir, settings, progress)
+    ref_key = json.dumps(settings.reference_key(), sort_keys=True)
+    n_params = count_parameters(model)
+    results_dir = out / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    for name, path in builds.items():
+        key = _result_key(path, settings, ref_key)
+        cached = results_dir / f"{name}.json"
+        if cached.is_file():
+            data = json.loads(cached.read_text(encoding="utf-8"))
+            if data.get("key") == key:
+                results[name] = data["result"]
+                continue
+        status(f"evaluating {name}")
+        try:
+            result = evaluate(path, reference, settings, n_params=n_params, progress=progress)
+        except KizamiError as exc:
+            if fail_fast:
+                raise
+            failures[name] = str(exc)
+            continue
+        except Exception:  # a crash in one engine must not lose the other builds' results
+            if fail_fast:
+                raise
+            failures[name] = traceback.format_exc().strip().splitlines()[-1]
+            continue
+        result["name"] = name
+        results[name] = result
+        tmp = cached.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"key": key, "result": result}, indent=1, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(cached)  # results stream to disk as each build finishes
+
+    for name, result in results.items():
+        result["gates"] = apply_gates(result, results.get("bf16", {}), recipe.gates) if name != "bf16" else None
+    summary = {"recipe": recipe.to_dict(), "calibration": manifest.load(calib_dir).calibration, "results": results,
+               "failures": failures}
+    _write(out / "results.json", json.dumps(summary, indent=1, ensure_ascii=False))
+    from kizami.report_text import markdown_report
+
+    _write(out / "report.md", markdown_report(summary))
+    return summary
+
+
+def _make_builds(fmt: str, opts: dict[str, Any], model: Path, out: Path, calib: Path, status: Status) -> dict[str, Path]:
+    """One [[build]] table → {build name: folder}. A new format adds one branch here."""
+    if fmt == "gguf":
+        from kizami.export.gguf import GGUFConfig, export_gguf
+
+        made = export_gguf(model, out, GGUFConfig(**opts), calib=calib, progress=status)
+        return {f"gguf-{t}": p for t, p in made.items()}
+    from kizami.export.onnx import ONNXConfig, export_onnx
+
+    precisions = opts.pop("precisions", ("int4",))
+    configs = {p: ONNXConfig(precision=p, **opts) for p in precisions}  # validates every pair before building any
+    return {f"onnx-{p}-{c.target}": export_onnx(model, out / f"{p}-{c.target}", c, progress=status) for p, c in configs.items()}
+
+
+def _calib_current(calib_dir: Path, recipe: Any, cfg: Any) -> bool:
+    try:
+        m = manifest.load(calib_dir)
+        return not manifest.verify(calib_dir) and m.parameters.get("recipe_sha256") == recipe.digest() and all(
+            m.parameters.get(k) == v for k, v in asdict(cfg).items())
+    except KizamiError:
+        return False
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,244 @@
+"""Train the stand-in model ``tiny-fcj`` from scratch on the built-in corpus (calibration split only).
+
+What it copies from Llama 3.1 Future Code Ja 8B: the Llama 3.1 config (GQA, ``llama3`` rope scaling, rope θ 500000,
+untied embeddings, bf16 weights), a byte-level BPE tokenizer with Llama 3's pre-tokenizer regex and special tokens,
+the three FIM tokens, a chat template, and FIM training in both PSM and SPM order with ``<|begin_of_text|>`` at the
+start of the prefix. Hidden sizes are multiples of 256 so every GGUF K-quant applies.
+
+Held-out documents of the default recipe are never trained on, so evaluation on them is honest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from kizami.calib_data.build import load_documents
+from kizami.calib_data.recipe import load_recipe
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LLAMA3_PATTERN", "ROPE_PARAMETERS", "SPECIAL_TOKENS", "TrainConfig", "save_bf16_llama", "train_tokenizer",
+           "train_standin"]
+
+LLAMA3_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+# Llama 3's special-token block (256 tokens after the BPE vocabulary), with the FIM tokens in reserved slots.
+_NAMED = {0: "<|begin_of_text|>", 1: "<|end_of_text|>", 4: "<|finetune_right_pad_id|>", 6: "<|start_header_id|>",
+          7: "<|end_header_id|>", 8: "<|eom_id|>", 9: "<|eot_id|>", 10: "<|python_tag|>",
+          11: "<|fim_prefix|>", 12: "<|fim_middle|>", 13: "<|fim_suffix|>"}
+SPECIAL_TOKENS = [_NAMED.get(i, "") for i in range(256)]
+_reserved = iter(range(256))
+SPECIAL_TOKENS = [t or f"<|reserved_special_token_{next(_reserved)}|>" for t in SPECIAL_TOKENS]
+# Llama 3.1's rope: θ 500000 with ``llama3`` scaling from an 8k original context.
+ROPE_PARAMETERS = {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
+                   "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+
+CHAT_TEMPLATE = (
+    "{{- bos_token }}"
+    "{%- for message in messages %}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainConfig:
+    vocab_size: int = 8192  # BPE merges + 256 special tokens
+    hidden_size: int = 256
+    intermediate_size: int = 768
+    layers: int = 4
+    heads: int = 8
+    kv_heads: int = 2
+    seq_len: int = 256
+    batch_size: int = 8
+    steps: int = 2000
+    lr: float = 2e-3
+    fim_rate: float = 0.5
+    seed: int = 0
+    threads: int = 2
+    extra_code: str = ""  # optional folder of extra code to train on (e.g. Python's own library sources)
+    extra_code_bytes: int = 1_000_000
+
+
+def train_tokenizer(texts: list[str], vocab_size: int, out: Path) -> None:
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE(ignore_merges=True))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size - len(SPECIAL_TOKENS), show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), min_frequency=2)
+    tok.train_from_iterator(texts, trainer)
+    tok.add_special_tokens(SPECIAL_TOKENS)
+    bos = SPECIAL_TOKENS[0]
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{bos}:0 $A:0", pair=f"{bos}:0 $A:0 {bos}:1 $B:1", special_tokens=[(bos, tok.token_to_id(bos))])
+    out.mkdir(parents=True, exist_ok=True)
+    tok.save(str(out / "tokenizer.json"))
+    (out / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>",
+        "pad_token": "<|finetune_right_pad_id|>", "clean_up_tokenization_spaces": False,
+        "model_input_names": ["input_ids", "attention_mask"], "model_max_length": 131072, "chat_template": CHAT_TEMPLATE,
+    }, indent=2, ensure_ascii=False) + "\n")
+    (out / "special_tokens_map.json").write_text(json.dumps({
+        "bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>", "pad_token": "<|finetune_right_pad_id|>"}, indent=2) + "\n")
+
+
+def save_bf16_llama(model, out: Path) -> None:
+    """Write ``model`` to ``out`` in bf16: config.json, model.safetensors (no pickle) and generation_config.json.
+
+    config.json carries both transformers 5's ``rope_parameters`` and the top-level ``rope_theta`` / ``rope_scaling``
+    that older consumers (transformers 4.x, llama.cpp's converter, vLLM) read.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    model = model.to(torch.bfloat16)
+    config = model.config
+    config_dict = config.to_dict()
+    config.save_pretrained(out)
+    data = json.loads((out / "config.json").read_text())
+    rope = dict(data.get("rope_parameters") or config_dict.get("rope_parameters"))
+    data["rope_theta"] = rope.pop("rope_theta")
+    data["rope_scaling"] = rope
+    data["dtype"] = "bfloat16"
+    (out / "config.json").write_text(json.dumps(data, indent=2) + "\n")
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    (out / "generation_config.json").write_text(json.dumps({
+        "bos_token_id": config.bos_token_id, "eos_token_id": config.eos_token_id, "do_sample": True,
+        "temperature": 0.2, "top_p": 0.95}, indent=2) + "\n")
+
+
+def _fim_example(text: str, rng: random.Random, tok_ids: Callable[[str], list[int]], sp: dict[str, int]) -> list[int]:
+    """One FIM training sequence, PSM or SPM, middle a whole line half the time (as in single-line evaluation)."""
+    lines = text.split("\n")
+    if len(lines) > 3 and rng.random() < 0.5:
+        i = rng.randrange(1, len(lines) - 1)
+        prefix, middle, suffix = "\n".join(lines[:i]) + "\n", lines[i] + "\n", "\n".join(lines[i + 1:])
+    else:
+        a, b = sorted(rng.sample(range(len(text) + 1), 2))
+        prefix, middle, suffix = text[:a], text[a:b], text[b:]
+    # Middles never start with a newline: move it to the end of the prefix.
+    while middle.startswith("\n"):
+        prefix, middle = prefix + "\n", middle[1:]
+    pre = [sp["<|begin_of_text|>"], *tok_ids(prefix)]
+    suf, mid = tok_ids(suffix), tok_ids(middle)
+    if rng.random() < 0.5:  # PSM
+        seq = [sp["<|fim_prefix|>"], *pre, sp["<|fim_suffix|>"], *suf, sp["<|fim_middle|>"], *mid]
+    else:  # SPM
+        seq = [sp["<|fim_prefix|>"], sp["<|fim_suffix|>"], *suf, sp["<|fim_middle|>"], *pre, *mid]
+    return [*seq, sp["<|end_of_text|>"]]
+
+
+def _chunks(text: str, max_chars: int) -> list[str]:
+    out, cur = [], ""
+    for line in text.split("\n"):
+        if cur and len(cur) + len(line) + 1 > max_chars:
+            out.append(cur)
+            cur = ""
+        cur += line + "\n"
+    if cur.strip():
+        out.append(cur)
+    return out
+
+
+def _extra_code(folder: str, budget: int, rng: random.Random) -> list[str]:
+    files = sorted(Path(folder).rglob("*.py"))
+    rng.shuffle(files)
+    texts, used = [], 0
+    for f in files:
+        if used >= budget or "test" in f.parts:
+            continue
+        try:
+            t = f.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        texts.append(t)
+        used += len(t)
+    return texts
+
+
+def train_standin(out: Path, cfg: TrainConfig = TrainConfig(), progress: Callable[[int, int, float], None] | None = None) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = random.Random(cfg.seed)
+    calib_docs, _heldout, _ = load_documents(load_recipe("default"))
+    texts = [d.text for docs in calib_docs.values() for d in docs]
+    if cfg.extra_code:
+        texts += _extra_code(cfg.extra_code, cfg.extra_code_bytes, rng)
+    out = Path(out)
+    train_tokenizer(texts, cfg.vocab_size, out)
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(out / "tokenizer.json"))
+    sp = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS[:14]}
+
+    def ids(s: str) -> list[int]:
+        return tok(s, add_special_tokens=False)["input_ids"]
+
+    pieces = [c for t in texts for c in _chunks(t, 900)]
+    config = LlamaConfig(
+        vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.kv_heads,
+        head_dim=cfg.hidden_size // cfg.heads, max_position_embeddings=131072, rms_norm_eps=1e-5, hidden_act="silu",
+        rope_parameters=dict(ROPE_PARAMETERS),
+        tie_word_embeddings=False, bos_token_id=sp["<|begin_of_text|>"], eos_token_id=[sp["<|end_of_text|>"], sp["<|eom_id|>"], sp["<|eot_id|>"]],
+        attention_bias=False, mlp_bias=False, architectures=["LlamaForCausalLM"],
+    )
+    model = LlamaForCausalLM(config)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.1)
+    warmup = max(1, cfg.steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps))))
+
+    def stream():
+        while True:
+            rng.shuffle(pieces)
+            for p in pieces:
+                if rng.random() < cfg.fim_rate:
+                    yield _fim_example(p, rng, ids, sp)
+                else:
+                    yield [sp["<|begin_of_text|>"], *ids(p), sp["<|end_of_text|>"]]
+
+    source, buf = stream(), []
+    model.train()
+    start = time.time()
+    for step in range(cfg.steps):
+        rows = []
+        for _ in range(cfg.batch_size):
+            while len(buf) < cfg.seq_len:
+                buf.extend(next(source))
+            rows.append(buf[: cfg.seq_len])
+            buf = buf[cfg.seq_len:]
+        batch = torch.tensor(rows)
+        loss_t = model(input_ids=batch, labels=batch).loss
+        loss_t.backward()
+        loss = loss_t.item()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        if progress:
+            progress(step + 1, cfg.steps, loss)
+        if step % 50 == 0:
+            log.info("step %d/%d loss %.3f (%.0fs)", step, cfg.steps, loss, time.time() - start)
+
+    save_bf16_llama(model, out)
+    (out / "TRAINING.json").write_text(json.dumps({"config": asdict(cfg), "final_loss": round(loss, 4),
+                                                   "seconds": round(time.time() - start),
+                                                   "command": "kizami standin train -o DIR"}, indent=2) + "\n")
+    return out

@@ -1,0 +1,166 @@
+"""Evaluate a build against the bf16 reference: ``make_reference`` once, then ``evaluate`` each build.
+
+Everything here goes through the Backend protocol; nothing depends on the build's format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kizami import manifest, toolchain
+from kizami.calib_data.fim import read_tasks
+from kizami.checkpoint import check_hf_dir, load_tokenizer
+from kizami.errors import KizamiError
+from kizami.runtime import build_format, open_build
+from kizami.runtime.metrics.fim import MODES, FimSettings, fim_exact_match, fim_prompt_text
+from kizami.runtime.metrics.quality import quality
+from kizami.runtime.metrics.reference import Reference, plan_windows
+from kizami.runtime.metrics.size import size
+from kizami.runtime.metrics.speed import SpeedSettings, speed
+
+__all__ = ["METRICS", "EvalSettings", "eval_texts", "make_reference", "reference_for", "tokenizer_parity", "evaluate"]
+
+METRICS = ("quality", "fim", "speed", "size", "parity")
+RESULT_SCHEMA = 1
+# (description, total) -> advance(n)
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+
+def _no_progress(_desc: str, _total: int) -> Callable[[int], None]:
+    return lambda _n: None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvalSettings:
+    ctx: int = 512
+    stride: int = 256
+    top_k: int = 32
+    max_tokens_per_domain: int = 0  # 0 = all held-out text
+    fim: FimSettings = field(default_factory=FimSettings)
+    fim_modes: tuple[str, ...] = MODES
+    fim_limit: int = 0  # 0 = every task
+    fim_file: str = ""  # a SantaCoder-FIM JSONL file; default: the evaluation set's eval/fim.jsonl
+    speed: SpeedSettings = field(default_factory=SpeedSettings)
+    metrics: tuple[str, ...] = METRICS
+    device: str = "cpu"
+    threads: int | None = None
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        unknown = set(self.metrics) - set(METRICS)
+        if unknown:
+            raise KizamiError(f"unknown metric(s) {sorted(unknown)}; choose from {', '.join(METRICS)}")
+        bad = set(self.fim_modes) - set(MODES)
+        if bad:
+            raise KizamiError(f"unknown FIM mode(s) {sorted(bad)}; choose from {', '.join(MODES)}")
+        plan_windows(self.ctx, self.ctx, self.stride)  # validates ctx / stride
+
+    def reference_key(self) -> dict[str, Any]:
+        return {"ctx": self.ctx, "stride": self.stride, "top_k": self.top_k, "max_tokens": self.max_tokens_per_domain,
+                "fim_modes": list(self.fim_modes), "fim_limit": self.fim_limit, "fim_file": self.fim_file}
+
+
+def eval_texts(data: Path) -> dict[str, str]:
+    """Held-out documents of an evaluation set, joined per domain by a blank line."""
+    path = Path(data) / "eval" / "ppl.jsonl"
+    if not path.is_file():
+        raise KizamiError(f"{data} has no eval/ppl.jsonl; give a calibration build (`kizami calib build`)")
+    by_domain: dict[str, list[str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        by_domain.setdefault(row["domain"], []).append(row["text"])
+    return {d: "\n\n".join(v) for d, v in sorted(by_domain.items())}
+
+
+def make_reference(ref_model: Path, data: Path, settings: EvalSettings, progress: ProgressFactory = _no_progress) -> Reference:
+    tok = load_tokenizer(ref_model)
+    texts = eval_texts(data)
+    streams = {}
+    for d, text in texts.items():
+        ids = [tok.bos_token_id, *tok(text, add_special_tokens=False)["input_ids"]]
+        streams[d] = ids[: settings.max_tokens_per_domain] if settings.max_tokens_per_domain else ids
+    tasks = read_tasks(Path(settings.fim_file) if settings.fim_file else Path(data) / "eval" / "fim.jsonl")
+    if settings.fim_limit:
+        tasks = tasks[: settings.fim_limit]
+    prompts = {m: [tok(fim_prompt_text(t, m), add_special_tokens=False)["input_ids"] for t in tasks]
+               for m in settings.fim_modes}
+    backend = open_build(ref_model, device=settings.device, threads=settings.threads)
+    n_windows = sum(len(plan_windows(len(s), settings.ctx, settings.stride)) for s in streams.values())
+    try:
+        return Reference.build(backend, texts, streams, tasks, prompts, ctx=settings.ctx, stride=settings.stride,
+                               top_k=settings.top_k, progress=progress("reference distributions", n_windows),
+                               meta={"ref_model": str(Path(ref_model).resolve()),
+                                     "eval_set": manifest.load(data).calibration if (Path(data) / manifest.MANIFEST_NAME).is_file() else None})
+    finally:
+        backend.close()
+
+
+def reference_for(ref_model: Path, data: Path, settings: EvalSettings, progress: ProgressFactory = _no_progress) -> Reference:
+    """The reference for (model weights, eval set, settings), cached under kizami's cache folder."""
+    check_hf_dir(Path(ref_model))
+    eval_texts(data)  # fails early, with the fix, if this is not an evaluation set
+    key = json.dumps({"model": manifest.checkpoint_digest(Path(ref_model))["sha256"],
+                      "data": manifest.sha256_file(Path(data) / "eval" / "ppl.jsonl"),
+                      "fim": manifest.sha256_file(Path(settings.fim_file) if settings.fim_file else Path(data) / "eval" / "fim.jsonl"),
+                      **settings.reference_key()}, sort_keys=True)
+    path = toolchain.cache_dir() / "references" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
+    if path.is_file():
+        return Reference.load(path)
+    ref = make_reference(ref_model, data, settings, progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ref.save(path)
+    return ref
+
+
+def tokenizer_parity(backend: Any, ref: Reference) -> dict[str, Any]:
+    """Does the build's own tokenizer give the source tokenizer's ids for the eval texts and the FIM prompts?"""
+    checks: dict[str, bool] = {}
+    for d, dref in ref.domains.items():
+        (ids,) = backend.tokenize([dref.text])
+        n = len(dref.stream) - 1  # stream may be truncated to max_tokens_per_domain
+        checks[f"text:{d}"] = list(ids[:n]) == dref.stream[1:].tolist()
+    for mode, prompts in ref.fim_prompts.items():
+        texts = [fim_prompt_text(t, mode) for t in ref.fim_tasks]
+        checks[f"fim:{mode}"] = all(list(a) == b for a, b in zip(backend.tokenize(texts), prompts))
+    return {"match": sum(checks.values()) / len(checks), "checks": checks}
+
+
+def _environment(backend: Any) -> dict[str, Any]:
+    from kizami.doctor import cpu_features
+
+    return {"machine": platform.machine(), "cpu_features": cpu_features(), "device": backend.caps.device,
+            "threads": getattr(backend, "threads", None), "versions": manifest.library_versions()}
+
+
+def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: int,
+             progress: ProgressFactory = _no_progress) -> dict[str, Any]:
+    build = Path(build)
+    result: dict[str, Any] = {"schema": RESULT_SCHEMA, "build": str(build), "format": build_format(build),
+                              "reference": ref.meta.get("ref_model"), "eval_set": ref.meta.get("eval_set"),
+                              "settings": asdict(settings)}
+    backend = open_build(build, device=settings.device, threads=settings.threads)
+    try:
+        result["environment"] = _environment(backend)
+        if "size" in settings.metrics:
+            result["size"] = size(build, n_params)
+        if "parity" in settings.metrics:
+            result["tokenizer_parity"] = tokenizer_parity(backend, ref)
+        if "quality" in settings.metrics:
+            n = sum(len(ref.windows(d)) for d in ref.domains)
+            result["quality"] = quality(backend, ref, progress("perplexity · KLD · top-1", n))
+        if "fim" in settings.metrics:
+            total = len(ref.fim_tasks) * len(ref.fim_prompts)
+            result["fim"] = fim_exact_match(backend, ref.fim_tasks, ref.fim_prompts, settings.fim,
+                                            progress("FIM exact match", total))
+        if "speed" in settings.metrics:
+            source = next(iter(ref.domains.values())).stream.tolist()
+            result["speed"] = speed(backend, source, settings.speed)
+    finally:
+        backend.close()
+    return result

@@ -1,0 +1,130 @@
+"""The llama.cpp backend (llama-cpp-python) for GGUF builds.
+
+Scoring needs logits at every position, which llama.cpp keeps only with ``logits_all`` (n_ctx x vocab floats, ~1 GB
+for a 128k vocab at 2k context), so scoring uses its own context sized to one window; generation uses a second
+context without it, so prefill is timed as a user would see it. Both map the same GGUF file, so the weights are in
+memory once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kizami.errors import BackendUnavailable, KizamiError
+from kizami.export.gguf_meta import read_metadata
+from kizami.runtime.backend import FIM_TOKENS, STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
+from kizami.runtime.decoding import run_generation
+from kizami.runtime.memory import peak_rss_mib, reset_peak_rss
+
+__all__ = ["LlamaCppBackend", "gguf_file"]
+
+_FIM_KEYS = ("tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.fim_mid_token_id")
+SCORE_CTX = 1024  # windows longer than this get a larger scoring context on demand
+GEN_CTX = 4096
+
+
+def gguf_file(path: Path) -> Path:
+    path = Path(path)
+    if path.is_file():
+        return path
+    files = sorted(path.glob("*.gguf"))
+    if not files:
+        raise KizamiError(f"{path} holds no .gguf file")
+    return files[0]  # the first shard of a split model; llama.cpp finds the rest
+
+
+class LlamaCppBackend:
+    name = "llama-cpp"
+
+    def __init__(self, path: Path, *, device: str = "cpu", threads: int | None = None, gpu_layers: int | None = None) -> None:
+        try:
+            import llama_cpp
+        except ImportError:
+            raise BackendUnavailable("the llama.cpp backend needs llama-cpp-python; run `bash scripts/setup.sh`") from None
+        self._llama_cpp = llama_cpp
+        self.file = gguf_file(path)
+        self.threads = threads or os.cpu_count() or 1
+        self.gpu_layers = gpu_layers if gpu_layers is not None else (-1 if device.startswith("cuda") else 0)
+        self._score_ctx: Any = None
+        self._score_n = 0
+        self._gen: Any = None
+        meta = read_metadata(self.file)
+        # FIM tokens are resolved from the GGUF metadata, as llama.cpp's own infill does.
+        self._fim_ids = {text: meta[key] for text, key in zip(FIM_TOKENS, _FIM_KEYS) if isinstance(meta.get(key), int)}
+        self.n_vocab = self._generator().n_vocab()
+        self.caps = Caps(full_logits=True, fim=len(self._fim_ids) == 3, device="cuda" if self.gpu_layers else "cpu")
+
+    def _open(self, n_ctx: int, logits_all: bool) -> Any:
+        try:
+            return self._llama_cpp.Llama(model_path=str(self.file), n_ctx=n_ctx, n_batch=min(n_ctx, 512), n_ubatch=min(n_ctx, 512),
+                                         n_threads=self.threads, n_threads_batch=self.threads, logits_all=logits_all,
+                                         n_gpu_layers=self.gpu_layers, verbose=False, seed=0)
+        except (ValueError, RuntimeError) as exc:
+            raise KizamiError(f"llama.cpp could not load {self.file}: {exc}") from None
+
+    def _scorer(self, n: int) -> Any:
+        if self._score_ctx is None or n > self._score_n:
+            self._score_n = max(n, SCORE_CTX)
+            self._score_ctx = self._open(self._score_n, logits_all=True)
+        return self._score_ctx
+
+    def _generator(self) -> Any:
+        if self._gen is None:
+            self._gen = self._open(GEN_CTX, logits_all=False)
+        return self._gen
+
+    def token_id(self, token: str) -> int | None:
+        if token in self._fim_ids:
+            return self._fim_ids[token]
+        ids = self._generator().tokenize(token.encode(), add_bos=False, special=True)
+        return ids[0] if len(ids) == 1 else None
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        llm = self._generator()
+        return [llm.tokenize(t.encode(), add_bos=False, special=True) for t in texts]
+
+    def score(self, ids: Sequence[int], *, top_k: int = 0, gather: np.ndarray | None = None) -> TokenScores:
+        llm = self._scorer(len(ids))
+        llm.reset()
+        llm.eval(list(ids))
+        return TokenScores.from_logits(llm.scores[: len(ids) - 1], ids, top_k=top_k, gather=gather)
+
+    def generate(self, reqs: Sequence[GenRequest]) -> list[Generation]:
+        llm = self._generator()
+        stop_ids = {i for t in STOP_TOKENS if (i := self.token_id(t)) is not None} | {llm.token_eos()}
+
+        def last_logits() -> np.ndarray:  # without logits_all, llama-cpp-python keeps no scores: read them directly
+            ptr = self._llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+            return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy()
+
+        def start(prompt: list[int]) -> np.ndarray:
+            llm.reset()
+            llm.eval(prompt)
+            return last_logits()
+
+        def step(token: int) -> np.ndarray:
+            llm.eval([token])
+            return last_logits()
+
+        def decode(ids: list[int]) -> str:
+            return llm.detokenize(ids, special=True).decode("utf-8", errors="ignore")
+
+        return [run_generation(r, start=start, step=step, decode=decode, stop_ids=stop_ids) for r in reqs]
+
+    def reset_memory(self) -> None:
+        reset_peak_rss()
+
+    def memory(self) -> dict[str, float]:
+        return {"peak_rss_mib": peak_rss_mib()}
+
+    def close(self) -> None:
+        for llm in (self._score_ctx, self._gen):
+            if llm is not None:
+                llm.close()
+        self._score_ctx = self._gen = None
+

@@ -1,0 +1,79 @@
+"""FIM exact match, SantaCoder-FIM style, with prompts exactly as the target's model card prescribes.
+
+PSM: ``<|fim_prefix|><|begin_of_text|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>``
+SPM: ``<|fim_prefix|><|fim_suffix|>{suffix}<|fim_middle|><|begin_of_text|>{prefix}``
+tokenized with ``add_special_tokens=False``; one leading newline is removed from the suffix (middles never start with
+one in training). Generation stops at the first newline (single-line infilling), EOS or ``<|eot_id|>``; a task passes
+when ``generated.strip() == canonical_solution.strip()``. Greedy by default; the model card's sampled setting
+(temperature 0.2, top-p 0.95, seeded) as an option.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kizami.calib_data.fim import FimTask
+from kizami.runtime.backend import Backend, GenRequest
+
+__all__ = ["MODES", "FimSettings", "fim_prompt_text", "fim_exact_match"]
+
+MODES = ("psm", "spm")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FimSettings:
+    max_new_tokens: int = 48
+    max_context: int = 4096  # prompt + max_new_tokens beyond this is reported as too long, not run
+    sampled: bool = False  # model card setting: temperature 0.2, top-p 0.95
+    seed: int = 0
+
+
+def fim_prompt_text(task: FimTask, mode: str) -> str:
+    suffix = task.suffix[1:] if task.suffix.startswith("\n") else task.suffix
+    prefix = "<|begin_of_text|>" + task.prompt
+    if mode == "psm":
+        return f"<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>"
+    if mode == "spm":
+        return f"<|fim_prefix|><|fim_suffix|>{suffix}<|fim_middle|>{prefix}"
+    raise ValueError(f"FIM mode must be one of {MODES}, got {mode!r}")
+
+
+def fim_exact_match(backend: Backend, tasks: Sequence[FimTask], prompts: dict[str, list[list[int]]],
+                    settings: FimSettings = FimSettings(), progress: Callable[[int], None] = lambda _n: None) -> dict[str, Any]:
+    """EM per mode, overall and per language and kind; plus each task's generation for inspection.
+
+    Tasks whose prompt does not fit ``max_context`` with room to generate are listed under ``too_long`` and left out
+    of the EM (never silently dropped).
+    """
+    if not backend.caps.fim:
+        return {"skipped": "no FIM tokens"}
+    out: dict[str, Any] = {"settings": {"max_new_tokens": settings.max_new_tokens, "sampled": settings.sampled,
+                                        "seed": settings.seed}, "tasks": len(tasks)}
+    for mode, mode_prompts in prompts.items():
+        hits: dict[str, list[bool]] = defaultdict(list)
+        samples, too_long = [], []
+        for i, (task, ids) in enumerate(zip(tasks, mode_prompts)):
+            if len(ids) + settings.max_new_tokens > settings.max_context:
+                too_long.append(task.name)
+                progress(1)
+                continue
+            req = GenRequest(prompt=ids, max_new_tokens=settings.max_new_tokens, stop_strings=("\n",),
+                             temperature=0.2 if settings.sampled else 0.0, top_p=0.95 if settings.sampled else 1.0,
+                             seed=settings.seed + i)
+            gen = backend.generate([req])[0]
+            ok = gen.text.strip() == task.canonical_solution.strip()
+            for key in ("all", f"lang:{task.language}", f"kind:{task.kind}"):
+                hits[key].append(ok)
+            samples.append({"name": task.name, "generated": gen.text, "match": ok})
+            progress(1)
+        if not hits["all"]:
+            out[mode] = {"em": None, "evaluated": 0, "too_long": too_long}
+            continue
+        out[mode] = {"em": sum(hits["all"]) / len(hits["all"]), "evaluated": len(hits["all"]), "too_long": too_long,
+                     "by_language": {k[5:]: sum(v) / len(v) for k, v in sorted(hits.items()) if k.startswith("lang:")},
+                     "by_kind": {k[5:]: sum(v) / len(v) for k, v in sorted(hits.items()) if k.startswith("kind:")},
+                     "generations": samples}
+    return out

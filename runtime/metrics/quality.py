@@ -1,0 +1,80 @@
+"""Perplexity per domain, KL-divergence vs the reference and top-1 agreement, in one scoring pass over the windows.
+
+Scoring is the costly part, so one pass over each domain's windows gathers all three. The same token ids are used for
+every build (the reference's), so perplexities are comparable across formats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from kizami.runtime.backend import Backend
+from kizami.runtime.metrics.reference import Reference
+
+__all__ = ["kl_with_tail", "summarize", "quality"]
+
+_PERCENTILES = (50, 90, 99, 99.9)
+
+
+def kl_with_tail(ref_lp: np.ndarray, cand_lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-position KL(P || Q) over k tokens plus one tail bucket; returns (kl, p_tail).
+
+    ``ref_lp`` and ``cand_lp`` are (P, k) log-probs of the same token ids under the reference and the candidate.
+    """
+    p = np.exp(ref_lp.astype(np.float64))
+    logq = cand_lp.astype(np.float64)
+    head = np.sum(p * (ref_lp - logq), axis=1)
+    p_tail = np.clip(1.0 - p.sum(axis=1), 0.0, 1.0)
+    q_tail = np.clip(1.0 - np.exp(logq).sum(axis=1), 1e-12, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail = np.where(p_tail > 1e-12, p_tail * (np.log(np.maximum(p_tail, 1e-300)) - np.log(q_tail)), 0.0)
+    return np.maximum(head + tail, 0.0), p_tail  # tiny negatives are float round-off
+
+
+def summarize(x: np.ndarray) -> dict[str, float]:
+    out = {"mean": float(np.mean(x)), "max": float(np.max(x))}
+    out |= {f"p{q:g}": float(np.percentile(x, q)) for q in _PERCENTILES}
+    return out
+
+
+def quality(backend: Backend, ref: Reference, progress: Callable[[int], None] = lambda _n: None) -> dict[str, Any]:
+    """``{"ppl": {domain: ...}, "kld": {domain and "all": stats}, "top1": {...}}``."""
+    ppl, ref_ppl, kld, top1, tails = {}, {}, {}, {}, {}
+    all_kl, all_agree = [], []
+    for domain, dref in ref.domains.items():
+        target, kl, agree, tail = [], [], [], []
+        offset = 0
+        for w in ref.windows(domain):
+            rows = w.rows()
+            n = rows.stop - rows.start
+            ids = dref.top_ids[offset:offset + n]
+            s = backend.score(dref.stream[w.start:w.end].tolist(), gather=np.concatenate(
+                [np.zeros((rows.start, ids.shape[1]), np.int64), ids]))
+            target.append(s.target[rows])
+            k, t = kl_with_tail(dref.top_lp[offset:offset + n], s.gathered[rows])
+            kl.append(k)
+            tail.append(t)
+            agree.append(s.argmax[rows] == ids[:, 0])
+            offset += n
+            progress(1)
+        target_all, kl_all, agree_all = np.concatenate(target), np.concatenate(kl), np.concatenate(agree)
+        ppl[domain] = float(np.exp(-target_all.mean()))
+        ref_ppl[domain] = float(np.exp(-dref.target.astype(np.float64).mean()))
+        kld[domain] = summarize(kl_all)
+        top1[domain] = float(agree_all.mean())
+        tails[domain] = float(np.concatenate(tail).mean())
+        all_kl.append(kl_all)
+        all_agree.append(agree_all)
+    kl_cat = np.concatenate(all_kl)
+    kld["all"] = summarize(kl_cat)
+    top1["all"] = float(np.concatenate(all_agree).mean())
+    return {
+        "ppl": ppl, "ref_ppl": ref_ppl,
+        "ppl_ratio": {d: ppl[d] / ref_ppl[d] for d in ppl},
+        "kld": kld, "top1": top1, "ref_tail_mass": tails,
+        "positions": {d: int(len(r.target)) for d, r in ref.domains.items()},
+        "windows": {"ctx": ref.ctx, "stride": ref.stride, "top_k": ref.top_k},
+    }

@@ -1,0 +1,40 @@
+"""Size on disk and bits per weight."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+from kizami.errors import KizamiError
+
+__all__ = ["count_parameters", "size"]
+
+_WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".onnx", ".onnx.data", ".data")
+
+
+def count_parameters(model_dir: Path) -> int:
+    """Parameters of a safetensors checkpoint, read from the file headers only (no tensor data is loaded)."""
+    total = 0
+    files = sorted(Path(model_dir).glob("*.safetensors"))
+    if not files:
+        raise KizamiError(f"{model_dir}: no *.safetensors to count parameters from")
+    for f in files:
+        with open(f, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(n))
+        for name, info in header.items():
+            if name != "__metadata__":
+                count = 1
+                for dim in info["shape"]:
+                    count *= dim
+                total += count
+    return total
+
+
+def size(build: Path, n_params: int) -> dict[str, Any]:
+    weight_bytes = sum(p.stat().st_size for p in Path(build).rglob("*") if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES))
+    total = sum(p.stat().st_size for p in Path(build).rglob("*") if p.is_file())
+    return {"bytes": total, "weight_bytes": weight_bytes, "params": n_params,
+            "bits_per_weight": 8 * weight_bytes / n_params if n_params else None}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Install kizami and every engine it drives into ./.venv. Idempotent: a re-run installs only what is missing.
+#
+#   bash scripts/setup.sh              CPU machine: torch 2.13.0 (CPU), transformers, llama.cpp (bindings + tools),
+#                                      onnxruntime + onnxruntime-genai, test tools
+#   bash scripts/setup.sh --gpu        GPU machine: reuse the machine's CUDA torch (system site-packages) and install
+#                                      onnxruntime-gpu instead of onnxruntime (never both: they share one package dir)
+#   bash scripts/setup.sh --quantize   also gptqmodel 7.6.0 + optimum (GPTQ / AWQ)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GPU=0
+QUANTIZE=0
+for arg in "$@"; do
+  case "$arg" in
+    --gpu) GPU=1 ;;
+    --quantize) QUANTIZE=1 ;;
+    *) echo "setup.sh: unknown option $arg (use --gpu, --quantize)" >&2; exit 2 ;;
+  esac
+done
+
+VENV="${KIZAMI_VENV:-.venv}"
+PY="$VENV/bin/python"
+PIP=("$PY" -m pip install --disable-pip-version-check -q -c requirements/constraints.txt)
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+if [ ! -x "$PY" ]; then
+  step "creating $VENV"
+  if [ "$GPU" = 1 ]; then python3 -m venv --system-site-packages "$VENV"; else python3 -m venv "$VENV"; fi
+fi
+
+step "installing kizami and its Python dependencies"
+if [ "$GPU" = 1 ]; then
+  # Keep the machine's CUDA torch (visible through --system-site-packages): drop the CPU pins from the constraints.
+  "$PY" -c "import torch" 2>/dev/null || { echo "setup.sh --gpu: no torch on this machine; install a CUDA torch first" >&2; exit 1; }
+  GPU_CONSTRAINTS="$(mktemp)"
+  grep -v -E '^(torch|onnxruntime|onnxruntime-genai)==' requirements/constraints.txt > "$GPU_CONSTRAINTS"
+  "$PY" -m pip install --disable-pip-version-check -q -c "$GPU_CONSTRAINTS" -e ".[test]" \
+    "onnxruntime-gpu>=1.31,<1.32" "onnxruntime-genai-cuda>=0.18,<0.19" onnx onnx-ir
+  rm -f "$GPU_CONSTRAINTS"
+  CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_CUDA=ON}"
+else
+  "${PIP[@]}" -e ".[test]" onnxruntime onnxruntime-genai onnx onnx-ir  # the builder imports onnx + onnx-ir undeclared
+fi
+
+if ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('llama-cpp-python') != '0.3.36')" 2>/dev/null; then
+  step "building llama-cpp-python 0.3.36 from its source archive (≈5 min on 2 cores, cached afterwards)"
+  ARCHIVE="$("$VENV/bin/kizami" toolchain source)"
+  WHEELS="$(dirname "$ARCHIVE")/wheels"
+  mkdir -p "$WHEELS"
+  if ! ls "$WHEELS"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
+    CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" "$PY" -m pip wheel --disable-pip-version-check -q --no-deps \
+      -c requirements/constraints.txt -w "$WHEELS" "$ARCHIVE"
+  fi
+  "${PIP[@]}" "$WHEELS"/llama_cpp_python-0.3.36-*.whl
+fi
+
+step "llama.cpp converter and tools (llama-quantize, llama-imatrix, llama-perplexity, llama-bench)"
+"$VENV/bin/kizami" toolchain build
+
+if [ "$QUANTIZE" = 1 ]; then
+  step "installing gptqmodel 7.6.0 + optimum (CPU build)"
+  BUILD_CUDA_EXT="${BUILD_CUDA_EXT:-0}" "${PIP[@]}" --no-build-isolation gptqmodel optimum
+fi
+
+step "ready — $VENV/bin/kizami doctor shows what is installed"

@@ -1,0 +1,116 @@
+"""GGUF export with llama.cpp's real converter, imatrix and quantizer, measured through the llama.cpp backend."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kizami import manifest
+from kizami.errors import KizamiError
+from kizami.export.gguf import GGUFConfig, detect_pre_tokenizer, export_gguf
+from kizami.export.gguf_meta import read_metadata
+
+pytest.importorskip("llama_cpp")
+
+
+@pytest.fixture(scope="module")
+def gguf_builds(tmp_path_factory: pytest.TempPathFactory, standin: Path, calib_build: Path) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("gguf")
+    cfg = GGUFConfig(types=("q8_0", "q4_k_m"), imatrix="calib", imatrix_chunks=16, imatrix_ctx=256,
+                     license="apache-2.0", base_model="kizami/tiny-fcj", threads=2)
+    builds = export_gguf(standin, out / "imat", cfg, calib=calib_build)
+    plain = export_gguf(standin, out / "plain", GGUFConfig(types=("q4_k_m",), imatrix="none", threads=2))
+    return {**builds, "q4_k_m-plain": plain["q4_k_m"]}
+
+
+@pytest.fixture(scope="module")
+def gguf_quality(gguf_builds: dict[str, Path], reference) -> dict[str, dict]:
+    from kizami.runtime import open_build
+    from kizami.runtime.metrics.quality import quality
+
+    return {name: quality(open_build(path, threads=2), reference) for name, path in gguf_builds.items()}
+
+
+def test_builds_verify_and_carry_tokenizer_metadata(gguf_builds: dict[str, Path], standin: Path, calib_build: Path) -> None:
+    tok = json.loads((standin / "tokenizer.json").read_text())
+    ids = {t["content"]: t["id"] for t in tok["added_tokens"]}
+    calib_id = manifest.load(calib_build).calibration["id"]
+    for name, build in gguf_builds.items():
+        assert manifest.verify(build) == [], name
+        (f,) = build.glob("*.gguf")
+        meta = read_metadata(f)
+        assert meta["tokenizer.ggml.pre"] == "llama-bpe"
+        assert meta["tokenizer.ggml.fim_pre_token_id"] == ids["<|fim_prefix|>"]
+        assert meta["tokenizer.ggml.fim_suf_token_id"] == ids["<|fim_suffix|>"]
+        assert meta["tokenizer.ggml.fim_mid_token_id"] == ids["<|fim_middle|>"]
+        assert meta["tokenizer.ggml.eot_token_id"] == ids["<|eot_id|>"]
+        assert "<|start_header_id|>" in meta["tokenizer.chat_template"]
+    q4 = read_metadata(next(gguf_builds["q4_k_m"].glob("*.gguf")))
+    assert q4["quantize.imatrix.dataset"] == f"{calib_id}.txt" and q4["quantize.imatrix.chunks_count"] == 16
+    assert q4["general.license"] == "apache-2.0" and q4["general.base_model.0.name"] == "tiny-fcj"
+    assert manifest.load(gguf_builds["q4_k_m"]).calibration["id"] == calib_id
+    assert "quantize.imatrix.file" not in read_metadata(next(gguf_builds["q4_k_m-plain"].glob("*.gguf")))
+    assert next(gguf_builds["q4_k_m"].glob("*.gguf")).name == "tiny-fcj-7.2M-Q4_K_M.gguf"
+
+
+def test_f16_matches_the_reference_and_kld_orders_types(gguf_quality: dict[str, dict]) -> None:
+    kld = {k: v["kld"]["all"]["mean"] for k, v in gguf_quality.items()}
+    assert kld["f16"] < 2e-3 and gguf_quality["f16"]["top1"]["all"] > 0.99
+    assert kld["f16"] < kld["q8_0"] < kld["q4_k_m"]
+    assert gguf_quality["q8_0"]["top1"]["all"] > 0.97
+    # the importance matrix learned from the code + Japanese set must not make Q4_K_M worse
+    assert kld["q4_k_m"] <= kld["q4_k_m-plain"] * 1.02
+
+
+def test_tokenizer_parity_and_fim_through_llama_cpp(gguf_builds: dict[str, Path], standin: Path, reference, eval_settings) -> None:
+    from kizami.runtime.evaluate import evaluate
+    from kizami.runtime.metrics.size import count_parameters
+
+    from kizami.runtime import open_build
+    from kizami.runtime.metrics.fim import fim_exact_match
+
+    f16 = evaluate(gguf_builds["f16"], reference, eval_settings, n_params=count_parameters(standin))
+    assert f16["tokenizer_parity"]["match"] == 1.0
+    assert f16["size"]["bits_per_weight"] == pytest.approx(16.0, abs=0.3)
+    bf16 = fim_exact_match(open_build(standin, threads=2), reference.fim_tasks, reference.fim_prompts)
+    for mode in ("psm", "spm"):
+        assert f16["fim"][mode]["em"] >= 0.15
+        # the same greedy decode through another engine: only near-ties may flip
+        assert abs(f16["fim"][mode]["em"] - bf16[mode]["em"]) <= 0.1
+
+
+def test_unknown_pre_tokenizer_fails_clearly_and_leaves_nothing(tmp_path: Path, standin: Path) -> None:
+    model = tmp_path / "custom"
+    shutil.copytree(standin, model)
+    tok = json.loads((model / "tokenizer.json").read_text())
+    tok["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = r"\s+|\S+"
+    (model / "tokenizer.json").write_text(json.dumps(tok))
+    assert detect_pre_tokenizer(model) is None
+    with pytest.raises(KizamiError, match="--pre-tokenizer llama-bpe"):
+        export_gguf(model, tmp_path / "out", GGUFConfig(types=("q8_0",), imatrix="none"))
+    assert not (tmp_path / "out" / "F16").exists()
+    assert not list((tmp_path / "out").glob(".kizami-staging-*"))
+
+
+def test_bad_types_are_rejected_before_any_work() -> None:
+    with pytest.raises(KizamiError, match="unknown GGUF type"):
+        GGUFConfig(types=("q4_k_x",))
+
+
+def test_real_llama3_vocabulary_converts_with_fim_ids(tmp_path: Path) -> None:
+    pytest.importorskip("quicktok")
+    from kizami.standin.real_vocab import FIM_IDS, make_random_llama
+
+    model = make_random_llama(tmp_path / "real")
+    assert detect_pre_tokenizer(model) == "llama-bpe"
+    # the converter recognizes the real Llama 3 tokenizer by its own hash, without kizami's override
+    builds = export_gguf(model, tmp_path / "out", GGUFConfig(types=(), imatrix="none", pre_tokenizer="converter"))
+    meta = read_metadata(next(builds["f16"].glob("*.gguf")))
+    assert meta["tokenizer.ggml.pre"] == "llama-bpe"
+    assert len(meta["tokenizer.ggml.tokens"]) == 128256
+    assert [meta[f"tokenizer.ggml.fim_{k}_token_id"] for k in ("pre", "mid", "suf")] == [
+        FIM_IDS["<|fim_prefix|>"], FIM_IDS["<|fim_middle|>"], FIM_IDS["<|fim_suffix|>"]]
+    assert meta["tokenizer.ggml.bos_token_id"] == 128000 and meta["tokenizer.ggml.eot_token_id"] == 128009

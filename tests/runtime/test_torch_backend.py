@@ -1,0 +1,149 @@
+"""The torch backend and the metrics on the real stand-in model (no fakes)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from kizami.runtime import open_build
+from kizami.runtime.backend import GenRequest
+from kizami.runtime.evaluate import evaluate
+from kizami.runtime.metrics.quality import quality
+from kizami.runtime.metrics.size import count_parameters
+
+
+def _rtn_copy(src: Path, dst: Path, bits: int, group: int) -> Path:
+    """A round-to-nearest weight-only copy of the stand-in (symmetric, per group), stored back in bf16."""
+    shutil.copytree(src, dst)
+    state = load_file(str(src / "model.safetensors"))
+    qmax = 2 ** (bits - 1) - 1
+    for name, w in state.items():
+        if name.endswith("proj.weight"):
+            g = w.float().reshape(w.shape[0], -1, group)
+            scale = g.abs().amax(-1, keepdim=True).clamp(min=1e-8) / qmax
+            state[name] = ((g / scale).round().clamp(-qmax - 1, qmax) * scale).reshape(w.shape).to(w.dtype)
+    save_file(state, str(dst / "model.safetensors"), metadata={"format": "pt"})
+    return dst
+
+
+@pytest.fixture(scope="module")
+def rtn_builds(tmp_path_factory: pytest.TempPathFactory, standin: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("rtn")
+    return {"int8": _rtn_copy(standin, root / "int8", 8, 64), "int4": _rtn_copy(standin, root / "int4", 4, 64)}
+
+
+def test_reference_against_itself_is_exact(standin: Path, reference) -> None:
+    backend = open_build(standin, threads=2)
+    q = quality(backend, reference)
+    assert q["kld"]["all"]["max"] < 1e-4
+    assert q["top1"]["all"] > 0.999
+    for d in ("code", "ja", "en"):
+        assert q["ppl_ratio"][d] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_perplexity_equals_a_direct_transformers_computation(standin: Path, reference) -> None:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(standin), dtype=torch.float32, local_files_only=True).eval()
+    q = quality(open_build(standin, threads=2), reference)
+    for domain, dref in reference.domains.items():
+        total, count = 0.0, 0
+        for w in reference.windows(domain):
+            ids = torch.tensor([dref.stream[w.start:w.end].tolist()])
+            with torch.inference_mode():
+                logp = model(input_ids=ids).logits[0, :-1].float().log_softmax(-1)
+            rows = w.rows()
+            total += float(logp[rows].gather(1, ids[0, 1:][rows, None]).sum())
+            count += rows.stop - rows.start
+        assert q["ppl"][domain] == pytest.approx(float(np.exp(-total / count)), rel=1e-4)
+
+
+def test_bf16_compute_shows_small_nonzero_kld(standin: Path, reference) -> None:
+    q = quality(open_build(standin, threads=2, dtype="bf16"), reference)
+    assert 0 < q["kld"]["all"]["mean"] < 0.01
+    assert q["top1"]["all"] > 0.95
+
+
+def test_a_tampered_build_is_refused_with_the_verify_report(tmp_path: Path, standin: Path) -> None:
+    from kizami import manifest
+    from kizami.errors import ManifestError
+
+    build = tmp_path / "b"
+    with manifest.staged_build(build, manifest.Manifest(format="hf")) as stage:
+        for f in standin.iterdir():
+            shutil.copy(f, stage / f.name)
+    data = bytearray((build / "model.safetensors").read_bytes())
+    data[-1] ^= 1
+    (build / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ManifestError, match="model.safetensors: sha256"):
+        open_build(build)
+
+
+def test_kld_orders_precision_and_int8_stays_close(reference, rtn_builds: dict[str, Path]) -> None:
+    q8 = quality(open_build(rtn_builds["int8"], threads=2), reference)
+    q4 = quality(open_build(rtn_builds["int4"], threads=2), reference)
+    assert 0 < q8["kld"]["all"]["mean"] < q4["kld"]["all"]["mean"]
+    assert q8["top1"]["all"] > 0.97
+    assert q8["top1"]["all"] > q4["top1"]["all"]
+    for d in ("code", "ja", "en"):
+        assert abs(q8["ppl_ratio"][d] - 1) < 0.01
+        assert q4["ppl_ratio"][d] > q8["ppl_ratio"][d] - 0.002
+
+
+def test_single_line_fim_generation_stops_at_newline(standin: Path, reference) -> None:
+    backend = open_build(standin, threads=2)
+    reqs = [GenRequest(prompt=p, max_new_tokens=48, stop_strings=("\n",)) for p in reference.fim_prompts["psm"][:6]]
+    gens = backend.generate(reqs)
+    assert all("\n" not in g.text for g in gens)
+    assert any(g.stop_reason in ("stop-string", "eos") for g in gens)
+    sampled = [GenRequest(prompt=reference.fim_prompts["psm"][0], max_new_tokens=16, temperature=0.2, top_p=0.95, seed=3)] * 2
+    a, b = backend.generate(sampled)
+    assert a.ids == b.ids  # seeded sampling is reproducible
+
+
+def test_evaluate_reports_every_yardstick(standin: Path, reference, eval_settings) -> None:
+    result = evaluate(standin, reference, eval_settings, n_params=count_parameters(standin))
+    assert result["tokenizer_parity"]["match"] == 1.0
+    assert result["size"]["bits_per_weight"] == pytest.approx(16.0, abs=0.1)
+    fim = result["fim"]
+    # measured on the shipped stand-in (see docs/standin.md); a broken FIM prompt or stop rule drops this to ~0
+    assert fim["psm"]["em"] >= 0.15 and fim["spm"]["em"] >= 0.15
+    assert set(fim["psm"]["by_language"]) >= {"python", "java", "go"}
+    sp = result["speed"]
+    assert sp["prefill_tok_s"]["median"] > 0 and sp["decode_tok_s"]["median"] > 0 and sp["threads"] == 2
+    assert sp["memory"]["peak_rss_mib"] > 0
+    json.dumps(result)  # the result is plain JSON
+    assert np.isfinite(result["quality"]["ppl"]["ja"])
+
+
+def test_cuda_device_without_gpu_is_a_clear_error(standin: Path) -> None:
+    from kizami.errors import KizamiError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(KizamiError, match="no CUDA GPU"):
+        open_build(standin, device="cuda")
+
+
+def test_fim_prompt_ids_are_the_model_card_layout(standin: Path, reference) -> None:
+    from kizami.checkpoint import load_tokenizer
+
+    tok = load_tokenizer(standin)
+    vocab = tok.get_vocab()
+    pre, suf, mid, bos = (vocab[t] for t in ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|begin_of_text|>"))
+
+    def enc(text: str) -> list[int]:
+        return tok(text, add_special_tokens=False)["input_ids"]
+
+    for task, psm, spm in zip(reference.fim_tasks, reference.fim_prompts["psm"], reference.fim_prompts["spm"]):
+        assert task.suffix.startswith("\n")
+        suffix = task.suffix[1:]  # one leading newline removed
+        assert psm == [pre, bos, *enc(task.prompt), suf, *enc(suffix), mid]
+        assert spm == [pre, suf, *enc(suffix), mid, bos, *enc(task.prompt)]
+        assert tok.decode(psm) == f"<|fim_prefix|><|begin_of_text|>{task.prompt}<|fim_suffix|>{suffix}<|fim_middle|>"
