@@ -251,6 +251,7 @@ def run(
     """Make every build of a recipe, evaluate each against bf16, check the gates, and write the report.
 
     Re-running resumes: finished steps whose outputs verify are reused, anything partial or changed is redone.
+    Exit status: 0 all builds pass their gates, 3 a build failed a gate, 4 a build could not be made or measured.
     """
     from kizami.pipeline import builtin_run_recipe, load_run_recipe
     from kizami.pipeline import run as run_pipeline
@@ -263,10 +264,34 @@ def run(
     for name, msg in summary["failures"].items():
         console.print(f"[red]failed[/] {name}: {msg}")
     out = Path(spec.out)
-    console.print(f"report: {out / 'report.md'} · results: {out / 'results.json'}")
+    console.print(f"report: {out / 'report.html'} · {out / 'report.md'} · results: {out / 'results.json'}")
+    _exit_for(summary)
+
+
+def _exit_for(summary: dict[str, Any]) -> None:
+    """Exit 3 when a build failed its gates, 4 when a build could not be made or measured (both: 4)."""
     failing = [n for n, r in summary["results"].items() if r.get("gates") and not r["gates"]["pass"]]
     if failing:
-        console.print(f"[yellow]gates failed[/]: {', '.join(failing)}")
+        err_console.print(f"[yellow]gates failed[/]: {', '.join(failing)} (see the report's Gate failures)")
+    if summary.get("failures"):
+        raise typer.Exit(4)
+    if failing:
+        raise typer.Exit(3)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="The `out` folder of a `kizami run` (holds results.json).")],
+) -> None:
+    """Rewrite a run's comparison report (report.html, self-contained, and report.md) from its results.json."""
+    from kizami.pipeline import load_summary, write_reports
+    from kizami.report_text import eval_table
+
+    summary = load_summary(run_dir)
+    console.print(eval_table([{**r, "build": n} for n, r in summary["results"].items()],
+                             title=f"kizami report {summary['recipe'].get('name', '')}"))
+    for path in write_reports(run_dir, summary):
+        console.print(f"wrote {path}")
 
 
 @app.command()
@@ -278,6 +303,33 @@ def init(path: Annotated[Path, typer.Argument(help="Where to write the example r
         raise KizamiError(f"{path} already exists; choose another path")
     path.write_text(builtin_run_recipe().read_text(encoding="utf-8"), encoding="utf-8")
     console.print(f"wrote {path}; edit `model` and the [[build]] tables, then `kizami run {path}`")
+
+
+@app.command()
+def bundle(
+    build: Annotated[Path, typer.Argument(help="A build folder (GGUF type folder, ONNX, GPTQ, AWQ) that verifies.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The bundle folder to write.")],
+    base_model: Annotated[str, typer.Option(help="Upstream repo id for the model card's base_model.")] = "",
+    license: Annotated[str, typer.Option(help="License id for the model card, e.g. llama3.1.")] = "",
+    repo: Annotated[str, typer.Option(help="The Hub repo id you will upload to (used in the run examples).")] = "",
+    results: Annotated[Optional[Path], typer.Option(help="A run's results.json or a `kizami eval` JSON: the card's "
+                                                          "evaluation table.")] = None,
+    tar: Annotated[bool, typer.Option("--tar", help="Also write OUT.tar.gz.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing bundle folder.")] = False,
+) -> None:
+    """Make a deployable bundle: the build's files, a model card (Hub metadata, evaluation vs bf16, how to run it),
+    the source model's license files and a manifest with every file's sha256 (`kizami verify OUT` checks it)."""
+    from kizami.bundle import make_bundle
+
+    data = None
+    if results is not None:
+        try:
+            data = json.loads(results.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise KizamiError(f"--results {results}: cannot read it as JSON ({exc})") from None
+    path = make_bundle(build, out, base_model=base_model, license=license, repo=repo, results=data, tarball=tar,
+                       overwrite=overwrite)
+    console.print(f"[green]wrote[/] {path}" + (f" and {path}.tar.gz" if tar else ""))
 
 
 @export_app.command("gguf")

@@ -149,6 +149,20 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _remove_dead_stages(out: Path) -> None:
+    """Staging folders for ``out`` left by a process that no longer runs (killed, crashed) are never resumed from."""
+    for stage in out.parent.glob(f"{_STAGING_PREFIX}{out.name}-*"):
+        pid = stage.name.rsplit("-", 1)[-1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(stage, ignore_errors=True)
+        except PermissionError:  # another user's live process
+            pass
+
+
 @contextlib.contextmanager
 def staged_build(out: Path, manifest: Manifest, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield an empty staging folder; on success hash its files, write the manifest and rename it to ``out``.
@@ -159,6 +173,7 @@ def staged_build(out: Path, manifest: Manifest, *, overwrite: bool = False) -> I
     if out.exists() and not overwrite:
         raise ManifestError(f"{out} already exists; choose another -o or pass --overwrite")
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_stages(out)
     stage = out.parent / f"{_STAGING_PREFIX}{out.name}-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()

@@ -21,11 +21,13 @@ from typing import Any
 from kizami import manifest
 from kizami.errors import KizamiError
 
-__all__ = ["RecipeError", "RunRecipe", "load_run_recipe", "builtin_run_recipe", "run", "apply_gates"]
+__all__ = ["RecipeError", "RunRecipe", "load_run_recipe", "builtin_run_recipe", "run", "apply_gates", "write_reports",
+           "load_summary"]
 
 log = logging.getLogger(__name__)
 
-_TOP = {"name", "model", "out", "calib", "build", "eval", "gates"}
+_TOP = {"name", "model", "out", "calib", "build", "eval", "gates", "bundle"}
+_BUNDLE = {"enabled", "base_model", "license", "repo", "tar"}
 _CALIB = {"recipe", "samples", "seq_len", "fim_per_language"}
 _EVAL = {"ctx", "stride", "threads", "device", "fim_sampled", "metrics", "max_tokens_per_domain", "fim_limit"}
 _GATES = {"max_ppl_increase_pct", "max_kld", "max_fim_em_drop", "min_decode_tok_s"}
@@ -47,11 +49,12 @@ class RunRecipe:
     builds: tuple[dict[str, Any], ...] = ()
     eval: dict[str, Any] = field(default_factory=dict)
     gates: dict[str, float] = field(default_factory=dict)
+    bundle: dict[str, Any] = field(default_factory=dict)
     base_dir: str = "."
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "model": self.model, "out": self.out, "calib": self.calib, "build": list(self.builds),
-                "eval": self.eval, "gates": self.gates}
+                "eval": self.eval, "gates": self.gates, "bundle": self.bundle}
 
 
 def _check_keys(where: str, table: Any, allowed: set[str]) -> dict[str, Any]:
@@ -98,7 +101,7 @@ def load_run_recipe(path: Path) -> RunRecipe:
     recipe = RunRecipe(name=data["name"], model=data["model"], out=data["out"],
                        calib=_check_keys(f"{path}: [calib]", data.get("calib", {}), _CALIB), builds=tuple(builds),
                        eval=_check_keys(f"{path}: [eval]", data.get("eval", {}), _EVAL), gates=gates,
-                       base_dir=str(path.parent))
+                       bundle=_check_keys(f"{path}: [bundle]", data.get("bundle", {}), _BUNDLE), base_dir=str(path.parent))
     _eval_settings(recipe)  # validates ctx/stride/metrics now, not after the builds
     return recipe
 
@@ -219,10 +222,49 @@ def run(recipe: RunRecipe, *, progress: Progress, status: Status, fail_fast: boo
         result["gates"] = apply_gates(result, results.get("bf16", {}), recipe.gates) if name != "bf16" else None
     summary = {"recipe": recipe.to_dict(), "calibration": manifest.load(calib_dir).calibration, "results": results,
                "failures": failures}
+    if recipe.bundle.get("enabled", True):
+        _write_bundles(recipe, summary, {n: p for n, p in builds.items() if n != "bf16" and n in results},
+                       out / "bundles", status)
     _write(out / "results.json", json.dumps(summary, indent=1, ensure_ascii=False))
+    write_reports(out, summary)
+    return summary
+
+
+def _write_bundles(recipe: RunRecipe, summary: dict[str, Any], builds: dict[str, Path], out: Path,
+                   status: Status) -> None:
+    """A deployable bundle per measured build (hard links: no extra space), its card carrying the run's figures."""
+    from kizami.bundle import make_bundle
+
+    opts = {k: recipe.bundle[k] for k in ("base_model", "license", "repo") if k in recipe.bundle}
+    for name, path in builds.items():
+        status(f"bundling {name}")
+        try:
+            make_bundle(path, out / name, results=summary, tarball=bool(recipe.bundle.get("tar", False)),
+                        overwrite=True, **opts)
+        except KizamiError as exc:
+            summary["failures"][f"bundle {name}"] = str(exc)
+
+
+def write_reports(out: Path, summary: dict[str, Any]) -> list[Path]:
+    """report.md and report.html (self-contained) next to results.json; returns their paths."""
+    from kizami.report_html import html_report
     from kizami.report_text import markdown_report
 
     _write(out / "report.md", markdown_report(summary))
+    _write(out / "report.html", html_report(summary))
+    return [out / "report.md", out / "report.html"]
+
+
+def load_summary(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / "results.json"
+    if not path.is_file():
+        raise KizamiError(f"{run_dir} has no results.json; give the `out` folder of a finished `kizami run`")
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise KizamiError(f"{path} is not valid JSON ({exc}); re-run `kizami run` to rewrite it") from None
+    if not isinstance(summary, dict) or not {"recipe", "results"} <= summary.keys():
+        raise KizamiError(f"{path} is not a kizami results file (no recipe/results)")
     return summary
 
 

@@ -58,6 +58,13 @@ fi
 step "llama.cpp converter and tools (llama-quantize, llama-imatrix, llama-perplexity, llama-bench)"
 "$VENV/bin/kizami" toolchain build
 
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  step "Debian's chromium (renders the HTML report in the tests)"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; } ||
+    echo "setup.sh: could not install chromium; the HTML rendering test will be skipped" >&2
+fi
+
 if [ "$QUANTIZE" = 1 ]; then
   step "installing gptqmodel 7.6.0 + optimum (CPU build)"
   BUILD_CUDA_EXT="${BUILD_CUDA_EXT:-0}" "${PIP[@]}" --no-build-isolation gptqmodel optimum

@@ -1,0 +1,143 @@
+"""Deployable bundles: a build folder made ready to upload to the Hugging Face Hub or copy to a device.
+
+A bundle is the build's files plus a model card (``README.md`` with Hub metadata, quantization details, calibration
+provenance, the evaluation table and how to run it with its engine) and the source model's license files. Its
+``kizami.json`` keeps the build's format and parameters and lists every file of the bundle, so ``kizami verify``
+checks a bundle and the runtime loads it like the build itself. Optionally also a ``.tar.gz`` of the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kizami import manifest
+from kizami.errors import KizamiError
+from kizami.report_text import COLUMNS, result_row
+
+__all__ = ["make_bundle", "model_card"]
+
+_LICENSE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "NOTICE", "NOTICE.txt", "USE_POLICY.md")
+_TAGS = {"gguf": ["gguf", "llama.cpp"], "onnx": ["onnx", "onnxruntime-genai"], "gptq": ["gptq", "4-bit"],
+         "awq": ["awq", "4-bit"], "hf": ["safetensors"]}
+
+
+def _how_to_run(fmt: str, build: Path, repo: str) -> str:
+    name = repo or "./" + build.name
+    if fmt == "gguf":
+        gguf = next((p.name for p in sorted(build.glob("*.gguf"))), "model.gguf")
+        return (f"```bash\n# llama.cpp: chat, or a server whose /infill endpoint does fill-in-the-middle\n"
+                f"llama-cli -m {gguf} -p 'def fib(n):' -n 64\nllama-server -m {gguf} --port 8080\n```\n\n"
+                f"Ollama: a `Modelfile` with `FROM ./{gguf}`, then `ollama create my-model -f Modelfile`.")
+    if fmt == "onnx":
+        return ("```python\nimport onnxruntime_genai as og\n\n"
+                f"model = og.Model('{name}')\ntokenizer = og.Tokenizer(model)\n"
+                "params = og.GeneratorParams(model)\nparams.set_search_options(max_length=256)\n"
+                "gen = og.Generator(model, params)\ngen.append_tokens(tokenizer.encode('def fib(n):'))\n"
+                "while not gen.is_done():\n    gen.generate_next_token()\nprint(tokenizer.decode(gen.get_sequence(0)))\n```")
+    serve = f"\n\n```bash\nvllm serve {name}\n```" if fmt in ("gptq", "awq") else ""
+    return ("```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+            f"tok = AutoTokenizer.from_pretrained('{name}')\n"
+            f"model = AutoModelForCausalLM.from_pretrained('{name}', device_map='auto')\n```" + serve)
+
+
+def _eval_table(result: Mapping[str, Any] | None, reference: Mapping[str, Any] | None) -> str:
+    if not result:
+        return "Not evaluated yet: `kizami eval BUILD --ref BF16_MODEL` measures it."
+    rows = [("bf16 (reference)", reference), ("this build", result)] if reference else [("this build", result)]
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for label, r in rows:
+        cells = result_row({**r, "build": label})
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def model_card(build: Path, m: manifest.Manifest, *, base_model: str, license: str, repo: str,
+               result: Mapping[str, Any] | None, reference: Mapping[str, Any] | None) -> str:
+    fmt = m.format
+    meta = {"base_model": base_model or None, "base_model_relation": "quantized" if base_model else None,
+            "license": license or None, "library_name": {"gguf": "gguf", "onnx": "onnxruntime-genai"}.get(fmt, "transformers"),
+            "pipeline_tag": "text-generation", "tags": ["kizami", *(_TAGS.get(fmt, [fmt])), "code", "japanese"],
+            "language": ["ja", "en"]}
+    front = "\n".join(["---", *(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in meta.items() if v), "---"])
+    calib = m.calibration or {}
+    calib_text = (f"`{calib.get('id')}` (sha256 `{str(calib.get('sha256', ''))[:16]}…`): kizami's code + Japanese "
+                  "mixture; its manifest lists every source and its share." if calib else "none (this build needs none).")
+    params = json.dumps(dict(m.parameters), indent=2, ensure_ascii=False)
+    title = repo.split("/")[-1] if repo else build.name
+    return "\n".join([
+        front, "", f"# {title}", "",
+        f"A **{fmt.upper()}** build of `{base_model or (m.source or {}).get('path', 'the source model')}`, made and "
+        "measured by kizami against the bf16 original on the same token ids.",
+        "", "## Evaluation vs bf16", "", _eval_table(result, reference), "",
+        "## How to run", "", _how_to_run(fmt, build, repo), "",
+        "## Quantization", "", f"- format: `{fmt}`", f"- calibration set: {calib_text}",
+        f"- source checkpoint sha256: `{(m.source or {}).get('sha256', '?')}`",
+        f"- made with: {', '.join(f'{k} {v}' for k, v in m.versions.items())}", "",
+        "<details><summary>all parameters</summary>", "", "```json", params, "```", "", "</details>", "",
+        "## License", "", (f"`{license}`; the source model's license files are included." if license
+                           else "See the source model's license files included here."), "",
+        "`kizami.json` lists the sha256 of every file in this folder: `kizami verify .` checks them.", ""])
+
+
+def _find_result(results: Mapping[str, Any] | None, build: Path) -> tuple[Mapping | None, Mapping | None]:
+    """The build's row (and bf16's) from a run's results.json or a `kizami eval` output."""
+    if not results:
+        return None, None
+    if "results" in results:  # a run summary
+        rows = results["results"]
+        mine = next((r for r in rows.values() if Path(r.get("build", "")).resolve() == build.resolve()), None)
+        return mine, rows.get("bf16")
+    return (results if Path(results.get("build", "")).resolve() == build.resolve() else None), None
+
+
+def make_bundle(build: Path, out: Path, *, base_model: str = "", license: str = "", repo: str = "",
+                results: Mapping[str, Any] | None = None, tarball: bool = False, overwrite: bool = False) -> Path:
+    """Write the bundle folder ``out`` (and ``out.tar.gz`` when ``tarball``) from the verified build ``build``."""
+    build, out = Path(build), Path(out)
+    problems = manifest.verify(build)
+    if problems:
+        raise KizamiError(f"{build} does not verify ({len(problems)} problem(s), first: {problems[0]}); rebuild it")
+    m = manifest.load(build)
+    if m.format == "calib":
+        raise KizamiError(f"{build} is a calibration set, not a model build")
+    result, reference = _find_result(results, build)
+    source_dir = Path((m.source or {}).get("path", ""))
+    bundle_manifest = manifest.Manifest(format=m.format, parameters=m.parameters, source=m.source,
+                                        calibration=m.calibration, versions=m.versions,
+                                        extra={**m.extra, "bundle": {"base_model": base_model, "license": license,
+                                                                     "repo": repo, "build_created_at": m.created_at}})
+    with manifest.staged_build(out, bundle_manifest, overwrite=overwrite) as stage:
+        for rel in m.files:
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(build / rel, stage / rel)
+        for name in _LICENSE_FILES:
+            if (source_dir / name).is_file() and not (stage / name).exists():
+                shutil.copy(source_dir / name, stage / name)
+        (stage / "README.md").write_text(model_card(build, m, base_model=base_model, license=license, repo=repo,
+                                                    result=result, reference=reference), encoding="utf-8")
+    if tarball:
+        _write_tarball(out)
+    return out
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """A hard link costs no space for multi-GB weights; copy across file systems."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _write_tarball(folder: Path) -> Path:
+    final = folder.with_name(folder.name + ".tar.gz")
+    tmp = final.with_name(final.name + ".partial")
+    with tarfile.open(tmp, "w:gz") as tar:
+        tar.add(folder, arcname=folder.name)
+    tmp.replace(final)
+    return final

@@ -1,0 +1,159 @@
+"""`kizami run` end to end on the stand-in, as a user runs it: a real subprocess, killed mid-build and resumed,
+gates that fail with their exit code, and the HTML report rendered by a real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from kizami import manifest
+
+pytest.importorskip("llama_cpp")
+pytest.importorskip("onnxruntime_genai")
+
+RECIPE = """
+name = "e2e"
+model = "tiny-fcj"
+out = "{out}"
+
+[calib]
+samples = 16
+seq_len = 256
+fim_per_language = 3
+
+[[build]]
+format = "onnx"
+precisions = ["int4"]
+
+[[build]]
+format = "gguf"
+types = ["q8_0"]
+imatrix = "calib"
+imatrix_chunks = 8
+imatrix_ctx = 256
+
+[eval]
+ctx = 256
+stride = 128
+threads = 2
+max_tokens_per_domain = 1500
+
+[gates]
+max_kld = {max_kld}
+"""
+
+
+def _kizami(*args: str, cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "COLUMNS": "200"}
+    # its own session, so a kill reaches the engines it started too (as when a machine goes down)
+    return subprocess.Popen([sys.executable, "-m", "kizami", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _recipe(tmp: Path, max_kld: float) -> Path:
+    path = tmp / "recipe.toml"
+    path.write_text(RECIPE.format(out=tmp / "run", max_kld=max_kld))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("e2e")
+    recipe = _recipe(tmp, max_kld=0.5)
+    builds = tmp / "run" / "builds"
+    # kill the run while it writes its first build (the staging folder exists, the build is not renamed into place)
+    proc = _kizami("run", str(recipe), cwd=tmp)
+    deadline = time.monotonic() + 600
+    while not list(builds.glob("*/.kizami-staging-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, f"the run ended before a build started:\n{proc.stdout.read()}"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    calib_before = (tmp / "run" / "calib" / manifest.MANIFEST_NAME).stat().st_mtime_ns
+    # nothing the killed step left verifies as a build
+    for folder in builds.rglob("*"):
+        if folder.is_dir() and (folder / manifest.MANIFEST_NAME).is_file():
+            assert manifest.verify(folder) == [], folder
+    assert not (builds / "onnx" / "int4-cpu" / manifest.MANIFEST_NAME).exists()
+
+    proc = _kizami("run", str(recipe), cwd=tmp)
+    out, _ = proc.communicate(timeout=1200)
+    assert proc.returncode == 0, out
+    # the finished calibration set was reused, not rebuilt
+    assert (tmp / "run" / "calib" / manifest.MANIFEST_NAME).stat().st_mtime_ns == calib_before
+    assert not list(builds.rglob(".kizami-staging-*"))
+    return tmp
+
+
+def test_resumed_run_measures_every_build(finished_run: Path) -> None:
+    summary = json.loads((finished_run / "run" / "results.json").read_text())
+    results = summary["results"]
+    assert set(results) == {"bf16", "onnx-int4-cpu", "gguf-f16", "gguf-q8_0"}
+    assert not summary["failures"]
+    for name in ("onnx-int4-cpu", "gguf-q8_0"):
+        assert manifest.verify(Path(results[name]["build"])) == []
+        assert results[name]["gates"]["pass"], results[name]["gates"]
+    assert results["gguf-f16"]["quality"]["kld"]["all"]["mean"] < results["gguf-q8_0"]["quality"]["kld"]["all"]["mean"]
+
+
+def test_a_failing_gate_sets_the_exit_code_and_shows_in_the_report(finished_run: Path) -> None:
+    recipe = _recipe(finished_run, max_kld=1e-9)  # every quantized build is further than this from bf16
+    proc = _kizami("run", str(recipe), cwd=finished_run)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 3, out
+    assert "gates failed" in out
+    md = (finished_run / "run" / "report.md").read_text()
+    assert "## Gate failures" in md and "gguf-q8_0" in md.split("## Gate failures")[1]
+    # restore the passing report for the rendering test
+    proc = _kizami("run", str(_recipe(finished_run, max_kld=0.5)), cwd=finished_run)
+    assert proc.wait(timeout=600) == 0
+
+
+class _DomSummary(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[str] = []
+        self.points: list[str] = []
+        self.front: list[str] = []
+        self.bars = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        classes = (a.get("class") or "").split()
+        if tag == "tr" and "data-build" in a:
+            self.rows.append(a["data-build"] or "")
+        if tag == "circle" and "build" in classes:
+            self.points.append(a.get("data-build") or "")
+            if "front" in classes:
+                self.front.append(a.get("data-build") or "")
+        if tag == "rect" and "bar" in classes:
+            self.bars += 1
+
+
+def test_html_report_renders_in_headless_chromium(finished_run: Path, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if chromium is None:
+        pytest.skip("no Chromium (scripts/setup.sh installs Debian's chromium where it can)")
+    report = finished_run / "run" / "report.html"
+    proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}",
+                           "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = _DomSummary()
+    dom.feed(proc.stdout)
+    assert dom.rows == ["bf16", "onnx-int4-cpu", "gguf-f16", "gguf-q8_0"]
+    assert sorted(dom.points) == ["gguf-f16", "gguf-q8_0", "onnx-int4-cpu"]  # bf16 is the origin, not a point
+    assert "gguf-f16" in dom.front or "onnx-int4-cpu" in dom.front
+    assert dom.bars == 3 * 3  # three builds x three domains
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}",
+                    "--window-size=1300,1400", f"--screenshot={shot}", report.as_uri()], capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10_000
