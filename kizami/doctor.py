@@ -24,7 +24,8 @@ _ENGINES = (
     ("llama-cpp-python", "GGUF runtime", f"{_SETUP}  (builds llama-cpp-python {toolchain.LLAMA_CPP_PYTHON_VERSION} from source)"),
     ("onnxruntime", "ONNX runtime (CPU)", _SETUP),
     ("onnxruntime-genai", "ONNX model builder and runtime", _SETUP),
-    ("gptqmodel", "GPTQ and AWQ quantizers", f"{_SETUP} --quantize"),
+    ("gptqmodel", "GPTQ and AWQ quantizers", _SETUP),
+    ("optimum", "transformers' GPTQ loader", _SETUP),
 )
 _CPU_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "neon", "asimd")
 

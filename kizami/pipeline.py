@@ -33,7 +33,11 @@ _EVAL = {"ctx", "stride", "threads", "device", "fim_sampled", "metrics", "max_to
 _GATES = {"max_ppl_increase_pct", "max_kld", "max_fim_em_drop", "min_decode_tok_s"}
 _BUILD_KEYS = {"gguf": {"format", "types", "base", "imatrix", "imatrix_chunks", "imatrix_ctx", "pre_tokenizer", "name",
                         "variant", "license", "base_model", "split_max_size", "threads"},
-               "onnx": {"format", "precisions", "target", "accuracy_level", "int4_block_size"}}
+               "onnx": {"format", "precisions", "target", "accuracy_level", "int4_block_size"},
+               "gptq": {"format", "bits", "group_size", "sym", "desc_act", "damp_percent", "true_sequential", "samples",
+                        "seq_len", "skip_modules", "batch_size", "device"},
+               "awq": {"format", "bits", "group_size", "sym", "samples", "seq_len", "skip_modules", "batch_size",
+                       "device"}}
 
 
 class RecipeError(KizamiError):
@@ -85,12 +89,14 @@ def load_run_recipe(path: Path) -> RunRecipe:
             raise RecipeError(f"{path}: '{key}' must be a non-empty string")
     builds = data.get("build", [])
     if not isinstance(builds, list) or not builds:
-        raise RecipeError(f"{path}: add at least one [[build]] table (format = \"gguf\" or \"onnx\")")
+        raise RecipeError(f"{path}: add at least one [[build]] table (format = one of {', '.join(_BUILD_KEYS)})")
     for i, b in enumerate(builds):
         fmt = b.get("format") if isinstance(b, dict) else None
         if fmt not in _BUILD_KEYS:
             raise RecipeError(f"{path}: build #{i + 1}: format {fmt!r} is not one of {', '.join(_BUILD_KEYS)}")
         _check_keys(f"{path}: build #{i + 1}", b, _BUILD_KEYS[fmt])
+        if fmt in ("gptq", "awq") and "calib" not in data:
+            raise RecipeError(f"{path}: build #{i + 1} ({fmt}) is calibrated; add a [calib] table")
         if fmt == "gguf" and b.get("imatrix", "calib") == "calib" and "calib" not in data:
             raise RecipeError(f"{path}: build #{i + 1} learns an imatrix from calibration data; add a [calib] table "
                               "or set imatrix = \"none\"")
@@ -175,7 +181,7 @@ def run(recipe: RunRecipe, *, progress: Progress, status: Status, fail_fast: boo
     failures: dict[str, str] = {}
     for spec in recipe.builds:
         opts = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.items() if k != "format"}
-        label = f"{spec['format']} ({', '.join(opts.get('types', opts.get('precisions', ())))})"
+        label = f"{spec['format']} ({', '.join(opts.get('types', opts.get('precisions', ()))) or opts.get('bits', 4)})"
         status(f"building {label}")
         try:
             builds |= _make_builds(spec["format"], opts, model, out / "builds" / spec["format"], calib_dir, status)
@@ -275,6 +281,17 @@ def _make_builds(fmt: str, opts: dict[str, Any], model: Path, out: Path, calib: 
 
         made = export_gguf(model, out, GGUFConfig(**opts), calib=calib, progress=status)
         return {f"gguf-{t}": p for t, p in made.items()}
+    if fmt in ("gptq", "awq"):
+        from kizami.quantize.awq import AWQConfig, quantize_awq
+        from kizami.quantize.gptq import GPTQConfig, quantize_gptq
+
+        params = manifest.load(calib).parameters  # by default every calibration row of the run's set
+        opts = {"samples": params["samples"], "seq_len": params["seq_len"], **opts}
+        cfg = (GPTQConfig if fmt == "gptq" else AWQConfig)(**opts)
+        name = f"{fmt}-w{cfg.bits}g{cfg.group_size}"
+        fn = quantize_gptq if fmt == "gptq" else quantize_awq
+        return {name: fn(model, out / name.removeprefix(f"{fmt}-"), cfg, calib=calib, force=True,
+                         progress=lambda msg, _done, _total: status(f"{fmt.upper()}: {msg}"))}
     from kizami.export.onnx import ONNXConfig, export_onnx
 
     precisions = opts.pop("precisions", ("int4",))

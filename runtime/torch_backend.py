@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kizami.checkpoint import check_hf_dir, load_tokenizer, quiet_transformers
+from kizami.checkpoint import check_hf_dir, load_tokenizer, quiet_transformers, read_config
 from kizami.errors import KizamiError
 from kizami.runtime.backend import FIM_TOKENS, STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
 from kizami.runtime.decoding import run_generation
@@ -38,8 +38,11 @@ class TorchBackend:
         self.device = torch.device(device)
         self.tokenizer = load_tokenizer(self.path)
         # CPUs without native bf16 emulate it slowly; bf16 weights upcast to fp32 exactly, so on CPU the reference is
-        # computed in fp32 (more precise, same weights). On CUDA the stored dtype is used.
-        torch_dtype = _DTYPES[dtype] or ("auto" if self.device.type == "cuda" else torch.float32)
+        # computed in fp32 (more precise, same weights). On CUDA the stored dtype is used. GPTQ/AWQ kernels take
+        # fp16 or bf16 only: fp16 (10 mantissa bits, and the dtype their scales are stored in).
+        quantized = "quantization_config" in read_config(self.path)
+        torch_dtype = _DTYPES[dtype] or ("auto" if self.device.type == "cuda" else
+                                         torch.float16 if quantized else torch.float32)
         try:
             self.model = AutoModelForCausalLM.from_pretrained(
                 str(self.path), dtype=torch_dtype, trust_remote_code=False, use_safetensors=not allow_pickle,

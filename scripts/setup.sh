@@ -1,21 +1,18 @@
 #!/usr/bin/env bash
 # Install kizami and every engine it drives into ./.venv. Idempotent: a re-run installs only what is missing.
 #
-#   bash scripts/setup.sh              CPU machine: torch 2.13.0 (CPU), transformers, llama.cpp (bindings + tools),
-#                                      onnxruntime + onnxruntime-genai, test tools
+#   bash scripts/setup.sh              CPU machine: torch 2.13.0 (CPU), transformers, gptqmodel 7.6.0 + optimum,
+#                                      llama.cpp (bindings + tools), onnxruntime + onnxruntime-genai, test tools
 #   bash scripts/setup.sh --gpu        GPU machine: reuse the machine's CUDA torch (system site-packages) and install
 #                                      onnxruntime-gpu instead of onnxruntime (never both: they share one package dir)
-#   bash scripts/setup.sh --quantize   also gptqmodel 7.6.0 + optimum (GPTQ / AWQ)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GPU=0
-QUANTIZE=0
 for arg in "$@"; do
   case "$arg" in
     --gpu) GPU=1 ;;
-    --quantize) QUANTIZE=1 ;;
-    *) echo "setup.sh: unknown option $arg (use --gpu, --quantize)" >&2; exit 2 ;;
+    *) echo "setup.sh: unknown option $arg (use --gpu)" >&2; exit 2 ;;
   esac
 done
 
@@ -36,11 +33,13 @@ if [ "$GPU" = 1 ]; then
   GPU_CONSTRAINTS="$(mktemp)"
   grep -v -E '^(torch|onnxruntime|onnxruntime-genai)==' requirements/constraints.txt > "$GPU_CONSTRAINTS"
   "$PY" -m pip install --disable-pip-version-check -q -c "$GPU_CONSTRAINTS" -e ".[test]" \
-    "onnxruntime-gpu>=1.31,<1.32" "onnxruntime-genai-cuda>=0.18,<0.19" onnx onnx-ir
+    "onnxruntime-gpu>=1.31,<1.32" "onnxruntime-genai-cuda>=0.18,<0.19" onnx onnx-ir gptqmodel==7.6.0 optimum
   rm -f "$GPU_CONSTRAINTS"
   CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_CUDA=ON}"
 else
-  "${PIP[@]}" -e ".[test]" onnxruntime onnxruntime-genai onnx onnx-ir  # the builder imports onnx + onnx-ir undeclared
+  # onnx + onnx-ir: the ONNX builder imports them undeclared. gptqmodel compiles nothing at install (its kernels are
+  # JIT-built on first use, which kizami turns off on CPU).
+  "${PIP[@]}" -e ".[test,quantize]" onnxruntime onnxruntime-genai onnx onnx-ir
 fi
 
 if ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('llama-cpp-python') != '0.3.36')" 2>/dev/null; then
@@ -63,11 +62,6 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
   export DEBIAN_FRONTEND=noninteractive
   { apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; } ||
     echo "setup.sh: could not install chromium; the HTML rendering test will be skipped" >&2
-fi
-
-if [ "$QUANTIZE" = 1 ]; then
-  step "installing gptqmodel 7.6.0 + optimum (CPU build)"
-  BUILD_CUDA_EXT="${BUILD_CUDA_EXT:-0}" "${PIP[@]}" --no-build-isolation gptqmodel optimum
 fi
 
 step "ready — $VENV/bin/kizami doctor shows what is installed"

@@ -17,7 +17,8 @@ def kizami(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
 def test_help_and_version() -> None:
     help_ = kizami("--help")
     assert help_.returncode == 0
-    for command in ("doctor", "verify", "eval", "calib", "toolchain", "standin"):
+    for command in ("doctor", "verify", "eval", "calib", "toolchain", "standin", "quantize", "export", "run", "report",
+                    "bundle"):
         assert command in help_.stdout
     version = kizami("--version")
     assert version.returncode == 0 and version.stdout.strip() == f"kizami {__version__}"
@@ -96,3 +97,18 @@ def test_init_writes_a_recipe_that_loads(tmp_path: Path) -> None:
     recipe = load_run_recipe(tmp_path / "r.toml")
     assert recipe.builds[0]["format"] == "gguf" and recipe.gates["max_kld"] > 0
     _assert_one_line_error(kizami("init", str(tmp_path / "r.toml")), "already exists")
+
+
+def test_quantize_report_and_bundle_refuse_bad_input(tmp_path: Path) -> None:
+    _assert_one_line_error(kizami("quantize", "gptq", "tiny-fcj", "-o", str(tmp_path / "q"), "--group-size", "96"),
+                           "group size 96 is not one of")
+    _assert_one_line_error(kizami("quantize", "awq", "tiny-fcj", "-o", str(tmp_path / "q"), "--bits", "3"),
+                           "bits must be 4 or 8")
+    _assert_one_line_error(kizami("quantize", "gptq", "tiny-fcj", "-o", str(tmp_path / "q"), "--calib", "nope.txt"),
+                           "not `default`, a calibration build folder or a recipe .toml")
+    assert not (tmp_path / "q").exists()
+    _assert_one_line_error(kizami("report", str(tmp_path)), "no results.json")
+    (tmp_path / "results.json").write_text("[1]")
+    _assert_one_line_error(kizami("report", str(tmp_path)), "not a kizami results file")
+    _assert_one_line_error(kizami("bundle", str(tmp_path / "none"), "-o", str(tmp_path / "b")), "not a kizami build")
+    assert not (tmp_path / "b").exists()

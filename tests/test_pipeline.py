@@ -19,7 +19,8 @@ BASE = 'name = "t"\nmodel = "tiny-fcj"\nout = "o"\n'
 
 @pytest.mark.parametrize(("body", "message"), [
     (BASE, "at least one [[build]]"),
-    (BASE + '[[build]]\nformat = "gptq"\n', "format 'gptq'"),
+    (BASE + '[[build]]\nformat = "gptqq"\n', "format 'gptqq' is not one of gguf, onnx, gptq, awq"),
+    (BASE + '[calib]\n[[build]]\nformat = "awq"\ndesc_act = true\n', "unknown key(s) ['desc_act']"),
     (BASE + '[[build]]\nformat = "gguf"\ntypes = ["q8_0"]\n', "add a [calib] table"),
     (BASE + '[calib]\n[[build]]\nformat = "gguf"\nbogus = 1\n', "unknown key(s) ['bogus']"),
     (BASE + '[calib]\n[[build]]\nformat = "gguf"\n[eval]\nctx = 64\nstride = 64\n', "stride must be between"),

@@ -49,6 +49,10 @@ max_tokens_per_domain = 1500
 
 [gates]
 max_kld = {max_kld}
+
+[bundle]
+license = "apache-2.0"
+base_model = "kizami/tiny-fcj"
 """
 
 
@@ -157,3 +161,26 @@ def test_html_report_renders_in_headless_chromium(finished_run: Path, tmp_path: 
     subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}",
                     "--window-size=1300,1400", f"--screenshot={shot}", report.as_uri()], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_bundles_verify_load_and_carry_a_model_card(finished_run: Path) -> None:
+    from kizami.runtime import open_build
+
+    summary = json.loads((finished_run / "run" / "results.json").read_text())
+    bundles = finished_run / "run" / "bundles"
+    assert sorted(p.name for p in bundles.iterdir()) == ["gguf-f16", "gguf-q8_0", "onnx-int4-cpu"]
+    q8 = bundles / "gguf-q8_0"
+    assert manifest.verify(q8) == []
+    card = (q8 / "README.md").read_text()
+    front = card.split("---")[1]
+    assert 'license: "apache-2.0"' in front and 'base_model: "kizami/tiny-fcj"' in front
+    assert 'base_model_relation: "quantized"' in front
+    kld = summary["results"]["gguf-q8_0"]["quality"]["kld"]["all"]["mean"]
+    assert f"{kld:.5f}" in card and "| bf16 (reference) |" in card and "llama-server -m" in card
+    # the bundle is a build: it loads, and scores exactly as the build it came from
+    ids = list(range(10, 60))
+    a = open_build(q8, threads=2).score(ids)
+    b = open_build(Path(summary["results"]["gguf-q8_0"]["build"]), threads=2).score(ids)
+    assert (a.target == b.target).all()
+    (q8 / "README.md").write_text(card + "tampered")
+    assert [p.file for p in manifest.verify(q8)] == ["README.md"]

@@ -1,0 +1,238 @@
+"""What GPTQ and AWQ share: options, the checks made before any work, and the gptqmodel run in a child process.
+
+gptqmodel prints to stdout, writes ``./logs``, a 100 MB probe in ``$TMPDIR`` and JIT caches under ``~/.cache``, and
+patches transformers when imported; so it runs in a child process whose working folder, ``TMPDIR`` and caches are a
+temporary folder, and whose console output goes to a log we quote from on failure. The child reports progress as
+JSON lines. The result is written to a staging folder and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar
+
+from kizami import manifest
+from kizami.checkpoint import check_hf_dir, read_config
+from kizami.errors import BackendUnavailable, KizamiError
+
+__all__ = ["QuantConfig", "check_group_size", "calibration_rows", "quantize_with_gptqmodel", "LayerProgress"]
+
+log = logging.getLogger(__name__)
+
+# (progress message, layers done, layers in all)
+LayerProgress = Callable[[str, int, int], None]
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                    "generation_config.json")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuantConfig:
+    bits: int = 4
+    group_size: int = 128  # -1: one scale per output channel
+    sym: bool = True
+    samples: int = 128  # calibration rows
+    seq_len: int = 512  # tokens per row
+    skip_modules: tuple[str, ...] = ()  # regexes of linear layers to keep unquantized (lm_head and embeddings always are)
+    batch_size: int = 4
+    device: str = "cpu"  # cpu, or cuda / cuda:N for the GPU path
+    version: int = 1
+
+    # subclasses name the method and its own limits
+    method: ClassVar[str] = ""
+    group_sizes: ClassVar[tuple[int, ...]] = ()
+    out_multiple: ClassVar[int] = 1  # kernels that pack output channels in blocks
+
+    def __post_init__(self) -> None:
+        if self.bits not in (4, 8):
+            raise KizamiError(f"{self.method.upper()} bits must be 4 or 8, got {self.bits}")
+        if self.group_size not in self.group_sizes:
+            raise KizamiError(f"{self.method.upper()} group size {self.group_size} is not one of "
+                              f"{', '.join(map(str, self.group_sizes))} (-1 = per channel)")
+        if self.samples < 1 or self.seq_len < 32:
+            raise KizamiError(f"need at least 1 calibration sample of 32 tokens, got {self.samples} x {self.seq_len}")
+        if self.batch_size < 1:
+            raise KizamiError("batch size must be at least 1")
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise KizamiError(f"device must be cpu or cuda[:N], got {self.device!r}")
+
+    def library_config(self) -> dict[str, Any]:
+        """Keyword arguments for gptqmodel's config class."""
+        dynamic = {f"-:{pattern}": {} for pattern in self.skip_modules}
+        return {"bits": self.bits, "group_size": self.group_size, "sym": self.sym, **({"dynamic": dynamic} if dynamic else {})}
+
+
+def _linear_shapes(config: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """(in_features, out_features) of each linear layer in a Llama-family decoder block."""
+    hidden, inter = int(config["hidden_size"]), int(config["intermediate_size"])
+    heads = int(config["num_attention_heads"])
+    kv = int(config.get("num_key_value_heads") or heads)
+    head_dim = int(config.get("head_dim") or hidden // heads)
+    return {"self_attn.q_proj": (hidden, heads * head_dim), "self_attn.k_proj": (hidden, kv * head_dim),
+            "self_attn.v_proj": (hidden, kv * head_dim), "self_attn.o_proj": (heads * head_dim, hidden),
+            "mlp.gate_proj": (hidden, inter), "mlp.up_proj": (hidden, inter), "mlp.down_proj": (inter, hidden)}
+
+
+def check_group_size(model: Path, cfg: QuantConfig) -> None:
+    """Every quantized layer's width must be a multiple of the group size (serving kernels need whole groups)."""
+    shapes = _linear_shapes(read_config(model))
+    if cfg.group_size != -1:
+        for name, (fan_in, _) in shapes.items():
+            if fan_in % cfg.group_size:
+                works = [g for g in cfg.group_sizes if g == -1 or all(i % g == 0 for i, _ in shapes.values())]
+                raise KizamiError(
+                    f"group size {cfg.group_size} does not divide model.layers.*.{name} (in_features {fan_in}); "
+                    f"sizes that work for this model: {', '.join(map(str, sorted(works)))} (-1 = per channel)")
+    for name, (_, fan_out) in shapes.items():
+        if fan_out % cfg.out_multiple:
+            raise KizamiError(f"{cfg.method.upper()} needs out_features divisible by {cfg.out_multiple}; "
+                              f"model.layers.*.{name} has {fan_out}")
+
+
+def calibration_rows(calib: Path, samples: int, seq_len: int) -> list[list[int]]:
+    """The first ``samples`` rows of a calibration build, each cut to ``seq_len`` tokens."""
+    m = manifest.load(calib)
+    if m.format != "calib":
+        raise KizamiError(f"{calib} is a {m.format} build, not a calibration set (`kizami calib build`)")
+    problems = manifest.verify(calib)
+    if problems:
+        raise KizamiError(f"calibration set {calib} does not verify ({problems[0]}); rebuild it")
+    rows = []
+    with open(calib / "samples.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            if len(rows) == samples:
+                break
+            rows.append(json.loads(line)["input_ids"][:seq_len])
+    if len(rows) < samples:
+        raise KizamiError(f"calibration set {calib} has {len(rows)} samples, {samples} asked; "
+                          f"build a larger one (`kizami calib build --samples {samples}`) or lower --samples")
+    if min(len(r) for r in rows) < seq_len:
+        raise KizamiError(f"calibration set {calib} has rows of {min(len(r) for r in rows)} tokens, {seq_len} asked; "
+                          "rebuild it with a longer --seq-len or lower --seq-len here")
+    return rows
+
+
+def _engine_version() -> str:
+    try:
+        return f"gptqmodel=={metadata.version('gptqmodel')}"
+    except metadata.PackageNotFoundError:
+        raise BackendUnavailable("GPTQ and AWQ need gptqmodel 7.6.0; run `bash scripts/setup.sh`") from None
+
+
+def _rope_for_older_readers(config: dict[str, Any]) -> None:
+    """transformers 5 writes ``rope_parameters``; vLLM and transformers 4.x read ``rope_theta`` + ``rope_scaling``."""
+    rope = config.get("rope_parameters")
+    if not isinstance(rope, dict):
+        return
+    if "rope_theta" in rope:
+        config.setdefault("rope_theta", rope["rope_theta"])
+    scaling = {k: v for k, v in rope.items() if k != "rope_theta"}
+    config.setdefault("rope_scaling", scaling if scaling.get("rope_type", "default") != "default" else None)
+
+
+def _finish(model: Path, stage: Path) -> None:
+    """Make the saved folder self-contained and deterministic, with the source's own tokenizer and generation config."""
+    for name in _TOKENIZER_FILES:  # gptqmodel forces do_sample and may add a pad token; the yardstick is the source's
+        if (model / name).is_file():
+            shutil.copy(model / name, stage / name)
+    for name in ("config.json", "quantize_config.json"):
+        path = stage / name
+        if not path.is_file():
+            continue
+        data = json.loads(path.read_text(encoding="utf-8"))
+        qc = data.get("quantization_config", data)
+        if isinstance(qc.get("meta"), dict):
+            qc["meta"].pop("offload_to_disk_path", None)  # a random temp path: would make two equal builds differ
+        if name == "config.json":
+            _rope_for_older_readers(data)
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if not (stage / "config.json").is_file() or not any(stage.glob("*.safetensors")):
+        raise KizamiError("gptqmodel finished without writing config.json and safetensors weights")
+
+
+def layer_errors(build: Path) -> list[dict[str, str]]:
+    """gptqmodel's per-module log (layer, module, loss, samples, damp, time), when the build has one."""
+    path = Path(build) / "quant_log.csv"
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _run_worker(spec: dict[str, Any], tmp: Path, progress: LayerProgress, n_layers: int) -> None:
+    spec_path = tmp / "spec.json"
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    env = {**os.environ, "TMPDIR": str(tmp), "HF_HOME": str(tmp / "hf"), "XDG_CACHE_HOME": str(tmp / "cache"),
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GPTQMODEL_OFFLINE": "1",
+           "GPTQMODEL_DISABLE_PACK_EXT": "1", "GPTQMODEL_DISABLE_GPTQ_CUDA": "1",
+           "GPTQMODEL_TORCH_EXTENSIONS_DIR": str(tmp / "ext"), "TOKENIZERS_PARALLELISM": "false",
+           # its model loader asks for 2 CPU workers; the default pool has 1 on a 2-core machine
+           "GPTQMODEL_CPU_WORKERS": os.environ.get("GPTQMODEL_CPU_WORKERS", "2")}
+    env.pop("DEBUG", None)  # gptqmodel reads this generic name
+    cmd = [sys.executable, "-m", "kizami.quantize._worker", str(spec_path)]
+    log.info("$ %s", " ".join(cmd))
+    done: set[int] = set()
+    with subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if event.get("event") == "layer":
+                done.add(int(event["layer"]))
+                progress(f"layer {len(done)}/{n_layers}", len(done), n_layers)
+            elif event.get("event") == "stage":
+                progress(event["message"], len(done), n_layers)
+    if proc.returncode != 0:
+        raise KizamiError(f"gptqmodel failed: {_last_error(tmp / 'worker.log') or f'exit {proc.returncode}'}"
+                          f" (full log: re-run with -v)")
+
+
+def _last_error(log_path: Path) -> str:
+    if not log_path.is_file():
+        return ""
+    lines = [ln.strip() for ln in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    log.info("gptqmodel log:\n%s", "\n".join(lines[-60:]))
+    errors = [ln for ln in lines if "Error" in ln or "Exception" in ln]
+    return (errors or lines or [""])[-1][:400]
+
+
+def quantize_with_gptqmodel(model: Path, out: Path, cfg: QuantConfig, *,
+                            calib: Path, force: bool = False, threads: int | None = None,
+                            progress: LayerProgress = lambda *_: None) -> Path:
+    """Quantize ``model`` into the build folder ``out`` with gptqmodel (``cfg.method``: gptq or awq)."""
+    model, out, calib = check_hf_dir(Path(model)), Path(out), Path(calib)
+    check_group_size(model, cfg)
+    rows = calibration_rows(calib, cfg.samples, cfg.seq_len)
+    calib_m = manifest.load(calib)
+    params = {"source_sha256": manifest.checkpoint_digest(model)["sha256"], "config": asdict(cfg),
+              "calibration_sha256": calib_m.calibration.get("sha256") if calib_m.calibration else None,
+              "engine": _engine_version(), "unquantized_dtype": "float16"}
+    if manifest.is_current(out, params):
+        progress(f"{out} is current; skipping", 1, 1)
+        return out
+    if out.exists() and not force:
+        raise KizamiError(f"{out} exists but was made from other inputs or is incomplete; pass --force to replace it")
+    n_layers = int(read_config(model)["num_hidden_layers"])
+    manifest.check_free_space(out.parent, int(sum(p.stat().st_size for p in model.glob("*.safetensors")) * 0.6)
+                              + (64 << 20), f"the {cfg.method.upper()} build")
+    m = manifest.Manifest(format=cfg.method, parameters=params, source=manifest.checkpoint_digest(model),
+                          calibration=calib_m.calibration)
+    with manifest.staged_build(out, m, overwrite=True) as stage, tempfile.TemporaryDirectory(prefix="kizami-q-") as tmp:
+        spec = {"method": cfg.method, "source": str(model.resolve()), "out": str(stage.resolve()), "rows": rows,
+                "config": cfg.library_config(), "batch_size": cfg.batch_size, "device": cfg.device,
+                "threads": threads or os.cpu_count() or 1, "log": str(Path(tmp) / "worker.log")}
+        _run_worker(spec, Path(tmp), progress, n_layers)
+        _finish(model, stage)
+    return out
