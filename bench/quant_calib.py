@@ -56,7 +56,8 @@ def main() -> None:
                            threads=args.threads)
                 rows[f"{method.upper()} {args.bits}-bit, {label}"] = {
                     **evaluate(build, ref, settings, n_params=n_params), "quantize_s": time.monotonic() - start}
-    print(f"{'build':<28}{'PPL code':>10}{'PPL ja':>9}{'PPL en':>9}{'KLD':>9}{'top-1':>8}{'FIM PSM':>9}{'FIM SPM':>9}")
+    print(f"{'build':<28}{'PPL code':>10}{'PPL ja':>9}{'PPL en':>9}{'KLD':>9}{'KLD code':>10}{'KLD ja':>9}{'KLD en':>9}"
+          f"{'top-1':>8}{'FIM PSM':>9}{'FIM SPM':>9}")
     table = {}
     for name, r in rows.items():
         q, f = r["quality"], r["fim"]
@@ -64,8 +65,10 @@ def main() -> None:
                        "kld_by_domain": {d: v["mean"] for d, v in q["kld"].items() if d != "all"},
                        "fim_em": {m: f[m]["em"] for m in ("psm", "spm")}, "fim_tasks": f["psm"]["evaluated"]}
         t = table[name]
+        k = t["kld_by_domain"]
         print(f"{name:<28}{t['ppl']['code']:>10.3f}{t['ppl']['ja']:>9.3f}{t['ppl']['en']:>9.3f}{t['kld']:>9.4f}"
-              f"{t['top1']:>8.3f}{t['fim_em']['psm']:>9.3f}{t['fim_em']['spm']:>9.3f}")
+              f"{k['code']:>10.4f}{k['ja']:>9.4f}{k['en']:>9.4f}{t['top1']:>8.3f}{t['fim_em']['psm']:>9.3f}"
+              f"{t['fim_em']['spm']:>9.3f}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"model": args.model, "bits": args.bits, **size, "results": table},

@@ -224,7 +224,12 @@ def run(recipe: RunRecipe, *, progress: Progress, status: Status, fail_fast: boo
         tmp.write_text(json.dumps({"key": key, "result": result}, indent=1, ensure_ascii=False), encoding="utf-8")
         tmp.replace(cached)  # results stream to disk as each build finishes
 
+    from kizami.runtime.metrics.fim import fim_agreement
+
+    ref_fim = results.get("bf16", {}).get("fim") or {}
     for name, result in results.items():
+        if name != "bf16" and ref_fim and result.get("fim") and "skipped" not in result["fim"]:
+            result["fim"]["agreement"] = fim_agreement(result["fim"], ref_fim)
         result["gates"] = apply_gates(result, results.get("bf16", {}), recipe.gates) if name != "bf16" else None
     summary = {"recipe": recipe.to_dict(), "calibration": manifest.load(calib_dir).calibration, "results": results,
                "failures": failures}

@@ -10,7 +10,7 @@ from rich.table import Table
 __all__ = ["result_row", "eval_table"]
 
 COLUMNS = ("build", "format", "size MiB", "bits/w", "PPL code", "PPL ja", "PPL en", "KLD", "top-1",
-           "FIM PSM", "FIM SPM", "prefill tok/s", "decode tok/s", "peak MiB", "tok parity")
+           "FIM PSM", "FIM SPM", "FIM = bf16", "prefill tok/s", "decode tok/s", "peak MiB", "tok parity")
 
 
 def _get(d: Any, *keys: str) -> Any:
@@ -30,6 +30,12 @@ def _num(x: Any, fmt: str) -> str:
     return "—" if x is None else format(x, fmt)
 
 
+def _agreement(fim: dict[str, Any]) -> str:
+    """Share of FIM completions identical to bf16's, both modes pooled."""
+    agree = fim.get("agreement") or {}
+    return f"{sum(agree.values()) / len(agree):.0%}" if agree else "—"
+
+
 def result_row(result: dict[str, Any]) -> list[str]:
     size_b = _get(result, "size", "bytes")
     mem = _get(result, "speed", "memory") or {}
@@ -40,7 +46,7 @@ def result_row(result: dict[str, Any]) -> list[str]:
         _num(size_b / 2**20 if size_b else None, ".1f"), _num(_get(result, "size", "bits_per_weight"), ".2f"),
         _ppl(result, "code"), _ppl(result, "ja"), _ppl(result, "en"),
         _num(_get(result, "quality", "kld", "all", "mean"), ".5f"), _num(_get(result, "quality", "top1", "all"), ".3f"),
-        fim_cell("psm"), fim_cell("spm"),
+        fim_cell("psm"), fim_cell("spm"), _agreement(fim),
         _num(_get(result, "speed", "prefill_tok_s", "median"), ".0f"), _num(_get(result, "speed", "decode_tok_s", "median"), ".1f"),
         _num(next(iter(mem.values()), None), ".0f"), _num(_get(result, "tokenizer_parity", "match"), ".0%"),
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,10 +45,13 @@ class TorchBackend:
         quantized = "quantization_config" in read_config(self.path)
         torch_dtype = _DTYPES[dtype] or ("auto" if self.device.type == "cuda" else
                                          torch.float16 if quantized else torch.float32)
+        # gptqmodel (transformers' GPTQ/AWQ loader) prints its kernel choices to stdout; keep kizami's output readable
+        quiet = contextlib.redirect_stdout(io.StringIO()) if quantized else contextlib.nullcontext()
         try:
-            self.model = AutoModelForCausalLM.from_pretrained(
-                str(self.path), dtype=torch_dtype, trust_remote_code=False, use_safetensors=not allow_pickle,
-                local_files_only=True).to(self.device).eval()
+            with quiet:
+                self.model = AutoModelForCausalLM.from_pretrained(
+                    str(self.path), dtype=torch_dtype, trust_remote_code=False, use_safetensors=not allow_pickle,
+                    local_files_only=True).to(self.device).eval()
         except (OSError, ValueError, RuntimeError) as exc:
             raise KizamiError(f"transformers could not load {self.path}: {str(exc).splitlines()[0]}") from None
         vocab = self.tokenizer.get_vocab()

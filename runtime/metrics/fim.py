@@ -18,7 +18,7 @@ from typing import Any
 from kizami.calib_data.fim import FimTask
 from kizami.runtime.backend import Backend, GenRequest
 
-__all__ = ["MODES", "FimSettings", "fim_prompt_text", "fim_exact_match"]
+__all__ = ["fim_agreement", "MODES", "FimSettings", "fim_prompt_text", "fim_exact_match"]
 
 MODES = ("psm", "spm")
 
@@ -76,4 +76,20 @@ def fim_exact_match(backend: Backend, tasks: Sequence[FimTask], prompts: dict[st
                      "by_language": {k[5:]: sum(v) / len(v) for k, v in sorted(hits.items()) if k.startswith("lang:")},
                      "by_kind": {k[5:]: sum(v) / len(v) for k, v in sorted(hits.items()) if k.startswith("kind:")},
                      "generations": samples}
+    return out
+
+
+def fim_agreement(fim: dict[str, Any], reference_fim: dict[str, Any]) -> dict[str, float]:
+    """Per mode, the share of tasks whose completion is exactly the bf16 reference's completion.
+
+    EM against the held-out line measures the model; agreement measures what quantization changed, and still says
+    something when a small model's EM is near zero.
+    """
+    out = {}
+    for mode in MODES:
+        mine = {g["name"]: g["generated"] for g in (fim.get(mode) or {}).get("generations", [])}
+        ref = {g["name"]: g["generated"] for g in (reference_fim.get(mode) or {}).get("generations", [])}
+        common = mine.keys() & ref.keys()
+        if common:
+            out[mode] = sum(mine[n] == ref[n] for n in common) / len(common)
     return out

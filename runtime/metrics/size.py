@@ -21,15 +21,21 @@ def count_parameters(model_dir: Path) -> int:
     if not files:
         raise KizamiError(f"{model_dir}: no *.safetensors to count parameters from")
     for f in files:
-        with open(f, "rb") as fh:
-            (n,) = struct.unpack("<Q", fh.read(8))
-            header = json.loads(fh.read(n))
-        for name, info in header.items():
-            if name != "__metadata__":
-                count = 1
-                for dim in info["shape"]:
-                    count *= dim
-                total += count
+        try:
+            with open(f, "rb") as fh:
+                (n,) = struct.unpack("<Q", fh.read(8))
+                if n > f.stat().st_size - 8:
+                    raise ValueError("header longer than the file")
+                header = json.loads(fh.read(n))
+            for name, info in header.items():
+                if name != "__metadata__":
+                    count = 1
+                    for dim in info["shape"]:
+                        count *= int(dim)
+                    total += count
+        except (struct.error, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+            raise KizamiError(f"{f} is not a readable safetensors file ({exc}); the checkpoint is damaged or "
+                              "truncated") from None
     return total
 
 
