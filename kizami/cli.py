@@ -21,7 +21,7 @@ from kizami import __version__
 from kizami.errors import KizamiError
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, log_path=False)
 
 app = typer.Typer(
     name="kizami",

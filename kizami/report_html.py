@@ -16,7 +16,7 @@ from kizami.report_text import COLUMNS, _get, result_row
 __all__ = ["html_report", "pareto_front"]
 
 _CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1280px;color:#1d2430;padding:0 1rem}
+body{font:13px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1500px;color:#1d2430;padding:0 1rem}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums;width:100%}
 th,td{border-bottom:1px solid #dde3ea;padding:.3rem .5rem;text-align:right;white-space:nowrap}
@@ -143,7 +143,8 @@ def html_report(summary: dict[str, Any]) -> str:
         f"<h1>kizami report: {escape(recipe['name'])}</h1>",
         f"<p>Model <code>{escape(str(recipe['model']))}</code> · calibration set <code>{escape(calib)}</code> · every "
         "build measured against the bf16 reference on the same token ids. ★ marks the size/KLD Pareto front.</p>",
-        f"<table id='builds'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>",
+        f"<div style='overflow-x:auto'><table id='builds'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
+        "</tbody></table></div>",
         ("<h2>Gate failures</h2><ul>" + "".join(gate_notes) + "</ul>") if gate_notes else "",
         ("<h2>Builds that failed</h2><ul>" + "".join(f"<li><b>{escape(k)}</b>: {escape(v)}</li>"
                                                       for k, v in failures.items()) + "</ul>") if failures else "",

@@ -52,12 +52,21 @@ def result_row(result: dict[str, Any]) -> list[str]:
     ]
 
 
+# The terminal shows the columns that decide between builds; the reports show all of them.
+_TERMINAL = ("build", "format", "size MiB", "bits/w", "PPL code", "PPL ja", "PPL en", "KLD", "top-1", "FIM = bf16",
+             "decode tok/s")
+
+
 def eval_table(results: list[dict[str, Any]], title: str = "kizami evaluation") -> Table:
     table = Table(title=title)
-    for i, col in enumerate(COLUMNS):
-        table.add_column(col, justify="left" if i < 2 else "right")
+    keep = [COLUMNS.index(c) for c in _TERMINAL]
+    for i, col in enumerate(_TERMINAL):
+        table.add_column(col, justify="left" if i < 2 else "right", overflow="fold", no_wrap=i == 0)
     for r in results:
-        table.add_row(*result_row(r))
+        row = result_row(r)
+        cells = [row[i] for i in keep]
+        cells[4:7] = [c.split(" ")[-1].strip("()") for c in cells[4:7]]  # ΔPPL % only; values are in the report
+        table.add_row(*cells)
     return table
 
 

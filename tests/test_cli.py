@@ -95,7 +95,7 @@ def test_init_writes_a_recipe_that_loads(tmp_path: Path) -> None:
     res = kizami("init", str(tmp_path / "r.toml"))
     assert res.returncode == 0
     recipe = load_run_recipe(tmp_path / "r.toml")
-    assert recipe.builds[0]["format"] == "gguf" and recipe.gates["max_kld"] > 0
+    assert {b["format"] for b in recipe.builds} == {"gptq", "awq", "gguf", "onnx"} and recipe.gates["max_kld"] > 0
     _assert_one_line_error(kizami("init", str(tmp_path / "r.toml")), "already exists")
 
 

@@ -79,6 +79,7 @@ def test_tokenizer_parity_and_fim_through_llama_cpp(gguf_builds: dict[str, Path]
     bf16 = fim_exact_match(open_build(standin, threads=2), reference.fim_tasks, reference.fim_prompts)
     agree = fim_agreement(f16["fim"], bf16)
     # the same weights and greedy decode through another engine: only near-ties may flip a completion
+    # (measured on the first 24 tasks: 0.96 PSM, 1.0 SPM)
     assert min(agree.values()) >= 0.8, agree
     for mode in ("psm", "spm"):
         assert abs(f16["fim"][mode]["em"] - bf16[mode]["em"]) <= 0.05

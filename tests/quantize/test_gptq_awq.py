@@ -97,8 +97,8 @@ def test_fim_completions_stay_close_to_bf16(quant_builds: dict[str, Path], stand
         agree[name] = sum(fim_agreement(res, bf16).values()) / 2
         for mode in ("psm", "spm"):
             assert res[mode]["em"] >= bf16[mode]["em"] - 0.05, (name, mode, res[mode]["em"], bf16[mode]["em"])
-    # whole completions identical to bf16's
-    assert agree["gptq-8"] >= 0.7 and agree["gptq-4"] >= 0.3 and agree["awq-4"] >= 0.3, agree
+    # whole completions identical to bf16's; measured on these 24 tasks: gptq-8 0.98, gptq-4 0.52, awq-4 0.38
+    assert agree["gptq-8"] >= 0.8 and agree["gptq-4"] >= 0.3 and agree["awq-4"] >= 0.25, agree
     assert agree["gptq-8"] > agree["gptq-4"], agree
 
 
