@@ -423,15 +423,23 @@ def _resolve_calib(spec: str, model: Path, near: Path, status: Any, samples: int
                           seq_len=seq_len)
 
 
-_QUANT_OPTIONS = {
-    "bits": "Bits per weight: 4 or 8.",
-    "group_size": "Weights per scale: 32, 64, 128 (GPTQ also 256), or -1 for one scale per output channel.",
-    "calib": "`default` (built-in code + Japanese mixture), a calibration build folder, or a mixture recipe .toml.",
-    "samples": "Calibration samples.",
-    "seq_len": "Tokens per calibration sample.",
-    "skip": "Regex of linear layers to keep unquantized (repeatable), e.g. 'model.layers.0.mlp.down_proj'. "
-            "lm_head and the embeddings are never quantized.",
-}
+# Options GPTQ and AWQ share, declared once.
+_Model = Annotated[str, typer.Argument(help="HF checkpoint folder (safetensors), or `tiny-fcj`.")]
+_QuantOut = Annotated[Path, typer.Option("--out", "-o", help="Output build folder.")]
+_Bits = Annotated[int, typer.Option(help="Bits per weight: 4 or 8.")]
+_GroupSize = Annotated[int, typer.Option(help="Weights per scale: 32, 64, 128 (GPTQ also 256), or -1 for one scale "
+                                              "per output channel.")]
+_Calib = Annotated[str, typer.Option(help="`default` (built-in code + Japanese mixture), a calibration build folder, "
+                                          "or a mixture recipe .toml.")]
+_Samples = Annotated[int, typer.Option(help="Calibration samples.")]
+_SeqLen = Annotated[int, typer.Option(help="Tokens per calibration sample.")]
+_Skip = Annotated[Optional[list[str]], typer.Option(help="Regex of linear layers to keep unquantized (repeatable), e.g. "
+                                                        "'model.layers.0.mlp.down_proj'. lm_head and the embeddings "
+                                                        "are never quantized.")]
+_BatchSize = Annotated[int, typer.Option(help="Calibration rows per forward pass.")]
+_Device = Annotated[str, typer.Option(help="cpu, or cuda / cuda:N.")]
+_Threads = Annotated[Optional[int], typer.Option(help="CPU threads (default: all cores).")]
+_Force = Annotated[bool, typer.Option(help="Replace an existing output made from other inputs.")]
 
 
 def _quantize(method: str, model: str, out: Path, cfg: Any, calib: str, force: bool, threads: Optional[int]) -> None:
@@ -479,22 +487,13 @@ def _load_quantizer(method: str) -> Callable[..., Path]:
 
 @quantize_app.command("gptq")
 def quantize_gptq_cmd(
-    model: Annotated[str, typer.Argument(help="HF checkpoint folder (safetensors), or `tiny-fcj`.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output build folder.")],
-    bits: Annotated[int, typer.Option(help=_QUANT_OPTIONS["bits"])] = 4,
-    group_size: Annotated[int, typer.Option(help=_QUANT_OPTIONS["group_size"])] = 128,
+    model: _Model, out: _QuantOut, bits: _Bits = 4, group_size: _GroupSize = 128,
     sym: Annotated[bool, typer.Option(help="Symmetric quantization (no zero point).")] = True,
     desc_act: Annotated[bool, typer.Option(help="Act-order: quantize columns by decreasing activation size.")] = False,
     damp_percent: Annotated[float, typer.Option(help="Hessian dampening (fraction of its mean diagonal).")] = 0.05,
     true_sequential: Annotated[bool, typer.Option(help="Quantize attention then MLP, each on quantized inputs.")] = True,
-    calib: Annotated[str, typer.Option(help=_QUANT_OPTIONS["calib"])] = "default",
-    samples: Annotated[int, typer.Option(help=_QUANT_OPTIONS["samples"])] = 128,
-    seq_len: Annotated[int, typer.Option(help=_QUANT_OPTIONS["seq_len"])] = 512,
-    skip: Annotated[Optional[list[str]], typer.Option(help=_QUANT_OPTIONS["skip"])] = None,
-    batch_size: Annotated[int, typer.Option(help="Calibration rows per forward pass.")] = 4,
-    device: Annotated[str, typer.Option(help="cpu, or cuda / cuda:N.")] = "cpu",
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: all cores).")] = None,
-    force: Annotated[bool, typer.Option(help="Replace an existing output made from other inputs.")] = False,
+    calib: _Calib = "default", samples: _Samples = 128, seq_len: _SeqLen = 512, skip: _Skip = None,
+    batch_size: _BatchSize = 4, device: _Device = "cpu", threads: _Threads = None, force: _Force = False,
 ) -> None:
     """GPTQ: second-order weight rounding learned from the calibration set (loads in transformers, vLLM, GPTQModel)."""
     from kizami.quantize.gptq import GPTQConfig
@@ -507,19 +506,10 @@ def quantize_gptq_cmd(
 
 @quantize_app.command("awq")
 def quantize_awq_cmd(
-    model: Annotated[str, typer.Argument(help="HF checkpoint folder (safetensors), or `tiny-fcj`.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output build folder.")],
-    bits: Annotated[int, typer.Option(help=_QUANT_OPTIONS["bits"])] = 4,
-    group_size: Annotated[int, typer.Option(help=_QUANT_OPTIONS["group_size"])] = 128,
+    model: _Model, out: _QuantOut, bits: _Bits = 4, group_size: _GroupSize = 128,
     sym: Annotated[bool, typer.Option(help="Symmetric quantization (default: with a zero point, AWQ's usual layout).")] = False,
-    calib: Annotated[str, typer.Option(help=_QUANT_OPTIONS["calib"])] = "default",
-    samples: Annotated[int, typer.Option(help=_QUANT_OPTIONS["samples"])] = 128,
-    seq_len: Annotated[int, typer.Option(help=_QUANT_OPTIONS["seq_len"])] = 512,
-    skip: Annotated[Optional[list[str]], typer.Option(help=_QUANT_OPTIONS["skip"])] = None,
-    batch_size: Annotated[int, typer.Option(help="Calibration rows per forward pass.")] = 4,
-    device: Annotated[str, typer.Option(help="cpu, or cuda / cuda:N.")] = "cpu",
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: all cores).")] = None,
-    force: Annotated[bool, typer.Option(help="Replace an existing output made from other inputs.")] = False,
+    calib: _Calib = "default", samples: _Samples = 128, seq_len: _SeqLen = 512, skip: _Skip = None,
+    batch_size: _BatchSize = 4, device: _Device = "cpu", threads: _Threads = None, force: _Force = False,
 ) -> None:
     """AWQ: activation-aware per-channel scales searched on the calibration set (transformers, vLLM 4-bit, GPTQModel)."""
     from kizami.quantize.awq import AWQConfig

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -62,9 +63,15 @@ def checkpoint_digest(model_dir: Path) -> dict[str, Any]:
     weights = sorted(p for p in model_dir.iterdir() if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES))
     if not weights:
         raise ManifestError(f"{model_dir}: no weight files (*.safetensors, *.gguf, *.onnx) found; is this a model folder?")
-    per_file = {p.name: sha256_file(p) for p in weights}
+    per_file = {p.name: _weights_sha256(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in weights}
     combined = hashlib.sha256("".join(f"{k}={v}\n" for k, v in per_file.items()).encode()).hexdigest()
     return {"path": str(model_dir.resolve()), "sha256": combined, "weights": per_file}
+
+
+@functools.lru_cache(maxsize=256)
+def _weights_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """A source checkpoint is hashed once per process: every step of a run names it (16 GB for an 8B)."""
+    return sha256_file(Path(path))
 
 
 def library_versions() -> dict[str, str]:

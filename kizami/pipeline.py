@@ -7,12 +7,15 @@ evaluation settings). A failed build is recorded in the results and does not sto
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
+import os
 import tomllib
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -158,6 +161,31 @@ def _result_key(build: Path, settings: Any, ref_key: str) -> str:
 
 
 def run(recipe: RunRecipe, *, progress: Progress, status: Status, fail_fast: bool = False) -> dict[str, Any]:
+    """Run the recipe into its ``out`` folder, which one run at a time may use."""
+    out = Path(recipe.out) if Path(recipe.out).is_absolute() else Path.cwd() / recipe.out
+    with _exclusive(out):
+        return _run(recipe, out, progress=progress, status=status, fail_fast=fail_fast)
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """An advisory lock on OUT/.kizami-run.lock: a second run into the same folder refuses instead of interleaving."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".kizami-run.lock", "a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            raise KizamiError(f"another kizami run (pid {fh.read().strip() or '?'}) is writing {out}; wait for it "
+                              "or give this recipe another `out`") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+
+
+def _run(recipe: RunRecipe, out: Path, *, progress: Progress, status: Status, fail_fast: bool) -> dict[str, Any]:
     from kizami.calib_data.build import CalibConfig, build_calib
     from kizami.calib_data.recipe import load_recipe
     from kizami.runtime.evaluate import evaluate, reference_for
@@ -165,7 +193,6 @@ def run(recipe: RunRecipe, *, progress: Progress, status: Status, fail_fast: boo
     from kizami.standin import resolve_model
 
     base = Path(recipe.base_dir)
-    out = Path(recipe.out) if Path(recipe.out).is_absolute() else Path.cwd() / recipe.out
     model = resolve_model(recipe.model) if recipe.model == "tiny-fcj" else (base / recipe.model)
     settings = _eval_settings(recipe)
 

@@ -216,7 +216,8 @@ def quantize_with_gptqmodel(model: Path, out: Path, cfg: QuantConfig, *,
     check_group_size(model, cfg)
     rows = calibration_rows(calib, cfg.samples, cfg.seq_len)
     calib_m = manifest.load(calib)
-    params = {"source_sha256": manifest.checkpoint_digest(model)["sha256"], "config": asdict(cfg),
+    source = manifest.checkpoint_digest(model)  # hashes every weight file: once
+    params = {"source_sha256": source["sha256"], "config": asdict(cfg),
               "calibration_sha256": calib_m.calibration.get("sha256") if calib_m.calibration else None,
               "engine": _engine_version(), "unquantized_dtype": "float16"}
     if manifest.is_current(out, params):
@@ -227,7 +228,7 @@ def quantize_with_gptqmodel(model: Path, out: Path, cfg: QuantConfig, *,
     n_layers = int(read_config(model)["num_hidden_layers"])
     manifest.check_free_space(out.parent, int(sum(p.stat().st_size for p in model.glob("*.safetensors")) * 0.6)
                               + (64 << 20), f"the {cfg.method.upper()} build")
-    m = manifest.Manifest(format=cfg.method, parameters=params, source=manifest.checkpoint_digest(model),
+    m = manifest.Manifest(format=cfg.method, parameters=params, source=source,
                           calibration=calib_m.calibration)
     with manifest.staged_build(out, m, overwrite=True) as stage, tempfile.TemporaryDirectory(prefix="kizami-q-") as tmp:
         spec = {"method": cfg.method, "source": str(model.resolve()), "out": str(stage.resolve()), "rows": rows,

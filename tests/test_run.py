@@ -184,3 +184,19 @@ def test_bundles_verify_load_and_carry_a_model_card(finished_run: Path) -> None:
     assert (a.target == b.target).all()
     (q8 / "README.md").write_text(card + "tampered")
     assert [p.file for p in manifest.verify(q8)] == ["README.md"]
+
+
+def test_a_second_run_into_the_same_folder_refuses(finished_run: Path) -> None:
+    import fcntl
+
+    before = (finished_run / "run" / "results.json").read_bytes()
+    with open(finished_run / "run" / ".kizami-run.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a run in progress holds it
+        held.truncate(0)
+        held.write("4242")
+        held.flush()
+        proc = _kizami("run", str(_recipe(finished_run, max_kld=0.5)), cwd=finished_run)
+        out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1, out
+    assert "another kizami run (pid 4242) is writing" in " ".join(out.split())
+    assert (finished_run / "run" / "results.json").read_bytes() == before
