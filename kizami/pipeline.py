@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 _TOP = {"name", "model", "out", "calib", "build", "eval", "gates", "bundle"}
 _BUNDLE = {"enabled", "base_model", "license", "repo", "tar"}
 _CALIB = {"recipe", "samples", "seq_len", "fim_per_language"}
-_EVAL = {"ctx", "stride", "threads", "device", "fim_sampled", "metrics", "max_tokens_per_domain", "fim_limit"}
+_EVAL = {"ctx", "stride", "threads", "device", "fim_sampled", "metrics", "max_tokens_per_domain", "fim_limit", "fim_file"}
 _GATES = {"max_ppl_increase_pct", "max_kld", "max_fim_em_drop", "min_decode_tok_s"}
 _BUILD_KEYS = {"gguf": {"format", "types", "base", "imatrix", "imatrix_chunks", "imatrix_ctx", "pre_tokenizer", "name",
                         "variant", "license", "base_model", "split_max_size", "threads"},
@@ -120,6 +120,14 @@ def _eval_settings(recipe: RunRecipe) -> Any:
     from kizami.runtime.metrics.fim import FimSettings
 
     e = dict(recipe.eval)
+    if e.get("fim_file"):  # relative to the recipe, checked (and read) before any build starts
+        from kizami.calib_data.fim import read_tasks
+
+        path = Path(e["fim_file"]) if Path(e["fim_file"]).is_absolute() else Path(recipe.base_dir) / e["fim_file"]
+        if not path.is_file():
+            raise RecipeError(f"[eval] fim_file {path} not found; give a SantaCoder-FIM JSONL file or remove the key")
+        read_tasks(path)
+        e["fim_file"] = str(path)
     fim = FimSettings(sampled=bool(e.pop("fim_sampled", False)))
     if "metrics" in e:
         e["metrics"] = tuple(e["metrics"])

@@ -26,6 +26,7 @@ BASE = 'name = "t"\nmodel = "tiny-fcj"\nout = "o"\n'
     (BASE + '[calib]\n[[build]]\nformat = "gguf"\n[eval]\nctx = 64\nstride = 64\n', "stride must be between"),
     (BASE + '[calib]\n[[build]]\nformat = "gguf"\n[gates]\nmax_kld = "low"\n', "must be a number"),
     ('name = "t"\n', "'model' must be a non-empty string"),
+    (BASE + '[calib]\n[[build]]\nformat = "gguf"\n[eval]\nfim_file = "nope.jsonl"\n', "fim_file"),
     ("name = ", "not valid TOML"),
 ])
 def test_recipes_are_validated_before_anything_runs(tmp_path: Path, body: str, message: str) -> None:
