@@ -1,8 +1,10 @@
 """How much does kizami's runtime cost over calling the engine directly?
 
-For one build, on the same token ids in the same process: perplexity throughput (tokens scored per second) through
-``kizami.runtime`` metrics vs. a plain engine loop that computes the same log-softmax, and batch-1 decode tokens/s
-through ``Backend.generate`` vs. a plain greedy loop on the engine. Warm-up first, median of repeats, threads pinned.
+For one build, on the same token ids in the same process: scoring throughput (tokens scored per second) through
+``Backend.score`` vs. a plain engine loop that computes the same quantities the metrics read (log-softmax, the target
+token's log-prob, the argmax, 32 gathered log-probs), and batch-1 decode tokens/s
+through ``Backend.generate`` vs. a plain greedy loop on the engine. Warm-up first, median of repeats taken
+alternately, threads pinned.
 Prints a table and writes JSON.
 
     python bench/runtime_overhead.py --build tiny-fcj --threads 2 -o bench/results/overhead-torch.json
@@ -20,14 +22,16 @@ from pathlib import Path
 import numpy as np
 
 
-def _median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
+def _median_times(fn_a, fn_b, repeats: int) -> tuple[float, float]:
+    """Median seconds of each, measured alternately (A B A B …) so drift in the machine's speed hits both alike."""
+    fn_a(), fn_b()  # warm-up
+    times_a, times_b = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn, times in ((fn_a, times_a), (fn_b, times_b)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times_a), statistics.median(times_b)
 
 
 def raw_torch(backend, windows, decode_prompt, n_decode):
@@ -35,12 +39,14 @@ def raw_torch(backend, windows, decode_prompt, n_decode):
 
     model = backend.model
 
+    gather = torch.zeros((len(windows[0]) - 1, 32), dtype=torch.long)
+
     @torch.inference_mode()
-    def score():
+    def score():  # the same quantities the metrics read: target log-prob, argmax, the reference's 32 ids
         for w in windows:
             x = torch.tensor([w])
             logp = model(input_ids=x).logits[0, :-1].float().log_softmax(-1)
-            logp.gather(1, x[0, 1:, None])
+            logp.gather(1, x[0, 1:, None]).numpy(), logp.argmax(-1).numpy(), logp.gather(1, gather).numpy()
 
     @torch.inference_mode()
     def decode():
@@ -63,8 +69,10 @@ def raw_llama_cpp(backend, windows, decode_prompt, n_decode):
         for w in windows:
             scorer.reset()
             scorer.eval(w)
-            logits = np.asarray(scorer.scores[: len(w) - 1])
-            logits - logits.max(1, keepdims=True)
+            logits = np.asarray(scorer.scores[: len(w) - 1], dtype=np.float32)
+            m = logits.max(1, keepdims=True)
+            logp = logits - (m + np.log(np.exp(logits - m).sum(1, keepdims=True)))
+            logp[np.arange(len(w) - 1), w[1:]], logp.argmax(1), logp[:, :32]
 
     def decode():
         gen.reset()
@@ -107,10 +115,10 @@ def main() -> None:
         backend.generate([GenRequest(prompt=prompt, max_new_tokens=args.decode, ignore_stops=True)])
 
     tokens = args.windows * (args.ctx - 1)
-    rows = {
-        "score_tok_s": (tokens / _median_time(kz_score, args.repeats), tokens / _median_time(raw_score, args.repeats)),
-        "decode_tok_s": (args.decode / _median_time(kz_decode, args.repeats), args.decode / _median_time(raw_decode, args.repeats)),
-    }
+    score_s, raw_score_s = _median_times(kz_score, raw_score, args.repeats)
+    decode_s, raw_decode_s = _median_times(kz_decode, raw_decode, args.repeats)
+    rows = {"score_tok_s": (tokens / score_s, tokens / raw_score_s),
+            "decode_tok_s": (args.decode / decode_s, args.decode / raw_decode_s)}
     result = {"build": args.build, "backend": backend.name, "threads": args.threads, "ctx": args.ctx,
               "windows": args.windows, "decode_tokens": args.decode, "repeats": args.repeats,
               "results": {k: {"kizami": a, "raw": b, "ratio": a / b} for k, (a, b) in rows.items()}}
