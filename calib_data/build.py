@@ -25,9 +25,9 @@ from kizami.calib_data.fim import make_tasks, write_tasks
 from kizami.calib_data.recipe import Recipe
 from kizami.calib_data.sources import Document, read_source
 from kizami.checkpoint import load_tokenizer, tokenizer_digest
-from kizami.errors import CalibError
+from kizami.errors import CalibError, KizamiError
 
-__all__ = ["CalibConfig", "split_documents", "allocate", "load_documents", "build_calib", "calib_id"]
+__all__ = ["CalibConfig", "split_documents", "allocate", "load_documents", "build_calib", "calib_id", "is_current"]
 
 Progress = Callable[[str], None]
 
@@ -112,6 +112,17 @@ def load_documents(recipe: Recipe, progress: Progress = lambda _msg: None
 
 def calib_id(recipe: Recipe, samples_sha: str) -> str:
     return f"{recipe.name}-{samples_sha[:12]}"
+
+
+def is_current(out: Path, recipe: Recipe, tokenizer_dir: Path, cfg: CalibConfig) -> bool:
+    """A calibration build can be reused when it verifies and was made from this recipe, tokenizer and size."""
+    try:
+        m = manifest.load(out)
+        return (not manifest.verify(out) and m.parameters.get("recipe_sha256") == recipe.digest()
+                and all(m.parameters.get(k) == v for k, v in asdict(cfg).items())
+                and (m.source or {}).get("tokenizer_sha256") == tokenizer_digest(tokenizer_dir))
+    except KizamiError:
+        return False
 
 
 def build_calib(recipe: Recipe, tokenizer_dir: Path, out: Path, cfg: CalibConfig = CalibConfig(), *,

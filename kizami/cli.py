@@ -401,14 +401,14 @@ def export_onnx_cmd(
 
 def _default_calib(model: Path, out: Path, status: Any, recipe: str = "default", **sizes: int) -> Path:
     """A calibration set from ``recipe`` packed with ``model``'s tokenizer, reused when it is already built."""
-    from kizami import manifest
-    from kizami.calib_data.build import CalibConfig, build_calib
+    from kizami.calib_data.build import CalibConfig, build_calib, is_current
     from kizami.calib_data.recipe import load_recipe
 
-    if (out / manifest.MANIFEST_NAME).is_file() and not manifest.verify(out):
+    mixture, cfg = load_recipe(recipe), CalibConfig(**sizes)
+    if is_current(out, mixture, model, cfg):
         return out
     status.update(f"building the {Path(recipe).stem} calibration set…")
-    return build_calib(load_recipe(recipe), model, out, CalibConfig(**sizes), overwrite=True)
+    return build_calib(mixture, model, out, cfg, overwrite=True)
 
 
 def _resolve_calib(spec: str, model: Path, near: Path, status: Any, samples: int, seq_len: int) -> Path:

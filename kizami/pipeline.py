@@ -194,7 +194,7 @@ def _exclusive(out: Path) -> Iterator[None]:
 
 
 def _run(recipe: RunRecipe, out: Path, *, progress: Progress, status: Status, fail_fast: bool) -> dict[str, Any]:
-    from kizami.calib_data.build import CalibConfig, build_calib
+    from kizami.calib_data.build import CalibConfig, build_calib, is_current
     from kizami.calib_data.recipe import load_recipe
     from kizami.runtime.evaluate import evaluate, reference_for
     from kizami.runtime.metrics.size import count_parameters
@@ -209,7 +209,7 @@ def _run(recipe: RunRecipe, out: Path, *, progress: Progress, status: Status, fa
     calib_recipe = load_recipe(recipe.calib.get("recipe", "default") if recipe.calib.get("recipe", "default") == "default"
                                else base / recipe.calib["recipe"])
     calib_dir = out / "calib"
-    if not _calib_current(calib_dir, calib_recipe, calib_cfg):
+    if not is_current(calib_dir, calib_recipe, model, calib_cfg):
         build_calib(calib_recipe, model, calib_dir, calib_cfg, overwrite=True)
 
     builds: dict[str, Path] = {"bf16": model}
@@ -337,15 +337,6 @@ def _make_builds(fmt: str, opts: dict[str, Any], model: Path, out: Path, calib: 
     precisions = opts.pop("precisions", ("int4",))
     configs = {p: ONNXConfig(precision=p, **opts) for p in precisions}  # validates every pair before building any
     return {f"onnx-{p}-{c.target}": export_onnx(model, out / f"{p}-{c.target}", c, progress=status) for p, c in configs.items()}
-
-
-def _calib_current(calib_dir: Path, recipe: Any, cfg: Any) -> bool:
-    try:
-        m = manifest.load(calib_dir)
-        return not manifest.verify(calib_dir) and m.parameters.get("recipe_sha256") == recipe.digest() and all(
-            m.parameters.get(k) == v for k, v in asdict(cfg).items())
-    except KizamiError:
-        return False
 
 
 def _write(path: Path, text: str) -> None:

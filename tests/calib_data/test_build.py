@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from kizami import manifest
-from kizami.calib_data.build import CalibConfig, allocate, build_calib, load_documents
+from kizami.calib_data.build import CalibConfig, allocate, build_calib, is_current, load_documents
 from kizami.calib_data.fim import read_tasks
 from kizami.calib_data.recipe import load_recipe
 from kizami.errors import CalibError
@@ -95,3 +95,19 @@ def test_external_fim_files_are_read_or_rejected_clearly(tmp_path: Path, row: st
     path.write_text(good + "\n" + row + "\n")
     with pytest.raises(CalibError, match=message):
         read_tasks(path)
+
+
+def test_a_calibration_set_is_reused_only_for_its_recipe_tokenizer_and_size(calib_build: Path, standin: Path,
+                                                                           tmp_path: Path) -> None:
+    import shutil
+
+    recipe, cfg = load_recipe("default"), CalibConfig(samples=32, seq_len=256, fim_per_language=4)  # as conftest
+    assert is_current(calib_build, recipe, standin, cfg)
+    assert not is_current(calib_build, recipe, standin, CalibConfig(samples=64, seq_len=256, fim_per_language=4))
+    other = tmp_path / "other-tokenizer"
+    shutil.copytree(standin, other)
+    tok = json.loads((other / "tokenizer.json").read_text())
+    tok["added_tokens"][-1]["content"] = "<|other|>"
+    (other / "tokenizer.json").write_text(json.dumps(tok))
+    assert not is_current(calib_build, recipe, other, cfg)  # its token ids would be another model's
+    assert not is_current(tmp_path / "missing", recipe, standin, cfg)
