@@ -200,7 +200,8 @@ class _Exporter:
         if wrong:
             raise KizamiError(f"{first.name}: GGUF metadata check failed: {'; '.join(wrong)}")
 
-    def imatrix(self, base: Path) -> Path | None:
+    def imatrix_source(self) -> Path | manifest.Manifest | None:
+        """What the imatrix comes from (an imatrix file, a calibration set, or none), checked before any work."""
         cfg = self.cfg
         if cfg.imatrix == "none" or not any(QUANT_TYPES.get(t, ("", False))[1] for t in cfg.types):
             return None
@@ -214,6 +215,13 @@ class _Exporter:
         calib = manifest.load(self.calib)
         if calib.format != "calib":
             raise KizamiError(f"{self.calib} is a {calib.format} build, not a calibration set")
+        return calib
+
+    def imatrix(self, base: Path) -> Path | None:
+        calib = self.imatrix_source()
+        if not isinstance(calib, manifest.Manifest):
+            return calib
+        cfg = self.cfg
         dest = self.out / "imatrix"
         params = {**self.common, "base_sha256": manifest.load(base).files, "calibration": calib.calibration,
                   "chunks": cfg.imatrix_chunks, "ctx": cfg.imatrix_ctx}
@@ -261,6 +269,7 @@ def export_gguf(model: Path, out: Path, cfg: GGUFConfig = GGUFConfig(), *, calib
         log.warning("model_type %r has not been tested with kizami's GGUF export", read_config(exporter.model).get("model_type"))
     bits = {"f32": 32, "bf16": 16, "f16": 16}[cfg.base] + sum(_APPROX_BITS.get(t, 16) for t in cfg.types if t not in BASE_TYPES)
     manifest.check_free_space(Path(out), int(exporter.n_params * bits / 8 * 1.05) + (64 << 20), "the GGUF export")
+    exporter.imatrix_source()  # a wrong --imatrix or --calib fails now, not after the base conversion
     base = exporter.base_build()
     builds = {cfg.base: base}
     imatrix = exporter.imatrix(base)

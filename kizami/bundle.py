@@ -9,6 +9,7 @@ checks a bundle and the runtime loads it like the build itself. Optionally also 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tarfile
@@ -20,7 +21,9 @@ from kizami import manifest
 from kizami.errors import KizamiError
 from kizami.report_text import COLUMNS, result_row
 
-__all__ = ["make_bundle", "model_card"]
+__all__ = ["make_bundle", "model_card", "unpack_bundle"]
+
+log = logging.getLogger(__name__)
 
 _LICENSE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "NOTICE", "NOTICE.txt", "USE_POLICY.md")
 _TAGS = {"gguf": ["gguf", "llama.cpp"], "onnx": ["onnx", "onnxruntime-genai"], "gptq": ["gptq", "4-bit"],
@@ -132,6 +135,84 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
+
+
+def unpack_bundle(tarball: Path, out: Path, *, overwrite: bool = False) -> Path:
+    """Extract a bundle tarball from anywhere into ``out``, only if every entry is safe and every file verifies.
+
+    Each entry is checked before anything is written: regular files and folders only (no links, devices or FIFOs),
+    relative paths without ``..``, all under one top folder holding ``kizami.json``. Files are then streamed into a
+    staging folder, checked against the bundle's manifest (size, sha256, nothing unlisted) and renamed to ``out``.
+    """
+    tarball, out = Path(tarball), Path(out)
+    if out.exists() and not overwrite:
+        raise KizamiError(f"{out} already exists; choose another -o or pass --overwrite")
+    try:
+        tar = tarfile.open(tarball, "r:*")
+    except FileNotFoundError:
+        raise KizamiError(f"{tarball} not found; give a bundle .tar.gz") from None
+    except (OSError, tarfile.TarError, EOFError):
+        raise KizamiError(f"{tarball} is not a tar archive (plain, gzip, bzip2 or xz); download it again") from None
+    with tar:
+        try:
+            members = tar.getmembers()
+        except (OSError, tarfile.TarError, EOFError) as exc:
+            raise KizamiError(f"{tarball} is damaged or truncated ({exc}); download it again") from None
+        top = _check_members(tarball, members)
+        manifest.check_free_space(out.parent, sum(m.size for m in members), f"unpacking {tarball.name}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stage = out.parent / f".kizami-staging-{out.name}-{os.getpid()}"
+        shutil.rmtree(stage, ignore_errors=True)
+        try:
+            for member in members:
+                rel = Path(*Path(member.name).parts[1:])
+                if member.isdir():
+                    (stage / rel).mkdir(parents=True, exist_ok=True)
+                    continue
+                (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(member) as src, open(stage / rel, "wb") as dst:  # type: ignore[union-attr]
+                    shutil.copyfileobj(src, dst, 1 << 22)
+            problems = manifest.verify(stage)
+            if problems:
+                raise KizamiError(f"{tarball}: {len(problems)} file(s) do not match the bundle's manifest (first: "
+                                  f"{problems[0].file}: {problems[0].issue}); it was altered, nothing was unpacked")
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(stage, out)
+        except (OSError, tarfile.TarError, EOFError) as exc:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise KizamiError(f"{tarball} could not be unpacked ({exc}); nothing was kept") from None
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+    log.info("unpacked %s (top folder %s) into %s", tarball, top, out)
+    return out
+
+
+def _check_members(tarball: Path, members: list[tarfile.TarInfo]) -> str:
+    """The archive's one top folder; raises, naming the entry, on anything that could write outside it."""
+    if not members:
+        raise KizamiError(f"{tarball} is empty; not a kizami bundle")
+    tops = set()
+    for m in members:
+        parts = Path(m.name).parts
+        if m.name.startswith(("/", "\\")) or Path(m.name).is_absolute():
+            raise KizamiError(f"{tarball}: entry {m.name!r} has an absolute path; refused, nothing was unpacked")
+        if ".." in parts:
+            raise KizamiError(f"{tarball}: entry {m.name!r} climbs out with '..'; refused, nothing was unpacked")
+        if m.issym() or m.islnk():
+            raise KizamiError(f"{tarball}: entry {m.name!r} is a link (to {m.linkname!r}); bundles hold plain files "
+                              "only, refused, nothing was unpacked")
+        if not (m.isfile() or m.isdir()):
+            raise KizamiError(f"{tarball}: entry {m.name!r} is a device, FIFO or other special file; refused, nothing "
+                              "was unpacked")
+        tops.add(parts[0] if parts else "")
+    if len(tops) != 1 or "" in tops:
+        raise KizamiError(f"{tarball}: a bundle has one top folder, this has {len(tops)}; refused")
+    top = tops.pop()
+    if not any(m.isfile() and m.name.rstrip("/") == f"{top}/{manifest.MANIFEST_NAME}" for m in members):
+        raise KizamiError(f"{tarball}: no {top}/{manifest.MANIFEST_NAME}; not a kizami bundle")
+    return top
 
 
 def _write_tarball(folder: Path) -> Path:

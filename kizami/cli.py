@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 from rich.table import Table
@@ -217,6 +219,7 @@ def eval_cmd(
     """Measure a build against the bf16 reference: PPL per domain, KLD, top-1, FIM EM, tokens/s, size."""
     from kizami import manifest
     from kizami.report_text import result_details
+    from kizami.runtime import check_build
     from kizami.runtime.evaluate import EvalSettings, evaluate, reference_for
     from kizami.runtime.metrics.fim import FimSettings
     from kizami.runtime.metrics.size import count_parameters
@@ -229,6 +232,7 @@ def eval_cmd(
     settings = EvalSettings(ctx=ctx, stride=stride, metrics=metrics, fim=FimSettings(sampled=fim_sampled),
                             device=device, threads=threads, fim_file=str(fim_file) if fim_file else "")
     build_path = resolve_model(build)
+    check_build(build_path)  # a damaged build fails now, not after the reference is computed
     if ref is None:
         source = manifest.load(build_path).source if (build_path / manifest.MANIFEST_NAME).is_file() else None
         if not source or "path" not in source:
@@ -256,16 +260,31 @@ def run(
     Re-running resumes: finished steps whose outputs verify are reused, anything partial or changed is redone.
     Exit status: 0 all builds pass their gates, 3 a build failed a gate, 4 a build could not be made or measured.
     """
-    from kizami.pipeline import builtin_run_recipe, load_run_recipe
+    from kizami.pipeline import builtin_run_recipe, finished_steps, load_run_recipe, run_out
     from kizami.pipeline import run as run_pipeline
     from kizami.report_text import eval_table
 
     spec = load_run_recipe(recipe or builtin_run_recipe())
-    with _progress() as progress:
-        summary = run_pipeline(spec, progress=progress, status=lambda m: err_console.log(m), fail_fast=fail_fast)
+    steps: list[str] = []
+
+    def status(message: str) -> None:
+        steps.append(message)
+        err_console.log(message)
+
+    try:
+        with _progress() as progress:
+            summary = run_pipeline(spec, progress=progress, status=status, fail_fast=fail_fast)
+    except KeyboardInterrupt:
+        kept = finished_steps(run_out(spec))
+        err_console.print(f"[yellow]interrupted[/] while {escape(steps[-1]) if steps else 'starting'}; nothing "
+                          f"half-written was kept. Complete: {escape(', '.join(kept)) or 'nothing yet'}.\n"
+                          f"Resume with `{f'kizami run {recipe}' if recipe else 'kizami run'}`: complete steps that verify are "
+                          "reused.",
+                          highlight=False)
+        raise typer.Exit(130) from None
     console.print(eval_table([{**r, "build": n} for n, r in summary["results"].items()], title=f"kizami run {spec.name}"))
     for name, msg in summary["failures"].items():
-        console.print(f"[red]failed[/] {name}: {msg}")
+        console.print(f"[red]failed[/] {name}: {escape(msg)}")
     out = Path(spec.out)
     console.print(f"report: {out / 'report.html'} · {out / 'report.md'} · results: {out / 'results.json'}")
     _exit_for(summary)
@@ -333,6 +352,20 @@ def bundle(
     path = make_bundle(build, out, base_model=base_model, license=license, repo=repo, results=data, tarball=tar,
                        overwrite=overwrite)
     console.print(f"[green]wrote[/] {path}" + (f" and {path}.tar.gz" if tar else ""))
+
+
+@app.command()
+def unpack(
+    tarball: Annotated[Path, typer.Argument(help="A bundle .tar.gz (from `kizami bundle --tar` or anyone else).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The folder to unpack the bundle into.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+) -> None:
+    """Unpack a bundle tarball safely: links, absolute paths and `..` entries are refused before anything is written,
+    and the files must match the bundle's manifest, or nothing is kept."""
+    from kizami.bundle import unpack_bundle
+
+    path = unpack_bundle(tarball, out, overwrite=overwrite)
+    console.print(f"[green]OK[/] {path}: every file matches its kizami.json")
 
 
 @export_app.command("gguf")
@@ -545,11 +578,17 @@ def standin_show_path() -> None:
     console.print(str(standin_path()))
 
 
+def _terminate(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt  # a scheduler's SIGTERM cleans up like Ctrl-C: staging folders go, children are stopped
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except KizamiError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # one line whatever an engine's message looked like; escaped, or "[calib]" in a message would vanish as markup
+        err_console.print(f"[red]error:[/] {escape(' '.join(str(exc).split()))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: nothing half-written was kept; re-run the same command to resume")

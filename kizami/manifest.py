@@ -176,7 +176,7 @@ def staged_build(out: Path, manifest: Manifest, *, overwrite: bool = False) -> I
 
     On any exception the staging folder is removed and ``out`` is left as it was.
     """
-    out = Path(out)
+    out = Path(out).absolute()  # engines write into the stage from their own working folders
     if out.exists() and not overwrite:
         raise ManifestError(f"{out} already exists; choose another -o or pass --overwrite")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from kizami import manifest
 from kizami.errors import KizamiError
 
 __all__ = ["RecipeError", "RunRecipe", "load_run_recipe", "builtin_run_recipe", "run", "apply_gates", "write_reports",
-           "load_summary"]
+           "load_summary", "run_out", "finished_steps"]
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +168,22 @@ def _result_key(build: Path, settings: Any, ref_key: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+def run_out(recipe: RunRecipe) -> Path:
+    return Path(recipe.out) if Path(recipe.out).is_absolute() else Path.cwd() / recipe.out
+
+
+def finished_steps(out: Path) -> list[str]:
+    """What a run left complete in ``out`` (only finished steps have a manifest or a results file): for Ctrl-C."""
+    done = ["calibration set"] if (out / "calib" / manifest.MANIFEST_NAME).is_file() else []
+    done += [f"build {p.parent.relative_to(out / 'builds').as_posix()}"
+             for p in sorted((out / "builds").glob(f"**/{manifest.MANIFEST_NAME}"))]
+    done += [f"results {p.stem}" for p in sorted((out / "results").glob("*.json"))]
+    return done
+
+
 def run(recipe: RunRecipe, *, progress: Progress, status: Status, fail_fast: bool = False) -> dict[str, Any]:
     """Run the recipe into its ``out`` folder, which one run at a time may use."""
-    out = Path(recipe.out) if Path(recipe.out).is_absolute() else Path.cwd() / recipe.out
+    out = run_out(recipe)
     with _exclusive(out):
         return _run(recipe, out, progress=progress, status=status, fail_fast=fail_fast)
 

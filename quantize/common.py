@@ -184,16 +184,20 @@ def _run_worker(spec: dict[str, Any], tmp: Path, progress: LayerProgress, n_laye
     done: set[int] = set()
     with subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if event.get("event") == "layer":
-                done.add(int(event["layer"]))
-                progress(f"layer {len(done)}/{n_layers}", len(done), n_layers)
-            elif event.get("event") == "stage":
-                progress(event["message"], len(done), n_layers)
+        try:
+            for line in proc.stdout:
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if event.get("event") == "layer":
+                    done.add(int(event["layer"]))
+                    progress(f"layer {len(done)}/{n_layers}", len(done), n_layers)
+                elif event.get("event") == "stage":
+                    progress(event["message"], len(done), n_layers)
+        except BaseException:  # Ctrl-C or SIGTERM in kizami: the worker must not go on writing
+            proc.kill()
+            raise
     if proc.returncode != 0:
         raise KizamiError(f"gptqmodel failed: {_last_error(tmp / 'worker.log') or f'exit {proc.returncode}'}"
                           f" (full log: re-run with -v)")
@@ -212,7 +216,7 @@ def quantize_with_gptqmodel(model: Path, out: Path, cfg: QuantConfig, *,
                             calib: Path, force: bool = False, threads: int | None = None,
                             progress: LayerProgress = lambda *_: None) -> Path:
     """Quantize ``model`` into the build folder ``out`` with gptqmodel (``cfg.method``: gptq or awq)."""
-    model, out, calib = check_hf_dir(Path(model)), Path(out), Path(calib)
+    model, out, calib = check_hf_dir(Path(model)), Path(out).absolute(), Path(calib).absolute()
     check_group_size(model, cfg)
     rows = calibration_rows(calib, cfg.samples, cfg.seq_len)
     calib_m = manifest.load(calib)

@@ -105,6 +105,8 @@ def reference_for(ref_model: Path, data: Path, settings: EvalSettings, progress:
     """The reference for (model weights, eval set, settings), cached under kizami's cache folder."""
     check_hf_dir(Path(ref_model))
     eval_texts(data)  # fails early, with the fix, if this is not an evaluation set
+    if settings.fim_file:
+        read_tasks(Path(settings.fim_file))  # the same for a missing or malformed task file
     key = json.dumps({"model": manifest.checkpoint_digest(Path(ref_model))["sha256"],
                       "data": manifest.sha256_file(Path(data) / "eval" / "ppl.jsonl"),
                       "fim": manifest.sha256_file(Path(settings.fim_file) if settings.fim_file else Path(data) / "eval" / "fim.jsonl"),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +14,18 @@ _WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".onnx", ".onnx.data", ".data")
 
 def count_parameters(model_dir: Path) -> int:
     """Parameters of a safetensors checkpoint, read from the file headers only (no tensor data is loaded)."""
-    total = 0
+    from kizami.checkpoint import safetensors_header
+
     files = sorted(Path(model_dir).glob("*.safetensors"))
     if not files:
         raise KizamiError(f"{model_dir}: no *.safetensors to count parameters from")
+    total = 0
     for f in files:
-        try:
-            with open(f, "rb") as fh:
-                (n,) = struct.unpack("<Q", fh.read(8))
-                if n > f.stat().st_size - 8:
-                    raise ValueError("header longer than the file")
-                header = json.loads(fh.read(n))
-            for name, info in header.items():
-                if name != "__metadata__":
-                    count = 1
-                    for dim in info["shape"]:
-                        count *= int(dim)
-                    total += count
-        except (struct.error, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
-            raise KizamiError(f"{f} is not a readable safetensors file ({exc}); the checkpoint is damaged or "
-                              "truncated") from None
+        for info in safetensors_header(f).values():
+            count = 1
+            for dim in info["shape"]:
+                count *= int(dim)
+            total += count
     return total
 
 

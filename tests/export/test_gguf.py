@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -22,8 +23,13 @@ def gguf_builds(tmp_path_factory: pytest.TempPathFactory, standin: Path, calib_b
     cfg = GGUFConfig(types=("q8_0", "q4_k_m"), imatrix="calib", imatrix_chunks=16, imatrix_ctx=256,
                      license="apache-2.0", base_model="kizami/tiny-fcj", threads=2)
     builds = export_gguf(standin, out / "imat", cfg, calib=calib_build)
-    plain = export_gguf(standin, out / "plain", GGUFConfig(types=("q4_k_m",), imatrix="none", threads=2))
-    return {**builds, "q4_k_m-plain": plain["q4_k_m"]}
+    cwd = os.getcwd()
+    os.chdir(out)  # relative paths, as a user types them (llama.cpp's tools run in their own working folders)
+    try:
+        plain = export_gguf(Path(os.path.relpath(standin)), Path("plain"), GGUFConfig(types=("q4_k_m",), imatrix="none", threads=2))
+    finally:
+        os.chdir(cwd)
+    return {**builds, "q4_k_m-plain": out / plain["q4_k_m"]}
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ domain): see each assertion's comment.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -26,7 +27,13 @@ PRECISIONS = ("fp32", "int8", "int4")
 def onnx_builds(tmp_path_factory: pytest.TempPathFactory, standin: Path) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("onnx")
     builds = {p: export_onnx(standin, out / p, ONNXConfig(precision=p)) for p in PRECISIONS}
-    builds["int4-cuda"] = export_onnx(standin, out / "int4-cuda", ONNXConfig(precision="int4", target="cuda"))
+    cwd = os.getcwd()
+    os.chdir(out)  # relative paths, as a user types them (the builder runs in its own working folder)
+    try:
+        builds["int4-cuda"] = out / export_onnx(Path(os.path.relpath(standin)), Path("int4-cuda"),
+                                                ONNXConfig(precision="int4", target="cuda"))
+    finally:
+        os.chdir(cwd)
     return builds
 
 
