@@ -41,7 +41,8 @@ class CalibConfig:
 
     def __post_init__(self) -> None:
         if self.samples < 1 or self.seq_len < 16:
-            raise CalibError(f"need at least 1 sample of 16 tokens, got {self.samples} x {self.seq_len}")
+            raise CalibError(f"need at least 1 sample of 16 tokens, got {self.samples} x {self.seq_len}; raise "
+                             "--samples / --seq-len")
 
 
 def _normalized_hash(text: str) -> str:

@@ -39,7 +39,7 @@ def read_tasks(path: Path) -> list[FimTask]:
     """Read a SantaCoder-FIM JSONL file (also HumanEval single-line infilling converted to it)."""
     path = Path(path)
     if not path.is_file():
-        raise CalibError(f"FIM task file {path} not found")
+        raise CalibError(f"FIM task file {path} not found; give a SantaCoder-FIM JSONL file")
     tasks = []
     for lineno, row in iter_jsonl(path, f"SantaCoder-FIM rows need {', '.join(_REQUIRED)}"):
         missing = [k for k in _REQUIRED if not isinstance(row.get(k), str)]

@@ -49,6 +49,20 @@ def _how_to_run(fmt: str, build: Path, repo: str) -> str:
             f"model = AutoModelForCausalLM.from_pretrained('{name}', device_map='auto')\n```" + serve)
 
 
+def _prompt_format(build: Path, m: manifest.Manifest) -> list[str]:
+    """The chat template's output for one user turn, rendered in the sandbox (no template: nothing)."""
+    from kizami.checkpoint import chat_template, render_chat
+
+    source = Path((m.source or {}).get("path", ""))
+    template = chat_template(build) or (chat_template(source) if source.is_dir() else "")
+    prompt = render_chat(template) if template else ""
+    if not prompt:
+        return []
+    return ["## Prompt format", "", "Fill-in-the-middle (PSM): "
+            "`<|fim_prefix|><|begin_of_text|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>`; chat, one user turn "
+            "through the model's chat template:", "", "```text", prompt.rstrip("\n"), "```", ""]
+
+
 def _eval_table(result: Mapping[str, Any] | None, reference: Mapping[str, Any] | None) -> str:
     if not result:
         return "Not evaluated yet: `kizami eval BUILD --ref BF16_MODEL` measures it."
@@ -78,7 +92,7 @@ def model_card(build: Path, m: manifest.Manifest, *, base_model: str, license: s
         f"A **{fmt.upper()}** build of `{base_model or (m.source or {}).get('path', 'the source model')}`, made and "
         "measured by kizami against the bf16 original on the same token ids.",
         "", "## Evaluation vs bf16", "", _eval_table(result, reference), "",
-        "## How to run", "", _how_to_run(fmt, build, repo), "",
+        "## How to run", "", _how_to_run(fmt, build, repo), "", *_prompt_format(build, m),
         "## Quantization", "", f"- format: `{fmt}`", f"- calibration set: {calib_text}",
         f"- source checkpoint sha256: `{(m.source or {}).get('sha256', '?')}`",
         f"- made with: {', '.join(f'{k} {v}' for k, v in m.versions.items())}", "",
@@ -105,7 +119,8 @@ def make_bundle(build: Path, out: Path, *, base_model: str = "", license: str = 
     build, out = Path(build), Path(out)
     problems = manifest.verify(build)
     if problems:
-        raise KizamiError(f"{build} does not verify ({len(problems)} problem(s), first: {problems[0]}); rebuild it")
+        raise KizamiError(f"{build} does not verify ({len(problems)} problem(s), first: {problems[0].file}: "
+                          f"{problems[0].issue}); rebuild it, or see `kizami verify {build}`")
     m = manifest.load(build)
     if m.format == "calib":
         raise KizamiError(f"{build} is a calibration set, not a model build")
@@ -160,7 +175,9 @@ def unpack_bundle(tarball: Path, out: Path, *, overwrite: bool = False) -> Path:
             raise KizamiError(f"{tarball} is damaged or truncated ({exc}); download it again") from None
         top = _check_members(tarball, members)
         manifest.check_free_space(out.parent, sum(m.size for m in members), f"unpacking {tarball.name}")
+        out = out.absolute()
         out.parent.mkdir(parents=True, exist_ok=True)
+        manifest.remove_dead_stages(out)
         stage = out.parent / f".kizami-staging-{out.name}-{os.getpid()}"
         shutil.rmtree(stage, ignore_errors=True)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -239,14 +240,20 @@ def eval_cmd(
             raise KizamiError(f"{build_path} names no source checkpoint; pass --ref with the bf16 model")
         ref = source["path"]
     ref_path = resolve_model(ref)
-    with _progress() as progress:
-        reference = reference_for(ref_path, data, settings, progress)
-        result = evaluate(build_path, reference, settings, n_params=count_parameters(ref_path), progress=progress)
-    console.print(result_details(result))
     # next to the build, except for the shipped stand-in (never write into the installed package)
     out = out or (Path(f"{build_path.name}.eval.json") if build == "tiny-fcj" else build_path.with_name(build_path.name + ".eval.json"))
+    journal = out.with_name(f".{out.name}.journal")  # FIM completions as they are made: an interrupted eval resumes
+    with _progress() as progress:
+        reference = reference_for(ref_path, data, settings, progress)
+        result = evaluate(build_path, reference, settings, n_params=count_parameters(ref_path), progress=progress,
+                          journal_dir=journal)
+    console.print(result_details(result))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(out)
+    with contextlib.suppress(OSError):
+        journal.rmdir()
     console.print(f"wrote {out}")
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "library_versions",
     "staged_build",
     "check_free_space",
+    "remove_dead_stages",
     "is_current",
     "load",
     "verify",
@@ -156,7 +157,7 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def _remove_dead_stages(out: Path) -> None:
+def remove_dead_stages(out: Path) -> None:
     """Staging folders for ``out`` left by a process that no longer runs (killed, crashed) are never resumed from."""
     for stage in out.parent.glob(f"{_STAGING_PREFIX}{out.name}-*"):
         pid = stage.name.rsplit("-", 1)[-1]
@@ -180,7 +181,7 @@ def staged_build(out: Path, manifest: Manifest, *, overwrite: bool = False) -> I
     if out.exists() and not overwrite:
         raise ManifestError(f"{out} already exists; choose another -o or pass --overwrite")
     out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_dead_stages(out)
+    remove_dead_stages(out)
     stage = out.parent / f"{_STAGING_PREFIX}{out.name}-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()

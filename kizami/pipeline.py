@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import os
+import shutil
 import tomllib
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -162,12 +162,6 @@ Progress = Callable[[str, int], Callable[[int], None]]
 Status = Callable[[str], None]
 
 
-def _result_key(build: Path, settings: Any, ref_key: str) -> str:
-    files = manifest.load(build).files if (build / manifest.MANIFEST_NAME).is_file() else manifest.checkpoint_digest(build)["weights"]
-    blob = json.dumps({"files": files, "settings": asdict(settings), "ref": ref_key}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
-
-
 def run_out(recipe: RunRecipe) -> Path:
     return Path(recipe.out) if Path(recipe.out).is_absolute() else Path.cwd() / recipe.out
 
@@ -209,7 +203,7 @@ def _exclusive(out: Path) -> Iterator[None]:
 def _run(recipe: RunRecipe, out: Path, *, progress: Progress, status: Status, fail_fast: bool) -> dict[str, Any]:
     from kizami.calib_data.build import CalibConfig, build_calib, is_current
     from kizami.calib_data.recipe import load_recipe
-    from kizami.runtime.evaluate import evaluate, reference_for
+    from kizami.runtime.evaluate import evaluate, reference_for, result_key
     from kizami.runtime.metrics.size import count_parameters
     from kizami.standin import resolve_model
 
@@ -240,13 +234,12 @@ def _run(recipe: RunRecipe, out: Path, *, progress: Progress, status: Status, fa
 
     status("bf16 reference distributions")
     reference = reference_for(model, calib_dir, settings, progress)
-    ref_key = json.dumps(settings.reference_key(), sort_keys=True)
     n_params = count_parameters(model)
     results_dir = out / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
     for name, path in builds.items():
-        key = _result_key(path, settings, ref_key)
+        key = result_key(path, settings, reference)
         cached = results_dir / f"{name}.json"
         if cached.is_file():
             data = json.loads(cached.read_text(encoding="utf-8"))
@@ -255,7 +248,8 @@ def _run(recipe: RunRecipe, out: Path, *, progress: Progress, status: Status, fa
                 continue
         status(f"evaluating {name}")
         try:
-            result = evaluate(path, reference, settings, n_params=n_params, progress=progress)
+            result = evaluate(path, reference, settings, n_params=n_params, progress=progress,
+                              journal_dir=results_dir / "journal")
         except KizamiError as exc:
             if fail_fast:
                 raise
@@ -272,6 +266,8 @@ def _run(recipe: RunRecipe, out: Path, *, progress: Progress, status: Status, fa
         tmp.write_text(json.dumps({"key": key, "result": result}, indent=1, ensure_ascii=False), encoding="utf-8")
         tmp.replace(cached)  # results stream to disk as each build finishes
 
+    if not failures:  # journals of evaluations that were abandoned (settings changed mid-run) are of no further use
+        shutil.rmtree(results_dir / "journal", ignore_errors=True)
     from kizami.runtime.metrics.fim import fim_agreement
 
     ref_fim = results.get("bf16", {}).get("fim") or {}

@@ -82,9 +82,11 @@ def check_build(path: Path, *, allow_pickle: bool = False) -> str:
         try:
             cfg = json.loads((path / "genai_config.json").read_text(encoding="utf-8"))
             model_file = cfg["model"]["decoder"]["filename"]
+        except FileNotFoundError:
+            raise KizamiError(f"{path} has no genai_config.json; re-export the build with `kizami export onnx`") from None
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise KizamiError(f"{path}/genai_config.json is missing or unreadable ({type(exc).__name__}: {exc}); "
-                              "re-export the build with `kizami export onnx`") from None
+            raise KizamiError(f"{path}/genai_config.json is unreadable ({type(exc).__name__}: {exc}); re-export the "
+                              "build with `kizami export onnx`") from None
         if not isinstance(model_file, str) or not (path / model_file).is_file():
             raise KizamiError(f"{path}: genai_config.json names model file {model_file!r}, which is not there")
     return fmt

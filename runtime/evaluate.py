@@ -20,11 +20,12 @@ from kizami.errors import KizamiError
 from kizami.runtime import build_format, open_build
 from kizami.runtime.metrics.fim import MODES, FimSettings, fim_exact_match, fim_prompt_text
 from kizami.runtime.metrics.quality import quality
-from kizami.runtime.metrics.reference import Reference, plan_windows
+from kizami.runtime.metrics.reference import PackedIds, Reference, plan_windows
 from kizami.runtime.metrics.size import size
 from kizami.runtime.metrics.speed import SpeedSettings, speed
 
-__all__ = ["METRICS", "EvalSettings", "eval_texts", "make_reference", "reference_for", "tokenizer_parity", "evaluate"]
+__all__ = ["METRICS", "EvalSettings", "eval_texts", "make_reference", "reference_for", "tokenizer_parity", "result_key",
+           "evaluate"]
 
 METRICS = ("quality", "fim", "speed", "size", "parity")
 RESULT_SCHEMA = 1
@@ -88,7 +89,7 @@ def make_reference(ref_model: Path, data: Path, settings: EvalSettings, progress
     tasks = read_tasks(Path(settings.fim_file) if settings.fim_file else Path(data) / "eval" / "fim.jsonl")
     if settings.fim_limit:
         tasks = tasks[: settings.fim_limit]
-    prompts = {m: [tok(fim_prompt_text(t, m), add_special_tokens=False)["input_ids"] for t in tasks]
+    prompts = {m: PackedIds.pack(tok(fim_prompt_text(t, m), add_special_tokens=False)["input_ids"] for t in tasks)
                for m in settings.fim_modes}
     backend = open_build(ref_model, device=settings.device, threads=settings.threads)
     n_windows = sum(len(plan_windows(len(s), settings.ctx, settings.stride)) for s in streams.values())
@@ -140,9 +141,25 @@ def _environment(backend: Any) -> dict[str, Any]:
             "threads": getattr(backend, "threads", None), "versions": manifest.library_versions()}
 
 
-def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: int,
-             progress: ProgressFactory = _no_progress) -> dict[str, Any]:
+def result_key(build: Path, settings: EvalSettings, ref: Reference) -> str:
+    """Names one evaluation: the build's file hashes, the settings, and the reference it is measured against."""
     build = Path(build)
+    files = (manifest.load(build).files if (build / manifest.MANIFEST_NAME).is_file()
+             else manifest.checkpoint_digest(build)["weights"])
+    ref_digest = hashlib.sha256(b"".join(d.target.tobytes() for d in ref.domains.values())).hexdigest()
+    blob = json.dumps({"files": files, "settings": asdict(settings), "ref": ref_digest}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: int,
+             progress: ProgressFactory = _no_progress, journal_dir: Path | None = None) -> dict[str, Any]:
+    """Every metric of ``settings`` for ``build``. With ``journal_dir``, FIM completions are journaled there as they
+    are made (and read back by a re-run of the same evaluation); the journal is removed when the result is complete."""
+    build = Path(build)
+    journal = None
+    if journal_dir is not None:
+        Path(journal_dir).mkdir(parents=True, exist_ok=True)
+        journal = Path(journal_dir) / f"fim-{result_key(build, settings, ref)}.jsonl"
     result: dict[str, Any] = {"schema": RESULT_SCHEMA, "build": str(build), "format": build_format(build),
                               "reference": ref.meta.get("ref_model"), "eval_set": ref.meta.get("eval_set"),
                               "settings": asdict(settings)}
@@ -159,10 +176,12 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
         if "fim" in settings.metrics:
             total = len(ref.fim_tasks) * len(ref.fim_prompts)
             result["fim"] = fim_exact_match(backend, ref.fim_tasks, ref.fim_prompts, settings.fim,
-                                            progress("FIM exact match", total))
+                                            progress("FIM exact match", total), journal=journal)
         if "speed" in settings.metrics:
             source = next(iter(ref.domains.values())).stream.tolist()
             result["speed"] = speed(backend, source, settings.speed)
     finally:
         backend.close()
+    if journal is not None:
+        journal.unlink(missing_ok=True)
     return result

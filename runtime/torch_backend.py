@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,6 +53,9 @@ class TorchBackend:
                 self.model = AutoModelForCausalLM.from_pretrained(
                     str(self.path), dtype=torch_dtype, trust_remote_code=False, use_safetensors=not allow_pickle,
                     local_files_only=True).to(self.device).eval()
+        except pickle.UnpicklingError:
+            raise KizamiError(f"{self.path}: the pickle weights hold more than tensors (code to run on load); torch's "
+                              "weights_only loader refused them. Do not use this checkpoint") from None
         except (OSError, ValueError, RuntimeError) as exc:
             raise KizamiError(f"transformers could not load {self.path}: {str(exc).splitlines()[0]}") from None
         vocab = self.tokenizer.get_vocab()

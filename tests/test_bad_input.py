@@ -236,7 +236,7 @@ CASES = [
                                                       "--data", "d"], ("not a GGUF file (bad magic)",)),
     Case("eval: ONNX build without genai_config.json", lambda w: ["eval", _build(w, "onnx", {"model.onnx": b"\x08\x07"}),
                                                                   "--data", "d"],
-         ("genai_config.json is missing or unreadable", "kizami export onnx")),
+         ("has no genai_config.json", "kizami export onnx")),
     Case("eval: build names no source and no --ref", lambda w: ["eval", _build(w, "gguf", {"model.gguf": b"GGUF\x03\x00\x00\x00"
                                                                                           + b"\x00" * 16}), "--data", "d"],
          ("names no source checkpoint", "pass --ref")),
@@ -358,7 +358,7 @@ def markdown() -> str:
     for i, case in enumerate(CASES, 1):
         with tempfile.TemporaryDirectory() as tmp:
             message = check(case, Path(tmp))
-        rows.append(f"| {i} | {case.name} | `{message.replace('|', '/')}` |")
+        rows.append(f"| {i} | {case.name} | `` {message.replace('|', '/')} `` |")
     return "\n".join(rows)
 
 

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -69,32 +70,78 @@ def _recipe(tmp: Path, max_kld: float) -> Path:
     return path
 
 
+def _staging(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.glob(".kizami-staging-*"))
+
+
+# Where the run is interrupted, in order: (signal, what it is doing, how the test sees it is doing it).
+KILLS = [
+    (signal.SIGKILL, "writing the calibration set", lambda run, out: _staging(run)),
+    (signal.SIGINT, "exporting ONNX (builder child running)", lambda run, out: _staging(run / "builds" / "onnx")),
+    (signal.SIGKILL, "converting to GGUF", lambda run, out: _staging(run / "builds" / "gguf")),
+    (signal.SIGINT, "evaluating the ONNX build", lambda run, out: "evaluating onnx-int4-cpu" in out),
+    (signal.SIGKILL, "evaluating the last GGUF build", lambda run, out: "evaluating gguf-q8_0" in out),
+]
+
+
+def _interrupt(recipe: Path, cwd: Path, sig: signal.Signals, when) -> tuple[int, str]:
+    """Start `kizami run`, send ``sig`` to its process group once ``when(run_dir, output)`` holds."""
+    proc = _kizami("run", str(recipe), cwd=cwd)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 600
+    while not when(cwd / "run", "".join(lines)):
+        assert proc.poll() is None, f"the run ended before the kill point:\n{''.join(lines)}"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(proc.pid, sig)
+    code = proc.wait(timeout=300)
+    reader.join(timeout=10)
+    return code, "".join(lines)
+
+
+def _nothing_half_written_is_visible(run: Path) -> None:
+    """Every folder that looks finished (has a manifest) verifies; cached results are whole JSON."""
+    for m in run.rglob(manifest.MANIFEST_NAME):
+        if ".kizami-staging-" not in str(m):
+            assert manifest.verify(m.parent) == [], m.parent
+    for r in (run / "results").glob("*.json"):
+        json.loads(r.read_text())
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run is killed at five points (SIGKILL and Ctrl-C's SIGINT), a finished build is damaged, and the last
+    re-run must still complete, reuse only what verifies and leave no staging folder behind."""
     tmp = tmp_path_factory.mktemp("e2e")
     recipe = _recipe(tmp, max_kld=0.5)
-    builds = tmp / "run" / "builds"
-    # kill the run while it writes its first build (the staging folder exists, the build is not renamed into place)
-    proc = _kizami("run", str(recipe), cwd=tmp)
-    deadline = time.monotonic() + 600
-    while not list(builds.glob("*/.kizami-staging-*")) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, f"the run ended before a build started:\n{proc.stdout.read()}"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    calib_before = (tmp / "run" / "calib" / manifest.MANIFEST_NAME).stat().st_mtime_ns
-    # nothing the killed step left verifies as a build
-    for folder in builds.rglob("*"):
-        if folder.is_dir() and (folder / manifest.MANIFEST_NAME).is_file():
-            assert manifest.verify(folder) == [], folder
-    assert not (builds / "onnx" / "int4-cpu" / manifest.MANIFEST_NAME).exists()
-
+    run = tmp / "run"
+    calib_done = None
+    for sig, doing, when in KILLS:
+        code, out = _interrupt(recipe, tmp, sig, when)
+        _nothing_half_written_is_visible(run)
+        if sig == signal.SIGINT:  # Ctrl-C: cleaned up, says where it stopped and how to resume
+            assert code == 130, out
+            text = " ".join(out.split())
+            assert "interrupted while" in text and f"Resume with `kizami run {recipe}`" in text, (doing, out)
+            assert not list(run.rglob(".kizami-staging-*")), doing
+        else:
+            assert code == -signal.SIGKILL
+        if calib_done is None and (run / "calib" / manifest.MANIFEST_NAME).is_file():
+            calib_done = (run / "calib" / manifest.MANIFEST_NAME).stat().st_mtime_ns
+    assert calib_done is not None
+    # damage a finished build behind kizami's back: the re-run must notice and redo it, never use it
+    q8 = next((run / "builds" / "gguf" / "Q8_0").glob("*.gguf"))
+    with open(q8, "r+b") as fh:
+        fh.seek(q8.stat().st_size // 2)
+        fh.write(b"\xff" * 64)
     proc = _kizami("run", str(recipe), cwd=tmp)
     out, _ = proc.communicate(timeout=1200)
     assert proc.returncode == 0, out
-    # the finished calibration set was reused, not rebuilt
-    assert (tmp / "run" / "calib" / manifest.MANIFEST_NAME).stat().st_mtime_ns == calib_before
-    assert not list(builds.rglob(".kizami-staging-*"))
+    assert (run / "calib" / manifest.MANIFEST_NAME).stat().st_mtime_ns == calib_done  # reused, not rebuilt
+    assert manifest.verify(q8.parent) == []  # redone
+    assert not list(run.rglob(".kizami-staging-*")) and not (run / "results" / "journal").exists()
     return tmp
 
 

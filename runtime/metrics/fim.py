@@ -10,9 +10,12 @@ when ``generated.strip() == canonical_solution.strip()``. Greedy by default; the
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kizami.calib_data.fim import FimTask
@@ -41,42 +44,67 @@ def fim_prompt_text(task: FimTask, mode: str) -> str:
     raise ValueError(f"FIM mode must be one of {MODES}, got {mode!r}")
 
 
-def fim_exact_match(backend: Backend, tasks: Sequence[FimTask], prompts: dict[str, list[list[int]]],
-                    settings: FimSettings = FimSettings(), progress: Callable[[int], None] = lambda _n: None) -> dict[str, Any]:
+def fim_exact_match(backend: Backend, tasks: Sequence[FimTask], prompts: Mapping[str, Sequence[Sequence[int]]],
+                    settings: FimSettings = FimSettings(), progress: Callable[[int], None] = lambda _n: None,
+                    journal: Path | None = None) -> dict[str, Any]:
     """EM per mode, overall and per language and kind; plus each task's generation for inspection.
 
     Tasks whose prompt does not fit ``max_context`` with room to generate are listed under ``too_long`` and left out
-    of the EM (never silently dropped).
+    of the EM (never silently dropped). With a ``journal`` (JSONL), each completion is appended as it is made and a
+    re-run reads it back instead of generating again, so a crash loses at most the task in flight.
     """
     if not backend.caps.fim:
         return {"skipped": "no FIM tokens"}
     out: dict[str, Any] = {"settings": {"max_new_tokens": settings.max_new_tokens, "sampled": settings.sampled,
                                         "seed": settings.seed}, "tasks": len(tasks)}
-    for mode, mode_prompts in prompts.items():
-        hits: dict[str, list[bool]] = defaultdict(list)
-        samples, too_long = [], []
-        for i, (task, ids) in enumerate(zip(tasks, mode_prompts)):
-            if len(ids) + settings.max_new_tokens > settings.max_context:
-                too_long.append(task.name)
+    done = _read_journal(journal)
+    with open(journal, "a", encoding="utf-8") if journal else contextlib.nullcontext() as fh:
+        for mode, mode_prompts in prompts.items():
+            hits: dict[str, list[bool]] = defaultdict(list)
+            samples, too_long = [], []
+            for i, (task, ids) in enumerate(zip(tasks, mode_prompts)):
+                if len(ids) + settings.max_new_tokens > settings.max_context:
+                    too_long.append(task.name)
+                    progress(1)
+                    continue
+                text = done.get((mode, i, task.name))
+                if text is None:
+                    req = GenRequest(prompt=list(ids), max_new_tokens=settings.max_new_tokens, stop_strings=("\n",),
+                                     temperature=0.2 if settings.sampled else 0.0,
+                                     top_p=0.95 if settings.sampled else 1.0, seed=settings.seed + i)
+                    text = backend.generate([req])[0].text
+                    if fh:
+                        fh.write(json.dumps({"mode": mode, "i": i, "name": task.name, "generated": text},
+                                            ensure_ascii=False) + "\n")
+                        fh.flush()
+                ok = text.strip() == task.canonical_solution.strip()
+                for key in ("all", f"lang:{task.language}", f"kind:{task.kind}"):
+                    hits[key].append(ok)
+                samples.append({"name": task.name, "generated": text, "match": ok})
                 progress(1)
+            if not hits["all"]:
+                out[mode] = {"em": None, "evaluated": 0, "too_long": too_long}
                 continue
-            req = GenRequest(prompt=ids, max_new_tokens=settings.max_new_tokens, stop_strings=("\n",),
-                             temperature=0.2 if settings.sampled else 0.0, top_p=0.95 if settings.sampled else 1.0,
-                             seed=settings.seed + i)
-            gen = backend.generate([req])[0]
-            ok = gen.text.strip() == task.canonical_solution.strip()
-            for key in ("all", f"lang:{task.language}", f"kind:{task.kind}"):
-                hits[key].append(ok)
-            samples.append({"name": task.name, "generated": gen.text, "match": ok})
-            progress(1)
-        if not hits["all"]:
-            out[mode] = {"em": None, "evaluated": 0, "too_long": too_long}
-            continue
-        out[mode] = {"em": sum(hits["all"]) / len(hits["all"]), "evaluated": len(hits["all"]), "too_long": too_long,
-                     "by_language": {k[5:]: sum(v) / len(v) for k, v in sorted(hits.items()) if k.startswith("lang:")},
-                     "by_kind": {k[5:]: sum(v) / len(v) for k, v in sorted(hits.items()) if k.startswith("kind:")},
-                     "generations": samples}
+            out[mode] = {"em": sum(hits["all"]) / len(hits["all"]), "evaluated": len(hits["all"]), "too_long": too_long,
+                         "by_language": {k[5:]: sum(v) / len(v) for k, v in sorted(hits.items()) if k.startswith("lang:")},
+                         "by_kind": {k[5:]: sum(v) / len(v) for k, v in sorted(hits.items()) if k.startswith("kind:")},
+                         "generations": samples}
     return out
+
+
+def _read_journal(journal: Path | None) -> dict[tuple[str, int, str], str]:
+    """Completions a previous, interrupted pass wrote; a torn last line (killed mid-write) is ignored."""
+    done: dict[tuple[str, int, str], str] = {}
+    if journal is None or not Path(journal).is_file():
+        return done
+    with open(journal, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+                done[(row["mode"], int(row["i"]), row["name"])] = str(row["generated"])
+            except (ValueError, KeyError, TypeError):
+                continue
+    return done
 
 
 def fim_agreement(fim: dict[str, Any], reference_fim: dict[str, Any]) -> dict[str, float]:

@@ -96,6 +96,39 @@ def test_fim_exact_match_counts_strip_equality_per_language() -> None:
     assert res["psm"]["by_kind"] == {"code": 0.5, "ja-comment": 1.0}
 
 
+class _Crash(Exception):
+    pass
+
+
+def test_fim_journal_resumes_after_a_crash_losing_only_the_task_in_flight(tmp_path) -> None:
+    tasks = [FimTask(f"t{i}", "python", "p", "s", "ab") for i in range(12)]
+    prompts = {"psm": [[i % 10, 3] for i in range(12)], "spm": [[3, i % 10] for i in range(12)]}
+    whole = fim_exact_match(FakeBackend(random_logp(10, 1)), tasks, prompts)
+
+    class Dying(FakeBackend):
+        """Generates normally, then dies (as a killed process would) on call number ``die_at``."""
+
+        def __init__(self, die_at: int) -> None:
+            super().__init__(random_logp(10, 1))
+            self.calls, self.die_at = 0, die_at
+
+        def generate(self, reqs):
+            self.calls += 1
+            if self.calls == self.die_at:
+                raise _Crash
+            return super().generate(reqs)
+
+    journal = tmp_path / "fim.jsonl"
+    with pytest.raises(_Crash):
+        fim_exact_match(Dying(die_at=16), tasks, prompts, journal=journal)  # dies in spm, task 4
+    with open(journal, "a") as fh:
+        fh.write('{"mode": "spm", "i": 4, "name": "t4", "gen')  # torn line: killed mid-write
+    resumed = Dying(die_at=0)
+    again = fim_exact_match(resumed, tasks, prompts, journal=journal)
+    assert resumed.calls == 24 - 15  # only the task in flight and those after it were generated again
+    assert again == whole
+
+
 def test_fim_without_fim_tokens_is_skipped_not_crashed() -> None:
     res = fim_exact_match(FakeBackend(random_logp(10, 0), fim=False), [FimTask("a", "py", "p", "s", "x")], {"psm": [[1]]})
     assert res == {"skipped": "no FIM tokens"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -147,3 +148,31 @@ def test_fim_prompt_ids_are_the_model_card_layout(standin: Path, reference) -> N
         assert psm == [pre, bos, *enc(task.prompt), suf, *enc(suffix), mid]
         assert spm == [pre, suf, *enc(suffix), mid, bos, *enc(task.prompt)]
         assert tok.decode(psm) == f"<|fim_prefix|><|begin_of_text|>{task.prompt}<|fim_suffix|>{suffix}<|fim_middle|>"
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_pickle_weights_need_opting_in_and_never_run_code(standin: Path, tmp_path: Path, monkeypatch) -> None:
+    """A pytorch_model.bin is refused by default; opted in, tensors load (weights_only) and a pickle that carries
+    code is refused without running it."""
+    from kizami.errors import KizamiError
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("plain", "hostile"):
+        (tmp_path / name).mkdir()
+        for f in standin.iterdir():
+            if f.is_file() and f.suffix != ".safetensors":
+                shutil.copy(f, tmp_path / name / f.name)
+    torch.save(load_file(standin / "model.safetensors"), tmp_path / "plain" / "pytorch_model.bin")
+    torch.save({"model.embed_tokens.weight": _RunsCode()}, tmp_path / "hostile" / "pytorch_model.bin")
+    with pytest.raises(KizamiError, match="only pickle weights"):
+        open_build(tmp_path / "plain")
+    ids = list(range(10, 60))
+    same = open_build(tmp_path / "plain", threads=2, allow_pickle=True).score(ids).target
+    assert (same == open_build(standin, threads=2).score(ids).target).all()
+    with pytest.raises(KizamiError, match="weights_only loader refused them"):
+        open_build(tmp_path / "hostile", threads=2, allow_pickle=True)
+    assert not (tmp_path / "PWNED").exists()
