@@ -139,7 +139,8 @@ def make_bundle(build: Path, out: Path, *, base_model: str = "", license: str = 
                 shutil.copy(source_dir / name, stage / name)
         (stage / "README.md").write_text(model_card(build, m, base_model=base_model, license=license, repo=repo,
                                                     result=result, reference=reference), encoding="utf-8")
-    if tarball:
+    if tarball:  # weights barely compress: the tarball needs about the bundle's size
+        manifest.check_free_space(out.parent, sum(int(f["size"]) for f in m.files.values()), "the bundle tarball")
         _write_tarball(out)
     return out
 

@@ -146,7 +146,8 @@ def result_key(build: Path, settings: EvalSettings, ref: Reference) -> str:
     build = Path(build)
     files = (manifest.load(build).files if (build / manifest.MANIFEST_NAME).is_file()
              else manifest.checkpoint_digest(build)["weights"])
-    ref_digest = hashlib.sha256(b"".join(d.target.tobytes() for d in ref.domains.values())).hexdigest()
+    ref_digest = hashlib.sha256(b"".join(d.target.tobytes() for d in ref.domains.values())
+                                + json.dumps([asdict(t) for t in ref.fim_tasks]).encode()).hexdigest()
     blob = json.dumps({"files": files, "settings": asdict(settings), "ref": ref_digest}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 

@@ -74,13 +74,13 @@ def _staging(folder: Path) -> bool:
     return folder.is_dir() and any(folder.glob(".kizami-staging-*"))
 
 
-# Where the run is interrupted, in order: (signal, what it is doing, how the test sees it is doing it).
+# Where the run is interrupted, in order: (signal, how the test sees the run is there, the step it is in).
 KILLS = [
-    (signal.SIGKILL, "writing the calibration set", lambda run, out: _staging(run)),
-    (signal.SIGINT, "exporting ONNX (builder child running)", lambda run, out: _staging(run / "builds" / "onnx")),
-    (signal.SIGKILL, "converting to GGUF", lambda run, out: _staging(run / "builds" / "gguf")),
-    (signal.SIGINT, "evaluating the ONNX build", lambda run, out: "evaluating onnx-int4-cpu" in out),
-    (signal.SIGKILL, "evaluating the last GGUF build", lambda run, out: "evaluating gguf-q8_0" in out),
+    (signal.SIGKILL, lambda run, out: "calibration set" in out, "calibration set"),
+    (signal.SIGINT, lambda run, out: _staging(run / "builds" / "onnx"), "building ONNX int4 for cpu"),  # builder child
+    (signal.SIGKILL, lambda run, out: _staging(run / "builds" / "gguf"), "building gguf (q8_0)"),
+    (signal.SIGINT, lambda run, out: "evaluating onnx-int4-cpu" in out, "evaluating onnx-int4-cpu"),
+    (signal.SIGKILL, lambda run, out: "evaluating gguf-q8_0" in out, "evaluating gguf-q8_0"),
 ]
 
 
@@ -118,14 +118,15 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     recipe = _recipe(tmp, max_kld=0.5)
     run = tmp / "run"
     calib_done = None
-    for sig, doing, when in KILLS:
+    for sig, when, step in KILLS:
         code, out = _interrupt(recipe, tmp, sig, when)
         _nothing_half_written_is_visible(run)
         if sig == signal.SIGINT:  # Ctrl-C: cleaned up, says where it stopped and how to resume
             assert code == 130, out
             text = " ".join(out.split())
-            assert "interrupted while" in text and f"Resume with `kizami run {recipe}`" in text, (doing, out)
-            assert not list(run.rglob(".kizami-staging-*")), doing
+            assert f"interrupted while {step}; nothing half-written was kept" in text, text[-600:]
+            assert f"Resume with `kizami run {recipe}`" in text, text[-600:]
+            assert not list(run.rglob(".kizami-staging-*")), step
         else:
             assert code == -signal.SIGKILL
         if calib_done is None and (run / "calib" / manifest.MANIFEST_NAME).is_file():
@@ -210,7 +211,7 @@ def test_html_report_renders_in_headless_chromium(finished_run: Path, tmp_path: 
     assert shot.is_file() and shot.stat().st_size > 10_000
 
 
-def test_bundles_verify_load_and_carry_a_model_card(finished_run: Path) -> None:
+def test_bundles_verify_load_and_carry_a_model_card(finished_run: Path, tmp_path: Path) -> None:
     from kizami.runtime import open_build
 
     summary = json.loads((finished_run / "run" / "results.json").read_text())
@@ -224,11 +225,19 @@ def test_bundles_verify_load_and_carry_a_model_card(finished_run: Path) -> None:
     assert 'base_model_relation: "quantized"' in front
     kld = summary["results"]["gguf-q8_0"]["quality"]["kld"]["all"]["mean"]
     assert f"{kld:.5f}" in card and "| bf16 (reference) |" in card and "llama-server -m" in card
+    assert "<|start_header_id|>user<|end_header_id|>" in card  # the prompt format, rendered in the sandbox
     # the bundle is a build: it loads, and scores exactly as the build it came from
     ids = list(range(10, 60))
     a = open_build(q8, threads=2).score(ids)
     b = open_build(Path(summary["results"]["gguf-q8_0"]["build"]), threads=2).score(ids)
     assert (a.target == b.target).all()
+    # shipped as a tarball and unpacked elsewhere, it is still the same build
+    packed = _kizami("bundle", str(summary["results"]["gguf-q8_0"]["build"]), "-o", str(tmp_path / "ship"), "--tar",
+                     cwd=tmp_path)
+    assert packed.wait(timeout=120) == 0, packed.stdout.read()
+    unpacked = _kizami("unpack", str(tmp_path / "ship.tar.gz"), "-o", str(tmp_path / "there"), cwd=tmp_path)
+    assert unpacked.wait(timeout=120) == 0, unpacked.stdout.read()
+    assert (open_build(tmp_path / "there", threads=2).score(ids).target == b.target).all()
     (q8 / "README.md").write_text(card + "tampered")
     assert [p.file for p in manifest.verify(q8)] == ["README.md"]
 
