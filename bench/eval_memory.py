@@ -35,12 +35,16 @@ def _scaled(tasks: list, times: int) -> list:
     return [replace(t, name=f"{t.name}~{k}") for k in range(times) for t in tasks]
 
 
+def _command(build: Path, model: Path, calib: Path, fim: Path, out: Path, threads: int) -> list[str]:
+    return [sys.executable, "-m", "kizami", "eval", str(build), "--ref", str(model), "--data", str(calib),
+            "--tasks", "fim", "--fim-file", str(fim), "-o", str(out), "--threads", str(threads)]
+
+
 def _eval(build: Path, model: Path, calib: Path, fim: Path, out: Path, threads: int) -> tuple[float, float, int]:
     """(peak RSS MiB, seconds, exit status) of one `kizami eval` process."""
-    cmd = [sys.executable, "-m", "kizami", "eval", str(build), "--ref", str(model), "--data", str(calib),
-           "--tasks", "fim", "--fim-file", str(fim), "-o", str(out), "--threads", str(threads)]
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_command(build, model, calib, fim, out, threads), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return usage.ru_maxrss / 1024, time.monotonic() - start, proc.returncode
@@ -49,9 +53,8 @@ def _eval(build: Path, model: Path, calib: Path, fim: Path, out: Path, threads: 
 def _killed_halfway(build: Path, model: Path, calib: Path, fim: Path, out: Path, threads: int, n: int) -> dict:
     """Kill an eval once half its completions are journaled; the re-run generates only the rest."""
     journal = out.with_name(f".{out.name}.journal")
-    cmd = [sys.executable, "-m", "kizami", "eval", str(build), "--ref", str(model), "--data", str(calib),
-           "--tasks", "fim", "--fim-file", str(fim), "-o", str(out), "--threads", str(threads)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(_command(build, model, calib, fim, out, threads), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
 
     def journaled() -> int:
         return sum(f.read_text(errors="replace").count("\n") for f in journal.glob("*.jsonl")) if journal.is_dir() else 0
