@@ -11,7 +11,7 @@ import math
 from html import escape
 from typing import Any
 
-from kizami.report_text import COLUMNS, _get, result_row
+from kizami.report_text import COLUMNS, dig, result_row
 
 __all__ = ["html_report", "pareto_front"]
 
@@ -37,7 +37,7 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> set[str]:
 def _points(results: dict[str, Any]) -> dict[str, tuple[float, float]]:
     pts = {}
     for name, r in results.items():
-        size, kld = _get(r, "size", "bytes"), _get(r, "quality", "kld", "all", "mean")
+        size, kld = dig(r, "size", "bytes"), dig(r, "quality", "kld", "all", "mean")
         if name != "bf16" and size and kld is not None:
             pts[name] = (size / 2**20, max(kld, 1e-7))  # log axis: an exact match sits on the floor
     return pts
@@ -86,8 +86,8 @@ def _scatter(pts: dict[str, tuple[float, float]], front: set[str]) -> str:
 
 
 def _bars(results: dict[str, Any]) -> str:
-    rows = [(n, {d: (r["quality"]["ppl_ratio"][d] - 1) * 100 for d in (_get(r, "quality", "ppl_ratio") or {})})
-            for n, r in results.items() if n != "bf16" and _get(r, "quality", "ppl_ratio")]
+    rows = [(n, {d: (r["quality"]["ppl_ratio"][d] - 1) * 100 for d in (dig(r, "quality", "ppl_ratio") or {})})
+            for n, r in results.items() if n != "bf16" and dig(r, "quality", "ppl_ratio")]
     if not rows:
         return "<p class='muted'>no perplexity results</p>"
     domains = sorted({d for _, v in rows for d in v})

@@ -7,13 +7,14 @@ from typing import Any
 
 from rich.table import Table
 
-__all__ = ["result_row", "eval_table"]
+__all__ = ["result_row", "eval_table", "dig"]
 
 COLUMNS = ("build", "format", "size MiB", "bits/w", "PPL code", "PPL ja", "PPL en", "KLD", "top-1",
            "FIM PSM", "FIM SPM", "FIM = bf16", "prefill tok/s", "decode tok/s", "peak MiB", "tok parity")
 
 
-def _get(d: Any, *keys: str) -> Any:
+def dig(d: Any, *keys: str) -> Any:
+    """``d[k1][k2]...``, or None where a key is missing (a skipped metric, a result from an older run)."""
     for k in keys:
         if not isinstance(d, dict) or k not in d:
             return None
@@ -22,7 +23,7 @@ def _get(d: Any, *keys: str) -> Any:
 
 
 def _ppl(result: dict[str, Any], domain: str) -> str:
-    ppl, ratio = _get(result, "quality", "ppl", domain), _get(result, "quality", "ppl_ratio", domain)
+    ppl, ratio = dig(result, "quality", "ppl", domain), dig(result, "quality", "ppl_ratio", domain)
     return "—" if ppl is None else f"{ppl:.3f} ({(ratio - 1) * 100:+.2f}%)"
 
 
@@ -37,18 +38,18 @@ def _agreement(fim: dict[str, Any]) -> str:
 
 
 def result_row(result: dict[str, Any]) -> list[str]:
-    size_b = _get(result, "size", "bytes")
-    mem = _get(result, "speed", "memory") or {}
+    size_b = dig(result, "size", "bytes")
+    mem = dig(result, "speed", "memory") or {}
     fim = result.get("fim") or {}
-    fim_cell = (lambda m: "skipped" if "skipped" in fim else _num(_get(fim, m, "em"), ".3f"))
+    fim_cell = (lambda m: "skipped" if "skipped" in fim else _num(dig(fim, m, "em"), ".3f"))
     return [
         Path(result["build"]).name, result.get("format", "?"),
-        _num(size_b / 2**20 if size_b else None, ".1f"), _num(_get(result, "size", "bits_per_weight"), ".2f"),
+        _num(size_b / 2**20 if size_b else None, ".1f"), _num(dig(result, "size", "bits_per_weight"), ".2f"),
         _ppl(result, "code"), _ppl(result, "ja"), _ppl(result, "en"),
-        _num(_get(result, "quality", "kld", "all", "mean"), ".5f"), _num(_get(result, "quality", "top1", "all"), ".3f"),
+        _num(dig(result, "quality", "kld", "all", "mean"), ".5f"), _num(dig(result, "quality", "top1", "all"), ".3f"),
         fim_cell("psm"), fim_cell("spm"), _agreement(fim),
-        _num(_get(result, "speed", "prefill_tok_s", "median"), ".0f"), _num(_get(result, "speed", "decode_tok_s", "median"), ".1f"),
-        _num(next(iter(mem.values()), None), ".0f"), _num(_get(result, "tokenizer_parity", "match"), ".0%"),
+        _num(dig(result, "speed", "prefill_tok_s", "median"), ".0f"), _num(dig(result, "speed", "decode_tok_s", "median"), ".1f"),
+        _num(next(iter(mem.values()), None), ".0f"), _num(dig(result, "tokenizer_parity", "match"), ".0%"),
     ]
 
 
@@ -100,14 +101,14 @@ def markdown_report(summary: dict[str, Any]) -> str:
     if summary.get("failures"):
         out += ["## Builds that failed", ""] + [f"- **{k}**: {v}" for k, v in summary["failures"].items()] + [""]
     langs = sorted({lang for r in results.values() for m in ("psm", "spm")
-                    for lang in (_get(r, "fim", m, "by_language") or {})})
+                    for lang in (dig(r, "fim", m, "by_language") or {})})
     if langs:
         out += ["## FIM exact match by language (PSM / SPM)", ""]
         rows = []
         for name, r in results.items():
             cells = []
             for lang in langs:
-                p, s = _get(r, "fim", "psm", "by_language", lang), _get(r, "fim", "spm", "by_language", lang)
+                p, s = dig(r, "fim", "psm", "by_language", lang), dig(r, "fim", "spm", "by_language", lang)
                 cells.append(f"{_num(p, '.2f')} / {_num(s, '.2f')}")
             rows.append([name, *cells])
         out += [_md_table(["build", *langs], rows), ""]
@@ -117,9 +118,9 @@ def markdown_report(summary: dict[str, Any]) -> str:
     out += ["## Settings and environment", "",
             f"- perplexity windows: ctx {settings.get('ctx')}, stride {settings.get('stride')}; KLD over the reference's "
             f"top-{settings.get('top_k')} tokens plus one tail bucket (a lower bound; see docs/evaluation.md)",
-            f"- speed: batch 1, {_get(any_result, 'speed', 'prompt_tokens')} prompt tokens, "
-            f"{_get(any_result, 'speed', 'decode_tokens')} decoded, median of {_get(any_result, 'speed', 'repeats')} after "
-            f"{_get(any_result, 'speed', 'warmup')} warm-up, {_get(any_result, 'speed', 'threads')} threads",
+            f"- speed: batch 1, {dig(any_result, 'speed', 'prompt_tokens')} prompt tokens, "
+            f"{dig(any_result, 'speed', 'decode_tokens')} decoded, median of {dig(any_result, 'speed', 'repeats')} after "
+            f"{dig(any_result, 'speed', 'warmup')} warm-up, {dig(any_result, 'speed', 'threads')} threads",
             f"- machine: {env.get('machine')} · {env.get('device')} · CPU features {' '.join(env.get('cpu_features', []))}",
             "- versions: " + ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items())]
     return "\n".join(out)
