@@ -590,7 +590,10 @@ def _terminate(_signum: int, _frame: Any) -> None:
 
 
 def main() -> None:
+    # A stop request always stops cleanly: SIGTERM like Ctrl-C, and SIGINT even where the shell that started kizami
+    # in the background set it to be ignored (as non-interactive shells do for `cmd &`).
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         app()
     except KizamiError as exc:
