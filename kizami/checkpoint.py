@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import struct
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,9 @@ def quiet_transformers() -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    # transformers imports torchao, which warns about GPU kernels a CPU machine cannot have, and torch about its enums
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def check_hf_dir(path: Path, *, allow_pickle: bool = False) -> Path:
