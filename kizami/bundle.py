@@ -161,7 +161,7 @@ def unpack_bundle(tarball: Path, out: Path, *, overwrite: bool = False) -> Path:
     staging folder, checked against the bundle's manifest (size, sha256, nothing unlisted) and renamed to ``out``.
     """
     tarball, out = Path(tarball), Path(out)
-    if out.exists() and not overwrite:
+    if out.exists() and not overwrite:  # before reading the archive, which for a large one takes a while
         raise KizamiError(f"{out} already exists; choose another -o or pass --overwrite")
     try:
         tar = tarfile.open(tarball, "r:*")
@@ -176,33 +176,22 @@ def unpack_bundle(tarball: Path, out: Path, *, overwrite: bool = False) -> Path:
             raise KizamiError(f"{tarball} is damaged or truncated ({exc}); download it again") from None
         top = _check_members(tarball, members)
         manifest.check_free_space(out.parent, sum(m.size for m in members), f"unpacking {tarball.name}")
-        out = out.absolute()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        manifest.remove_dead_stages(out)
-        stage = out.parent / f".kizami-staging-{out.name}-{os.getpid()}"
-        shutil.rmtree(stage, ignore_errors=True)
         try:
-            for member in members:
-                rel = Path(*Path(member.name).parts[1:])
-                if member.isdir():
-                    (stage / rel).mkdir(parents=True, exist_ok=True)
-                    continue
-                (stage / rel).parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(member) as src, open(stage / rel, "wb") as dst:  # type: ignore[union-attr]
-                    shutil.copyfileobj(src, dst, 1 << 22)
-            problems = manifest.verify(stage)
-            if problems:
-                raise KizamiError(f"{tarball}: {len(problems)} file(s) do not match the bundle's manifest (first: "
-                                  f"{problems[0].file}: {problems[0].issue}); it was altered, nothing was unpacked")
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(stage, out)
+            with manifest.staging(out, overwrite=overwrite) as stage:
+                for member in members:
+                    rel = Path(*Path(member.name).parts[1:])
+                    if member.isdir():
+                        (stage / rel).mkdir(parents=True, exist_ok=True)
+                        continue
+                    (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+                    with tar.extractfile(member) as src, open(stage / rel, "wb") as dst:  # type: ignore[union-attr]
+                        shutil.copyfileobj(src, dst, 1 << 22)
+                problems = manifest.verify(stage)
+                if problems:
+                    raise KizamiError(f"{tarball}: {len(problems)} file(s) do not match the bundle's manifest (first: "
+                                      f"{problems[0].file}: {problems[0].issue}); it was altered, nothing was unpacked")
         except (OSError, tarfile.TarError, EOFError) as exc:
-            shutil.rmtree(stage, ignore_errors=True)
             raise KizamiError(f"{tarball} could not be unpacked ({exc}); nothing was kept") from None
-        except BaseException:
-            shutil.rmtree(stage, ignore_errors=True)
-            raise
     log.info("unpacked %s (top folder %s) into %s", tarball, top, out)
     return out
 

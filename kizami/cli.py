@@ -249,9 +249,7 @@ def eval_cmd(
                           journal_dir=journal)
     console.print(result_details(result))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    manifest.write_atomic(out, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     with contextlib.suppress(OSError):
         journal.rmdir()
     console.print(f"wrote {out}")

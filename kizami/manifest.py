@@ -33,6 +33,8 @@ __all__ = [
     "staged_build",
     "check_free_space",
     "remove_dead_stages",
+    "staging",
+    "write_atomic",
     "is_current",
     "load",
     "verify",
@@ -151,9 +153,11 @@ def _hash_tree(root: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary name beside ``path`` and rename it: readers see the old file or the new one."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -172,11 +176,9 @@ def remove_dead_stages(out: Path) -> None:
 
 
 @contextlib.contextmanager
-def staged_build(out: Path, manifest: Manifest, *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield an empty staging folder; on success hash its files, write the manifest and rename it to ``out``.
-
-    On any exception the staging folder is removed and ``out`` is left as it was.
-    """
+def staging(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``out``; when the block ends without error, rename it to ``out`` (an older
+    ``out`` is replaced only then). On any exception the staging folder is removed and ``out`` is left as it was."""
     out = Path(out).absolute()  # engines write into the stage from their own working folders
     if out.exists() and not overwrite:
         raise ManifestError(f"{out} already exists; choose another -o or pass --overwrite")
@@ -187,9 +189,6 @@ def staged_build(out: Path, manifest: Manifest, *, overwrite: bool = False) -> I
     stage.mkdir()
     try:
         yield stage
-        final = Manifest(**{**_fields(manifest), "files": _hash_tree(stage),
-                            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
-        _write_json_atomic(stage / MANIFEST_NAME, final.to_dict())
         if out.exists():
             trash = out.parent / f"{_STAGING_PREFIX}{out.name}-old-{os.getpid()}"
             os.replace(out, trash)
@@ -200,6 +199,16 @@ def staged_build(out: Path, manifest: Manifest, *, overwrite: bool = False) -> I
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def staged_build(out: Path, manifest: Manifest, *, overwrite: bool = False) -> Iterator[Path]:
+    """``staging``, plus: on success hash the stage's files and write the manifest before it is renamed to ``out``."""
+    with staging(out, overwrite=overwrite) as stage:
+        yield stage
+        final = Manifest(**{**_fields(manifest), "files": _hash_tree(stage),
+                            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+        write_atomic(stage / MANIFEST_NAME, json.dumps(final.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
 def is_current(build: Path, parameters: Mapping[str, Any]) -> bool:

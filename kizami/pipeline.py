@@ -262,9 +262,8 @@ def _run(recipe: RunRecipe, out: Path, *, progress: Progress, status: Status, fa
             continue
         result["name"] = name
         results[name] = result
-        tmp = cached.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"key": key, "result": result}, indent=1, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(cached)  # results stream to disk as each build finishes
+        # results stream to disk as each build finishes
+        manifest.write_atomic(cached, json.dumps({"key": key, "result": result}, indent=1, ensure_ascii=False))
 
     if not failures:  # journals of evaluations that were abandoned (settings changed mid-run) are of no further use
         shutil.rmtree(results_dir / "journal", ignore_errors=True)
@@ -280,7 +279,7 @@ def _run(recipe: RunRecipe, out: Path, *, progress: Progress, status: Status, fa
     if recipe.bundle.get("enabled", True):
         _write_bundles(recipe, summary, {n: p for n, p in builds.items() if n != "bf16" and n in results},
                        out / "bundles", status)
-    _write(out / "results.json", json.dumps(summary, indent=1, ensure_ascii=False))
+    manifest.write_atomic(out / "results.json", json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
     write_reports(out, summary)
     return summary
 
@@ -305,8 +304,8 @@ def write_reports(out: Path, summary: dict[str, Any]) -> list[Path]:
     from kizami.report_html import html_report
     from kizami.report_text import markdown_report
 
-    _write(out / "report.md", markdown_report(summary))
-    _write(out / "report.html", html_report(summary))
+    manifest.write_atomic(out / "report.md", markdown_report(summary) + "\n")
+    manifest.write_atomic(out / "report.html", html_report(summary) + "\n")
     return [out / "report.md", out / "report.html"]
 
 
@@ -346,9 +345,3 @@ def _make_builds(fmt: str, opts: dict[str, Any], model: Path, out: Path, calib: 
     precisions = opts.pop("precisions", ("int4",))
     configs = {p: ONNXConfig(precision=p, **opts) for p in precisions}  # validates every pair before building any
     return {f"onnx-{p}-{c.target}": export_onnx(model, out / f"{p}-{c.target}", c, progress=status) for p, c in configs.items()}
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text + "\n", encoding="utf-8")
-    tmp.replace(path)
