@@ -12,7 +12,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from kizami.calib_data.build import CalibConfig, build_calib
+from kizami.calib import build_calib
+from kizami.calib_data.build import CalibConfig
 from kizami.calib_data.recipe import load_recipe
 from kizami.export.gguf import GGUFConfig, export_gguf
 from kizami.runtime import open_build

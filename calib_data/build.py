@@ -7,7 +7,7 @@ Output folder (a kizami build of format ``calib``)::
     calib.txt         the same samples as text (for tools that tokenize themselves, e.g. llama-imatrix)
     eval/ppl.jsonl    held-out documents: domain, source, doc_id, text
     eval/fim.jsonl    single-line FIM tasks from held-out code (SantaCoder-FIM format)
-    kizami.json       manifest: recipe, per-source statistics, tokenizer sha256, set id
+    kizami.json       manifest: recipe, per-source statistics, tokenizer sha256, set id (written by kizami.calib)
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from kizami import manifest
-from kizami.calib_data.fim import make_tasks, write_tasks
+from kizami.calib_data.fim import FimTask, make_tasks, write_tasks
 from kizami.calib_data.recipe import Recipe
 from kizami.calib_data.sources import Document, read_source
-from kizami.checkpoint import load_tokenizer, tokenizer_digest
-from kizami.errors import CalibError, KizamiError
+from kizami.errors import CalibError
+from kizami.tokenizer import load_tokenizer, tokenizer_digest
 
-__all__ = ["CalibConfig", "split_documents", "allocate", "load_documents", "build_calib", "calib_id", "is_current"]
+__all__ = ["CalibConfig", "CalibSet", "split_documents", "allocate", "load_documents", "make_calib", "calib_id"]
 
 Progress = Callable[[str], None]
 
@@ -115,19 +114,32 @@ def calib_id(recipe: Recipe, samples_sha: str) -> str:
     return f"{recipe.name}-{samples_sha[:12]}"
 
 
-def is_current(out: Path, recipe: Recipe, tokenizer_dir: Path, cfg: CalibConfig) -> bool:
-    """A calibration build can be reused when it verifies and was made from this recipe, tokenizer and size."""
-    try:
-        m = manifest.load(out)
-        return (not manifest.verify(out) and m.parameters.get("recipe_sha256") == recipe.digest()
-                and all(m.parameters.get(k) == v for k, v in asdict(cfg).items())
-                and (m.source or {}).get("tokenizer_sha256") == tokenizer_digest(tokenizer_dir))
-    except KizamiError:
-        return False
+@dataclass(frozen=True, slots=True)
+class CalibSet:
+    """A calibration set in memory: what ``write`` puts into a folder, and what its manifest records."""
+
+    samples_jsonl: str
+    text: str  # the samples as text, for tools that tokenize themselves (llama-imatrix)
+    heldout: list[dict[str, str]]  # held-out documents: domain, source, doc_id, text
+    tasks: list[FimTask]
+    parameters: dict[str, Any]
+    source: dict[str, str]
+    calibration: dict[str, str]
+    extra: dict[str, Any]
+
+    def write(self, folder: Path) -> None:
+        (folder / "samples.jsonl").write_text(self.samples_jsonl, encoding="utf-8")
+        (folder / "calib.txt").write_text(self.text, encoding="utf-8")
+        (folder / "eval").mkdir(exist_ok=True)
+        with open(folder / "eval" / "ppl.jsonl", "w", encoding="utf-8") as fh:
+            for row in self.heldout:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        write_tasks(self.tasks, folder / "eval" / "fim.jsonl")
 
 
-def build_calib(recipe: Recipe, tokenizer_dir: Path, out: Path, cfg: CalibConfig = CalibConfig(), *,
-                overwrite: bool = False, progress: Progress = lambda _msg: None) -> Path:
+def make_calib(recipe: Recipe, tokenizer_dir: Path, cfg: CalibConfig = CalibConfig(), *,
+               progress: Progress = lambda _msg: None) -> CalibSet:
+    """Read, de-duplicate, split and pack the recipe's sources with the tokenizer in ``tokenizer_dir``."""
     tokenizer = load_tokenizer(tokenizer_dir)
     if tokenizer.bos_token_id is None:
         raise CalibError(f"the tokenizer in {tokenizer_dir} has no BOS token; kizami's samples start with BOS")
@@ -157,26 +169,16 @@ def build_calib(recipe: Recipe, tokenizer_dir: Path, out: Path, cfg: CalibConfig
     code_heldout = [(sources[n].language, d.doc_id, d.text) for n, docs in heldout_docs.items()
                     if sources[n].domain == "code" for d in docs]
     tasks = make_tasks(code_heldout, per_language=cfg.fim_per_language, seed=recipe.seed)
-    set_id = calib_id(recipe, samples_sha)
-    m = manifest.Manifest(
-        format="calib",
+    return CalibSet(
+        samples_jsonl=samples_blob,
+        text="\n\n".join(tokenizer.decode(s["input_ids"][1:]) for s in samples) + "\n",
+        heldout=[{"domain": sources[name].domain, "source": name, "doc_id": d.doc_id, "text": d.text}
+                 for name, docs in heldout_docs.items() for d in docs],
+        tasks=tasks,
         parameters={**asdict(cfg), "recipe": recipe.to_dict(), "recipe_sha256": recipe.digest()},
         source={"tokenizer": str(Path(tokenizer_dir).resolve()), "tokenizer_sha256": tokenizer_digest(tokenizer_dir)},
-        calibration={"id": set_id, "sha256": samples_sha},
+        calibration={"id": calib_id(recipe, samples_sha), "sha256": samples_sha},
         extra={"sources": stats, "fim_tasks": len(tasks),
                "heldout_documents": {d: sum(len(v) for n, v in heldout_docs.items() if sources[n].domain == d)
                                      for d in ("code", "ja", "en")}},
     )
-    progress("writing")
-    with manifest.staged_build(out, m, overwrite=overwrite) as stage:
-        (stage / "samples.jsonl").write_text(samples_blob, encoding="utf-8")
-        (stage / "calib.txt").write_text("\n\n".join(tokenizer.decode(s["input_ids"][1:]) for s in samples) + "\n",
-                                         encoding="utf-8")
-        (stage / "eval").mkdir()
-        with open(stage / "eval" / "ppl.jsonl", "w", encoding="utf-8") as fh:
-            for name, docs in heldout_docs.items():
-                for d in docs:
-                    fh.write(json.dumps({"domain": sources[name].domain, "source": name, "doc_id": d.doc_id,
-                                         "text": d.text}, ensure_ascii=False) + "\n")
-        write_tasks(tasks, stage / "eval" / "fim.jsonl")
-    return out

@@ -17,7 +17,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -26,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from kizami import manifest, toolchain
-from kizami.checkpoint import check_hf_dir, read_config
+from kizami.checkpoint import check_hf_dir, count_parameters, read_config
+from kizami.engine import run_engine
 from kizami.errors import KizamiError
-from kizami.export.gguf_meta import read_metadata
-from kizami.runtime.metrics.size import count_parameters
+from kizami.gguf_header import read_metadata
 
 __all__ = ["BASE_TYPES", "QUANT_TYPES", "GGUFConfig", "detect_pre_tokenizer", "size_label", "export_gguf"]
 
@@ -122,16 +121,9 @@ def size_label(n_params: int) -> str:
     return str(n_params)
 
 
-def _run(cmd: list[str], what: str, **kw: Any) -> str:
-    log.info("$ %s", " ".join(map(str, cmd)))
-    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", **kw)
-    if proc.returncode != 0:
-        tail = [line for line in (proc.stderr or proc.stdout).splitlines() if line.strip()][-3:]
-        if "BPE pre-tokenizer was not recognized" in proc.stderr:
-            raise KizamiError("llama.cpp's converter does not know this tokenizer's pre-tokenizer; if it splits text "
-                              "like Llama 3, pass --pre-tokenizer llama-bpe")
-        raise KizamiError(f"{what} failed: {' | '.join(tail) or f'exit {proc.returncode}'}")
-    return proc.stdout + proc.stderr
+_CONVERTER_HINTS = {"BPE pre-tokenizer was not recognized": (
+    "llama.cpp's converter does not know this tokenizer's pre-tokenizer; if it splits text like Llama 3, pass "
+    "--pre-tokenizer llama-bpe")}
 
 
 class _Exporter:
@@ -183,7 +175,7 @@ class _Exporter:
                    "--outfile", str(target), "--metadata", str(self._metadata_override(Path(tmp)))]
             if cfg.split_max_size:
                 cmd += ["--split-max-size", cfg.split_max_size]
-            _run(cmd, "GGUF conversion")
+            run_engine(cmd, "GGUF conversion", hints=_CONVERTER_HINTS)
             self._check(stage, specials, pre)
         return dest
 
@@ -231,7 +223,7 @@ class _Exporter:
             with manifest.staged_build(dest, m, overwrite=True) as stage, tempfile.TemporaryDirectory() as tmp:
                 text = Path(tmp) / f"{calib.calibration['id']}.txt"  # the file name becomes the dataset id in GGUF
                 shutil.copy(self.calib / "calib.txt", text)
-                _run([str(self.chain.tool("llama-imatrix")), "-m", str(sorted(base.glob("*.gguf"))[0]), "-f", text.name,
+                run_engine([str(self.chain.tool("llama-imatrix")), "-m", str(sorted(base.glob("*.gguf"))[0]), "-f", text.name,
                       "-o", str(stage / "imatrix.gguf"), "-c", str(cfg.imatrix_ctx), "--chunks", str(cfg.imatrix_chunks),
                       "-t", str(self.threads), "--no-ppl"], "llama-imatrix", cwd=tmp)
         return dest / "imatrix.gguf"
@@ -252,9 +244,9 @@ class _Exporter:
             cmd = [str(self.chain.tool("llama-quantize"))]
             if use:
                 cmd += ["--imatrix", str(use)]
-            _run([*cmd, str(sorted(base.glob("*.gguf"))[0]), str(target), qname, str(self.threads)], "llama-quantize")
+            run_engine([*cmd, str(sorted(base.glob("*.gguf"))[0]), str(target), qname, str(self.threads)], "llama-quantize")
             if self.cfg.split_max_size:
-                _run([str(self.chain.tool("llama-gguf-split")), "--split", "--split-max-size", self.cfg.split_max_size,
+                run_engine([str(self.chain.tool("llama-gguf-split")), "--split", "--split-max-size", self.cfg.split_max_size,
                       str(target), str(target.with_suffix(""))], "llama-gguf-split")
                 target.unlink()
             self._check(stage, _special_ids(self.model), None)

@@ -8,11 +8,8 @@ A re-run skips a folder whose manifest verifies and whose parameters match.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -22,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from kizami import manifest
-from kizami.checkpoint import check_hf_dir, read_config
+from kizami.checkpoint import check_hf_dir, count_parameters, read_config
+from kizami.engine import run_engine
 from kizami.errors import BackendUnavailable, KizamiError
-from kizami.runtime.metrics.size import count_parameters
+from kizami.hf_folder import finish_hf_folder
 
 __all__ = ["PRECISIONS", "TARGETS", "WORKING_PAIRS", "ONNXConfig", "export_onnx"]
 
@@ -38,7 +36,6 @@ WORKING_PAIRS = (("fp32", "cpu"), ("int8", "cpu"), ("int4", "cpu"),
 BLOCK_SIZES = (16, 32, 64, 128, 256)
 # Bits per weight of the MatMul weights, for the free-space check (int: weights + one fp scale per block).
 _BITS = {"fp32": 32, "fp16": 16, "int8": 9, "int4": 5}
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 Progress = Callable[[str], None]
 
@@ -98,35 +95,11 @@ def _builder_command(source: Path, stage: Path, cache: Path, cfg: ONNXConfig) ->
 
 
 def _run_builder(cmd: list[str], tmp: Path) -> None:
-    log.info("$ %s", " ".join(cmd))
     # Offline and with every cache in the temp dir: the builder calls from_pretrained, which may otherwise reach out.
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp / "hf"),
            "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=env, cwd=tmp)
-    if proc.returncode != 0:
-        lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-        errors = [ln for ln in lines if "Error" in ln or "Exception" in ln]
-        raise KizamiError(f"onnxruntime-genai's model builder failed: {(errors or lines or [f'exit {proc.returncode}'])[-1]}")
+    run_engine(cmd, "onnxruntime-genai's model builder", env=env, cwd=tmp)
 
-
-def _finish_tokenizer(model: Path, stage: Path) -> None:
-    """The source's tokenizer files (the yardstick's), a class older transformers loads, and the chat template."""
-    for name in _TOKENIZER_FILES:
-        if (model / name).is_file():
-            shutil.copy(model / name, stage / name)
-    path = stage / "tokenizer_config.json"
-    if path.is_file():
-        tok_cfg = json.loads(path.read_text(encoding="utf-8"))
-        if tok_cfg.get("tokenizer_class") in (None, "TokenizersBackend"):  # transformers 5's name; 4.x cannot load it
-            tok_cfg["tokenizer_class"] = "PreTrainedTokenizerFast"
-            path.write_text(json.dumps(tok_cfg, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        template = tok_cfg.get("chat_template")
-        if isinstance(template, str) and not (stage / "chat_template.jinja").is_file():
-            (stage / "chat_template.jinja").write_text(template, encoding="utf-8")
-    if (model / "chat_template.jinja").is_file() and not (stage / "chat_template.jinja").is_file():
-        shutil.copy(model / "chat_template.jinja", stage / "chat_template.jinja")
-    if not (stage / "genai_config.json").is_file() or not any(stage.glob("*.onnx")):
-        raise KizamiError("onnxruntime-genai's model builder finished without writing model.onnx and genai_config.json")
 
 
 def _need_bytes(model: Path, cfg: ONNXConfig) -> int:
@@ -155,5 +128,7 @@ def export_onnx(model: Path, out: Path, cfg: ONNXConfig = ONNXConfig(), *,
     m = manifest.Manifest(format="onnx", parameters=params, source=source)
     with manifest.staged_build(out, m, overwrite=True) as stage, tempfile.TemporaryDirectory(prefix="kizami-onnx-") as tmp:
         _run_builder(_builder_command(builder_input, stage, Path(tmp) / "cache", cfg), Path(tmp))
-        _finish_tokenizer(model, stage)
+        finish_hf_folder(model, stage)
+        if not (stage / "genai_config.json").is_file() or not any(stage.glob("*.onnx")):
+            raise KizamiError("onnxruntime-genai's model builder finished without writing model.onnx and genai_config.json")
     return out

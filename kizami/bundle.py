@@ -13,40 +13,30 @@ import logging
 import os
 import shutil
 import tarfile
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kizami import manifest
 from kizami.errors import KizamiError
+from kizami.formats import get_format
 from kizami.report_text import COLUMNS, result_row
+from kizami.runtime.result import EvalResult
 
-__all__ = ["make_bundle", "model_card", "unpack_bundle"]
+__all__ = ["BundleCard", "make_bundle", "model_card", "find_result", "unpack_bundle"]
 
 log = logging.getLogger(__name__)
 
 _LICENSE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "NOTICE", "NOTICE.txt", "USE_POLICY.md")
-_TAGS = {"gguf": ["gguf", "llama.cpp"], "onnx": ["onnx", "onnxruntime-genai"], "gptq": ["gptq", "4-bit"],
-         "awq": ["awq", "4-bit"], "hf": ["safetensors"]}
 
 
-def _how_to_run(fmt: str, build: Path, repo: str) -> str:
-    name = repo or "./" + build.name
-    if fmt == "gguf":
-        gguf = next((p.name for p in sorted(build.glob("*.gguf"))), "model.gguf")
-        return (f"```bash\n# llama.cpp: chat, or a server whose /infill endpoint does fill-in-the-middle\n"
-                f"llama-cli -m {gguf} -p 'def fib(n):' -n 64\nllama-server -m {gguf} --port 8080\n```\n\n"
-                f"Ollama: a `Modelfile` with `FROM ./{gguf}`, then `ollama create my-model -f Modelfile`.")
-    if fmt == "onnx":
-        return ("```python\nimport onnxruntime_genai as og\n\n"
-                f"model = og.Model('{name}')\ntokenizer = og.Tokenizer(model)\n"
-                "params = og.GeneratorParams(model)\nparams.set_search_options(max_length=256)\n"
-                "gen = og.Generator(model, params)\ngen.append_tokens(tokenizer.encode('def fib(n):'))\n"
-                "while not gen.is_done():\n    gen.generate_next_token()\nprint(tokenizer.decode(gen.get_sequence(0)))\n```")
-    serve = f"\n\n```bash\nvllm serve {name}\n```" if fmt in ("gptq", "awq") else ""
-    return ("```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
-            f"tok = AutoTokenizer.from_pretrained('{name}')\n"
-            f"model = AutoModelForCausalLM.from_pretrained('{name}', device_map='auto')\n```" + serve)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BundleCard:
+    """What the model card says beyond the build's own facts."""
+
+    base_model: str = ""  # the upstream repo id, e.g. future-architect/Llama-3.1-Future-Code-Ja-8B
+    license: str = ""
+    repo: str = ""  # where the bundle will live on the Hub (its name in snippets)
 
 
 def _prompt_format(build: Path, m: manifest.Manifest) -> list[str]:
@@ -63,23 +53,26 @@ def _prompt_format(build: Path, m: manifest.Manifest) -> list[str]:
             "through the model's chat template:", "", "```text", prompt.rstrip("\n"), "```", ""]
 
 
-def _eval_table(result: Mapping[str, Any] | None, reference: Mapping[str, Any] | None) -> str:
+def _eval_table(result: EvalResult | None, reference: EvalResult | None) -> str:
     if not result:
         return "Not evaluated yet: `kizami eval BUILD --ref BF16_MODEL` measures it."
     rows = [("bf16 (reference)", reference), ("this build", result)] if reference else [("this build", result)]
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for label, r in rows:
-        cells = result_row({**r, "build": label})
+        if r is None:
+            continue
+        cells = result_row(r, label=label)
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
 
-def model_card(build: Path, m: manifest.Manifest, *, base_model: str, license: str, repo: str,
-               result: Mapping[str, Any] | None, reference: Mapping[str, Any] | None) -> str:
-    fmt = m.format
+def model_card(build: Path, m: manifest.Manifest, card: BundleCard, *, result: EvalResult | None,
+               reference: EvalResult | None) -> str:
+    fmt, unit = m.format, get_format(m.format)
+    base_model, license, repo = card.base_model, card.license, card.repo
     meta = {"base_model": base_model or None, "base_model_relation": "quantized" if base_model else None,
-            "license": license or None, "library_name": {"gguf": "gguf", "onnx": "onnxruntime-genai"}.get(fmt, "transformers"),
-            "pipeline_tag": "text-generation", "tags": ["kizami", *(_TAGS.get(fmt, [fmt])), "code", "japanese"],
+            "license": license or None, "library_name": unit.library_name,
+            "pipeline_tag": "text-generation", "tags": ["kizami", *unit.tags(m), "code", "japanese"],
             "language": ["ja", "en"]}
     front = "\n".join(["---", *(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in meta.items() if v), "---"])
     calib = m.calibration or {}
@@ -89,10 +82,10 @@ def model_card(build: Path, m: manifest.Manifest, *, base_model: str, license: s
     title = repo.split("/")[-1] if repo else build.name
     return "\n".join([
         front, "", f"# {title}", "",
-        f"A **{fmt.upper()}** build of `{base_model or (m.source or {}).get('path', 'the source model')}`, made and "
+        f"A **{fmt.upper()}** build of `{base_model or Path((m.source or {}).get('path', 'the source model')).name}`, made and "
         "measured by kizami against the bf16 original on the same token ids.",
         "", "## Evaluation vs bf16", "", _eval_table(result, reference), "",
-        "## How to run", "", _how_to_run(fmt, build, repo), "", *_prompt_format(build, m),
+        "## How to run", "", unit.how_to_run(build, m, repo), "", *_prompt_format(build, m),
         "## Quantization", "", f"- format: `{fmt}`", f"- calibration set: {calib_text}",
         f"- source checkpoint sha256: `{(m.source or {}).get('sha256', '?')}`",
         f"- made with: {', '.join(f'{k} {v}' for k, v in m.versions.items())}", "",
@@ -102,19 +95,23 @@ def model_card(build: Path, m: manifest.Manifest, *, base_model: str, license: s
         "`kizami.json` lists the sha256 of every file in this folder: `kizami verify .` checks them.", ""])
 
 
-def _find_result(results: Mapping[str, Any] | None, build: Path) -> tuple[Mapping | None, Mapping | None]:
-    """The build's row (and bf16's) from a run's results.json or a `kizami eval` output."""
-    if not results:
+def find_result(results: Any, build: Path) -> tuple[EvalResult | None, EvalResult | None]:
+    """The build's result (and bf16's) from a run's results.json or a `kizami eval` output, as loaded JSON."""
+    if not isinstance(results, dict):
         return None, None
+
+    def same(r: EvalResult) -> bool:
+        return Path(r.build).resolve() == Path(build).resolve()
+
     if "results" in results:  # a run summary
-        rows = results["results"]
-        mine = next((r for r in rows.values() if Path(r.get("build", "")).resolve() == build.resolve()), None)
-        return mine, rows.get("bf16")
-    return (results if Path(results.get("build", "")).resolve() == build.resolve() else None), None
+        rows = {n: EvalResult.from_dict(r) for n, r in results["results"].items()}
+        return next((r for r in rows.values() if same(r)), None), rows.get("bf16")
+    one = EvalResult.from_dict(results)
+    return (one if same(one) else None), None
 
 
-def make_bundle(build: Path, out: Path, *, base_model: str = "", license: str = "", repo: str = "",
-                results: Mapping[str, Any] | None = None, tarball: bool = False, overwrite: bool = False) -> Path:
+def make_bundle(build: Path, out: Path, *, card: BundleCard = BundleCard(), result: EvalResult | None = None,
+                reference: EvalResult | None = None, tarball: bool = False, overwrite: bool = False) -> Path:
     """Write the bundle folder ``out`` (and ``out.tar.gz`` when ``tarball``) from the verified build ``build``."""
     build, out = Path(build), Path(out)
     problems = manifest.verify(build)
@@ -124,12 +121,11 @@ def make_bundle(build: Path, out: Path, *, base_model: str = "", license: str = 
     m = manifest.load(build)
     if m.format == "calib":
         raise KizamiError(f"{build} is a calibration set, not a model build")
-    result, reference = _find_result(results, build)
     source_dir = Path((m.source or {}).get("path", ""))
     bundle_manifest = manifest.Manifest(format=m.format, parameters=m.parameters, source=m.source,
                                         calibration=m.calibration, versions=m.versions,
-                                        extra={**m.extra, "bundle": {"base_model": base_model, "license": license,
-                                                                     "repo": repo, "build_created_at": m.created_at}})
+                                        extra={**m.extra, "bundle": {"base_model": card.base_model, "license": card.license,
+                                                                     "repo": card.repo, "build_created_at": m.created_at}})
     with manifest.staged_build(out, bundle_manifest, overwrite=overwrite) as stage:
         for rel in m.files:
             (stage / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -137,8 +133,8 @@ def make_bundle(build: Path, out: Path, *, base_model: str = "", license: str = 
         for name in _LICENSE_FILES:
             if (source_dir / name).is_file() and not (stage / name).exists():
                 shutil.copy(source_dir / name, stage / name)
-        (stage / "README.md").write_text(model_card(build, m, base_model=base_model, license=license, repo=repo,
-                                                    result=result, reference=reference), encoding="utf-8")
+        (stage / "README.md").write_text(model_card(build, m, card, result=result, reference=reference),
+                                         encoding="utf-8")
     if tarball:  # weights barely compress: the tarball needs about the bundle's size
         manifest.check_free_space(out.parent, sum(int(f["size"]) for f in m.files.values()), "the bundle tarball")
         _write_tarball(out)

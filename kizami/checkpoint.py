@@ -3,42 +3,26 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kizami.errors import KizamiError
-
-if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
 
 # Llama-family causal LMs: what kizami's converters and checks are written for.
 SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 
-__all__ = ["SUPPORTED_MODEL_TYPES", "quiet_transformers", "check_hf_dir", "read_config", "load_tokenizer", "tokenizer_digest",
-           "safetensors_header", "chat_template", "render_chat"]
+__all__ = ["SUPPORTED_MODEL_TYPES", "check_hf_dir", "read_config", "safetensors_header", "count_parameters", "chat_template",
+           "render_chat"]
 
 # The dtypes an unquantized Llama checkpoint stores its weights in.
 _FLOAT_DTYPES = {"F16", "BF16", "F32"}
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "U32": 4, "I16": 2, "U16": 2, "I8": 1,
                 "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # kizami never fetches weights at run time
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def quiet_transformers() -> None:
-    """transformers' own progress bars and advice would interleave with kizami's progress display."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    # transformers imports torchao, which warns about GPU kernels a CPU machine cannot have, and torch about its enums
-    for name in ("torchao", "torch.utils._pytree"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def check_hf_dir(path: Path, *, allow_pickle: bool = False) -> Path:
@@ -99,6 +83,21 @@ def safetensors_header(file: Path) -> dict[str, Any]:
         raise KizamiError(f"{file} is not a readable safetensors file ({exc}); the checkpoint is damaged or "
                           "truncated: download or convert it again") from None
     return header
+
+
+def count_parameters(model_dir: Path) -> int:
+    """Parameters of a safetensors checkpoint, read from the file headers only (no tensor data is loaded)."""
+    files = sorted(Path(model_dir).glob("*.safetensors"))
+    if not files:
+        raise KizamiError(f"{model_dir}: no *.safetensors to count parameters from")
+    total = 0
+    for f in files:
+        for info in safetensors_header(f).values():
+            count = 1
+            for dim in info["shape"]:
+                count *= int(dim)
+            total += count
+    return total
 
 
 def _check_weights(path: Path, config: dict[str, Any]) -> None:
@@ -175,21 +174,4 @@ def read_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
-    from transformers import AutoTokenizer
 
-    quiet_transformers()
-    path = Path(path)
-    if not (path / "tokenizer.json").is_file() and not (path / "tokenizer_config.json").is_file():
-        raise KizamiError(f"{path} has no tokenizer (tokenizer.json); point --tokenizer at the source checkpoint")
-    try:
-        return AutoTokenizer.from_pretrained(str(path), trust_remote_code=False, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise KizamiError(f"could not load the tokenizer in {path}: {exc}") from None
-
-
-def tokenizer_digest(path: Path) -> str:
-    from kizami.manifest import sha256_file
-
-    tok = Path(path) / "tokenizer.json"
-    return sha256_file(tok) if tok.is_file() else ""

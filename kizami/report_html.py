@@ -9,9 +9,13 @@ from __future__ import annotations
 import json
 import math
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING
 
-from kizami.report_text import COLUMNS, dig, result_row
+from kizami.report_text import COLUMNS, gate_failures, result_row, verdict
+from kizami.runtime.result import EvalResult
+
+if TYPE_CHECKING:
+    from kizami.pipeline import RunSummary
 
 __all__ = ["html_report", "pareto_front"]
 
@@ -34,10 +38,10 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> set[str]:
             if not any((s2 <= s and e2 <= e) and (s2, e2) != (s, e) for m, (s2, e2) in points.items() if m != n)}
 
 
-def _points(results: dict[str, Any]) -> dict[str, tuple[float, float]]:
+def _points(results: dict[str, EvalResult]) -> dict[str, tuple[float, float]]:
     pts = {}
     for name, r in results.items():
-        size, kld = dig(r, "size", "bytes"), dig(r, "quality", "kld", "all", "mean")
+        size, kld = r.size_bytes, r.kld
         if name != "bf16" and size and kld is not None:
             pts[name] = (size / 2**20, max(kld, 1e-7))  # log axis: an exact match sits on the floor
     return pts
@@ -85,9 +89,9 @@ def _scatter(pts: dict[str, tuple[float, float]], front: set[str]) -> str:
     return "\n".join([*parts, "</svg>"])
 
 
-def _bars(results: dict[str, Any]) -> str:
-    rows = [(n, {d: (r["quality"]["ppl_ratio"][d] - 1) * 100 for d in (dig(r, "quality", "ppl_ratio") or {})})
-            for n, r in results.items() if n != "bf16" and dig(r, "quality", "ppl_ratio")]
+def _bars(results: dict[str, EvalResult]) -> str:
+    rows = [(n, {d: c for d in r.domains if (c := r.ppl_change_pct(d)) is not None})
+            for n, r in results.items() if n != "bf16" and r.domains]
     if not rows:
         return "<p class='muted'>no perplexity results</p>"
     domains = sorted({d for _, v in rows for d in v})
@@ -115,28 +119,24 @@ def _bars(results: dict[str, Any]) -> str:
     return "\n".join([*parts, "</svg>"])
 
 
-def html_report(summary: dict[str, Any]) -> str:
-    results, recipe = summary["results"], summary["recipe"]
+def html_report(summary: RunSummary) -> str:
+    results, recipe = summary.results, summary.recipe
     front = pareto_front(_points(results))
     head = "".join(f"<th>{escape(c)}</th>" for c in (*COLUMNS, "gates"))
     body = []
     for name, r in results.items():
-        row = result_row(r)
-        row[0] = name
-        gates = r.get("gates")
-        verdict = "reference" if gates is None else ("pass" if gates["pass"] else "FAIL")
-        cls = " ".join(c for c in ("pass" if verdict == "pass" else "fail" if verdict == "FAIL" else "",
+        row, word = result_row(r, label=name), verdict(r)
+        cls = " ".join(c for c in ("pass" if word == "pass" else "fail" if word == "FAIL" else "",
                                     "front" if name in front else "") if c)
         body.append(f"<tr class='{cls}' data-build='{escape(name)}'>"
-                    + "".join(f"<td>{escape(c)}</td>" for c in (*row, verdict)) + "</tr>")
-    failures = summary.get("failures") or {}
-    gate_notes = [f"<li><b>{escape(n)}</b>: " + escape("; ".join(
-        f"{k} {c['value']:.4g} (limit {c['limit']:g})" for k, c in r["gates"]["checks"].items() if not c["pass"]))
-        + "</li>" for n, r in results.items() if r.get("gates") and not r["gates"]["pass"]]
-    any_result = next(iter(results.values()), {})
-    env = any_result.get("environment", {})
+                    + "".join(f"<td>{escape(c)}</td>" for c in (*row, word)) + "</tr>")
+    failures = summary.failures
+    gate_notes = [f"<li><b>{escape(n)}</b>: " + escape("; ".join(gate_failures(r))) + "</li>"
+                  for n, r in results.items() if r.passed is False]
+    any_result = next(iter(results.values()), None)
+    env = any_result.environment if any_result else {}
     versions = ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items())
-    calib = (summary.get("calibration") or {}).get("id", "?")
+    calib = (summary.calibration or {}).get("id", "?")
     return "\n".join([
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>kizami report: {escape(recipe['name'])}</title><style>{_CSS}</style></head><body>",

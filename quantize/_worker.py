@@ -27,8 +27,7 @@ def main(spec_path: str) -> None:
     torch.set_num_threads(int(spec["threads"]))
     emit(event="stage", message="loading gptqmodel")
     import gptqmodel.looper.module_looper as module_looper
-    from gptqmodel import BACKEND, GPTQModel
-    from gptqmodel import AWQConfig, GPTQConfig
+    from gptqmodel import BACKEND, AWQConfig, GPTQConfig, GPTQModel
 
     module_looper._IO_WRITE_SPEED_MB = 1e9  # skips a 100 MB write-speed probe; nothing is offloaded to disk
     method = spec["method"]

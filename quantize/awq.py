@@ -25,6 +25,5 @@ class AWQConfig(QuantConfig):
 
 
 def quantize_awq(model: Path, out: Path, cfg: AWQConfig = AWQConfig(), *, calib: Path, force: bool = False,
-                 threads: int | None = None, progress: LayerProgress = lambda *_: None) -> Path:
-    return quantize_with_gptqmodel(model, out, cfg, calib=calib, force=force, threads=threads,
-                                   progress=progress)
+                 progress: LayerProgress = lambda *_: None) -> Path:
+    return quantize_with_gptqmodel(model, out, cfg, calib=calib, force=force, progress=progress)

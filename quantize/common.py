@@ -12,7 +12,6 @@ import csv
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,9 @@ from typing import Any, ClassVar
 
 from kizami import manifest
 from kizami.checkpoint import check_hf_dir, read_config
+from kizami.engine import last_error
 from kizami.errors import BackendUnavailable, KizamiError
+from kizami.hf_folder import finish_hf_folder
 
 __all__ = ["QuantConfig", "check_group_size", "calibration_rows", "quantize_with_gptqmodel", "LayerProgress"]
 
@@ -32,8 +33,6 @@ log = logging.getLogger(__name__)
 
 # (progress message, layers done, layers in all)
 LayerProgress = Callable[[str, int, int], None]
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-                    "generation_config.json")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,11 +40,12 @@ class QuantConfig:
     bits: int = 4
     group_size: int = 128  # -1: one scale per output channel
     sym: bool = True
-    samples: int = 128  # calibration rows
-    seq_len: int = 512  # tokens per row
+    samples: int = 0  # calibration rows; 0: every row of the calibration set
+    seq_len: int = 0  # tokens per row; 0: the set's full row length
     skip_modules: tuple[str, ...] = ()  # regexes of linear layers to keep unquantized (lm_head and embeddings always are)
     batch_size: int = 4
     device: str = "cpu"  # cpu, or cuda / cuda:N for the GPU path
+    threads: int | None = None  # CPU threads (default: all cores); does not change the result
     version: int = 1
 
     # subclasses name the method and its own limits
@@ -59,8 +59,9 @@ class QuantConfig:
         if self.group_size not in self.group_sizes:
             raise KizamiError(f"{self.method.upper()} group size {self.group_size} is not one of "
                               f"{', '.join(map(str, self.group_sizes))} (-1 = per channel)")
-        if self.samples < 1 or self.seq_len < 32:
-            raise KizamiError(f"need at least 1 calibration sample of 32 tokens, got {self.samples} x {self.seq_len}")
+        if self.samples < 0 or self.seq_len < 0 or 0 < self.seq_len < 32:
+            raise KizamiError(f"calibration rows need at least 32 tokens (0 = all of the set), got {self.samples} "
+                              f"samples x {self.seq_len} tokens")
         if self.batch_size < 1:
             raise KizamiError("batch size must be at least 1")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
@@ -100,7 +101,7 @@ def check_group_size(model: Path, cfg: QuantConfig) -> None:
 
 
 def calibration_rows(calib: Path, samples: int, seq_len: int) -> list[list[int]]:
-    """The first ``samples`` rows of a calibration build, each cut to ``seq_len`` tokens."""
+    """The first ``samples`` rows of a calibration build (0: all), each cut to ``seq_len`` tokens (0: uncut)."""
     m = manifest.load(calib)
     if m.format != "calib":
         raise KizamiError(f"{calib} is a {m.format} build, not a calibration set (`kizami calib build`)")
@@ -112,10 +113,13 @@ def calibration_rows(calib: Path, samples: int, seq_len: int) -> list[list[int]]
         for line in fh:
             if len(rows) == samples:
                 break
-            rows.append(json.loads(line)["input_ids"][:seq_len])
+            ids = json.loads(line)["input_ids"]
+            rows.append(ids[:seq_len] if seq_len else ids)
     if len(rows) < samples:
         raise KizamiError(f"calibration set {calib} has {len(rows)} samples, {samples} asked; "
                           f"build a larger one (`kizami calib build --samples {samples}`) or lower --samples")
+    if not rows:
+        raise KizamiError(f"calibration set {calib} holds no samples; rebuild it")
     if min(len(r) for r in rows) < seq_len:
         raise KizamiError(f"calibration set {calib} has rows of {min(len(r) for r in rows)} tokens, {seq_len} asked; "
                           "rebuild it with a longer --seq-len or lower --seq-len here")
@@ -129,35 +133,10 @@ def _engine_version() -> str:
         raise BackendUnavailable("GPTQ and AWQ need gptqmodel 7.6.0; run `bash scripts/setup.sh`") from None
 
 
-def _rope_for_older_readers(config: dict[str, Any]) -> None:
-    """transformers 5 writes ``rope_parameters``; vLLM and transformers 4.x read ``rope_theta`` + ``rope_scaling``."""
-    rope = config.get("rope_parameters")
-    if not isinstance(rope, dict):
-        return
-    if "rope_theta" in rope:
-        config.setdefault("rope_theta", rope["rope_theta"])
-    scaling = {k: v for k, v in rope.items() if k != "rope_theta"}
-    config.setdefault("rope_scaling", scaling if scaling.get("rope_type", "default") != "default" else None)
-
-
 def _finish(model: Path, stage: Path) -> None:
-    """Make the saved folder self-contained and deterministic, with the source's own tokenizer and generation config."""
-    for name in _TOKENIZER_FILES:  # gptqmodel forces do_sample and may add a pad token; the yardstick is the source's
-        if (model / name).is_file():
-            shutil.copy(model / name, stage / name)
-    for name in ("config.json", "quantize_config.json"):
-        path = stage / name
-        if not path.is_file():
-            continue
-        data = json.loads(path.read_text(encoding="utf-8"))
-        qc = data.get("quantization_config", data)
-        if isinstance(qc.get("meta"), dict):
-            qc["meta"].pop("offload_to_disk_path", None)  # a random temp path: would make two equal builds differ
-        if name == "config.json":
-            _rope_for_older_readers(data)
-        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if not (stage / "config.json").is_file() or not any(stage.glob("*.safetensors")):
         raise KizamiError("gptqmodel finished without writing config.json and safetensors weights")
+    finish_hf_folder(model, stage)
 
 
 def layer_errors(build: Path) -> list[dict[str, str]]:
@@ -199,21 +178,20 @@ def _run_worker(spec: dict[str, Any], tmp: Path, progress: LayerProgress, n_laye
             proc.kill()
             raise
     if proc.returncode != 0:
-        raise KizamiError(f"gptqmodel failed: {_last_error(tmp / 'worker.log') or f'exit {proc.returncode}'}"
+        raise KizamiError(f"gptqmodel failed: {_log_error(tmp / 'worker.log') or f'exit {proc.returncode}'}"
                           f" (full log: re-run with -v)")
 
 
-def _last_error(log_path: Path) -> str:
+def _log_error(log_path: Path) -> str:
     if not log_path.is_file():
         return ""
-    lines = [ln.strip() for ln in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-    log.info("gptqmodel log:\n%s", "\n".join(lines[-60:]))
-    errors = [ln for ln in lines if "Error" in ln or "Exception" in ln]
-    return (errors or lines or [""])[-1][:400]
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    log.info("gptqmodel log:\n%s", "\n".join(text.splitlines()[-60:]))
+    return last_error(text)
 
 
 def quantize_with_gptqmodel(model: Path, out: Path, cfg: QuantConfig, *,
-                            calib: Path, force: bool = False, threads: int | None = None,
+                            calib: Path, force: bool = False,
                             progress: LayerProgress = lambda *_: None) -> Path:
     """Quantize ``model`` into the build folder ``out`` with gptqmodel (``cfg.method``: gptq or awq)."""
     model, out, calib = check_hf_dir(Path(model)), Path(out).absolute(), Path(calib).absolute()
@@ -221,7 +199,8 @@ def quantize_with_gptqmodel(model: Path, out: Path, cfg: QuantConfig, *,
     rows = calibration_rows(calib, cfg.samples, cfg.seq_len)
     calib_m = manifest.load(calib)
     source = manifest.checkpoint_digest(model)  # hashes every weight file: once
-    params = {"source_sha256": source["sha256"], "config": asdict(cfg),
+    config = {k: v for k, v in asdict(cfg).items() if k != "threads"}  # threads do not change the weights
+    params = {"source_sha256": source["sha256"], "config": config,
               "calibration_sha256": calib_m.calibration.get("sha256") if calib_m.calibration else None,
               "engine": _engine_version(), "unquantized_dtype": "float16"}
     if manifest.is_current(out, params):
@@ -237,7 +216,7 @@ def quantize_with_gptqmodel(model: Path, out: Path, cfg: QuantConfig, *,
     with manifest.staged_build(out, m, overwrite=True) as stage, tempfile.TemporaryDirectory(prefix="kizami-q-") as tmp:
         spec = {"method": cfg.method, "source": str(model.resolve()), "out": str(stage.resolve()), "rows": rows,
                 "config": cfg.library_config(), "batch_size": cfg.batch_size, "device": cfg.device,
-                "threads": threads or os.cpu_count() or 1, "log": str(Path(tmp) / "worker.log")}
+                "threads": cfg.threads or os.cpu_count() or 1, "log": str(Path(tmp) / "worker.log")}
         _run_worker(spec, Path(tmp), progress, n_layers)
         _finish(model, stage)
     return out

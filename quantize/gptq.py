@@ -37,6 +37,5 @@ class GPTQConfig(QuantConfig):
 
 
 def quantize_gptq(model: Path, out: Path, cfg: GPTQConfig = GPTQConfig(), *, calib: Path, force: bool = False,
-                  threads: int | None = None, progress: LayerProgress = lambda *_: None) -> Path:
-    return quantize_with_gptqmodel(model, out, cfg, calib=calib, force=force, threads=threads,
-                                   progress=progress)
+                  progress: LayerProgress = lambda *_: None) -> Path:
+    return quantize_with_gptqmodel(model, out, cfg, calib=calib, force=force, progress=progress)

@@ -15,7 +15,7 @@ from typing import Any
 
 from kizami import manifest, toolchain
 from kizami.calib_data.fim import read_tasks
-from kizami.checkpoint import check_hf_dir, load_tokenizer
+from kizami.checkpoint import check_hf_dir
 from kizami.errors import KizamiError
 from kizami.runtime import build_format, open_build
 from kizami.runtime.metrics.fim import MODES, FimSettings, fim_exact_match, fim_prompt_text
@@ -23,12 +23,13 @@ from kizami.runtime.metrics.quality import quality
 from kizami.runtime.metrics.reference import PackedIds, Reference, plan_windows
 from kizami.runtime.metrics.size import size
 from kizami.runtime.metrics.speed import SpeedSettings, speed
+from kizami.runtime.result import EvalResult
+from kizami.tokenizer import load_tokenizer
 
 __all__ = ["METRICS", "EvalSettings", "eval_texts", "make_reference", "reference_for", "tokenizer_parity", "result_key",
            "evaluate"]
 
 METRICS = ("quality", "fim", "speed", "size", "parity")
-RESULT_SCHEMA = 1
 # (description, total) -> advance(n)
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
@@ -152,8 +153,8 @@ def result_key(build: Path, settings: EvalSettings, ref: Reference) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: int,
-             progress: ProgressFactory = _no_progress, journal_dir: Path | None = None) -> dict[str, Any]:
+def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: int, name: str = "",
+             progress: ProgressFactory = _no_progress, journal_dir: Path | None = None) -> EvalResult:
     """Every metric of ``settings`` for ``build``. With ``journal_dir``, FIM completions are journaled there as they
     are made (and read back by a re-run of the same evaluation); the journal is removed when the result is complete."""
     build = Path(build)
@@ -161,28 +162,28 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
     if journal_dir is not None:
         Path(journal_dir).mkdir(parents=True, exist_ok=True)
         journal = Path(journal_dir) / f"fim-{result_key(build, settings, ref)}.jsonl"
-    result: dict[str, Any] = {"schema": RESULT_SCHEMA, "build": str(build), "format": build_format(build),
-                              "reference": ref.meta.get("ref_model"), "eval_set": ref.meta.get("eval_set"),
-                              "settings": asdict(settings)}
+    sections: dict[str, Any] = {}
     backend = open_build(build, device=settings.device, threads=settings.threads)
     try:
-        result["environment"] = _environment(backend)
+        environment = _environment(backend)
         if "size" in settings.metrics:
-            result["size"] = size(build, n_params)
+            sections["size"] = size(build, n_params)
         if "parity" in settings.metrics:
-            result["tokenizer_parity"] = tokenizer_parity(backend, ref)
+            sections["tokenizer_parity"] = tokenizer_parity(backend, ref)
         if "quality" in settings.metrics:
             n = sum(len(ref.windows(d)) for d in ref.domains)
-            result["quality"] = quality(backend, ref, progress("perplexity · KLD · top-1", n))
+            sections["quality"] = quality(backend, ref, progress("perplexity · KLD · top-1", n))
         if "fim" in settings.metrics:
             total = len(ref.fim_tasks) * len(ref.fim_prompts)
-            result["fim"] = fim_exact_match(backend, ref.fim_tasks, ref.fim_prompts, settings.fim,
-                                            progress("FIM exact match", total), journal=journal)
+            sections["fim"] = fim_exact_match(backend, ref.fim_tasks, ref.fim_prompts, settings.fim,
+                                              progress("FIM exact match", total), journal=journal)
         if "speed" in settings.metrics:
             source = next(iter(ref.domains.values())).stream.tolist()
-            result["speed"] = speed(backend, source, settings.speed)
+            sections["speed"] = speed(backend, source, settings.speed)
     finally:
         backend.close()
     if journal is not None:
         journal.unlink(missing_ok=True)
-    return result
+    return EvalResult(build=str(build), format=build_format(build), name=name or build.name,
+                      reference=ref.meta.get("ref_model"), eval_set=ref.meta.get("eval_set"),
+                      settings=asdict(settings), environment=environment, **sections)

@@ -16,26 +16,17 @@ from typing import Any
 import numpy as np
 
 from kizami.errors import BackendUnavailable, KizamiError
-from kizami.export.gguf_meta import read_metadata
+from kizami.gguf_header import gguf_file, read_metadata
 from kizami.runtime.backend import FIM_TOKENS, STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
 from kizami.runtime.decoding import run_generation
 from kizami.runtime.memory import peak_rss_mib, reset_peak_rss
 
-__all__ = ["LlamaCppBackend", "gguf_file"]
+__all__ = ["LlamaCppBackend"]
 
 _FIM_KEYS = ("tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.fim_mid_token_id")
 SCORE_CTX = 1024  # windows longer than this get a larger scoring context on demand
 GEN_CTX = 4096
 
-
-def gguf_file(path: Path) -> Path:
-    path = Path(path)
-    if path.is_file():
-        return path
-    files = sorted(path.glob("*.gguf"))
-    if not files:
-        raise KizamiError(f"{path} holds no .gguf file")
-    return files[0]  # the first shard of a split model; llama.cpp finds the rest
 
 
 class LlamaCppBackend:

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kizami.checkpoint import check_hf_dir, load_tokenizer, quiet_transformers, read_config
+from kizami.checkpoint import check_hf_dir, read_config
 from kizami.errors import KizamiError
 from kizami.runtime.backend import FIM_TOKENS, STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
 from kizami.runtime.decoding import run_generation
 from kizami.runtime.memory import peak_rss_mib, reset_peak_rss
+from kizami.tokenizer import load_tokenizer, quiet_transformers
 
 __all__ = ["TorchBackend"]
 

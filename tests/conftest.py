@@ -22,7 +22,8 @@ def standin() -> Path:
 
 @pytest.fixture(scope="session")
 def calib_build(tmp_path_factory: pytest.TempPathFactory, standin: Path) -> Path:
-    from kizami.calib_data.build import CalibConfig, build_calib
+    from kizami.calib import build_calib
+    from kizami.calib_data.build import CalibConfig
     from kizami.calib_data.recipe import load_recipe
 
     out = tmp_path_factory.mktemp("calib") / "calib"

@@ -61,10 +61,11 @@ def test_bad_input_in_a_real_process_is_one_line(tmp_path: Path) -> None:
 
 
 def test_init_writes_a_recipe_that_loads(tmp_path: Path) -> None:
-    from kizami.pipeline import load_run_recipe
+    from kizami.recipe import load_run_recipe
 
     res = kizami("init", str(tmp_path / "r.toml"))
     assert res.returncode == 0
     recipe = load_run_recipe(tmp_path / "r.toml")
-    assert {b["format"] for b in recipe.builds} == {"gptq", "awq", "gguf", "onnx"} and recipe.gates["max_kld"] > 0
+    assert {b.format for b in recipe.builds} == {"gptq", "awq", "gguf", "onnx"}
+    assert recipe.gates.max_kld is not None and recipe.gates.max_kld > 0
     _assert_one_line_error(kizami("init", str(tmp_path / "r.toml")), "already exists")

@@ -78,7 +78,7 @@ def test_fim_task_file(rows) -> None:
 @FUZZ
 @given(st.binary(max_size=200), st.sampled_from([b"GGUF\x03\x00\x00\x00", b"GGUF", b""]))
 def test_gguf_metadata(tail: bytes, head: bytes) -> None:
-    from kizami.export.gguf_meta import read_metadata
+    from kizami.gguf_header import read_metadata
 
     _parses_or_kizami_error(read_metadata, _write("m.gguf", head + tail))
 
@@ -86,7 +86,7 @@ def test_gguf_metadata(tail: bytes, head: bytes) -> None:
 @FUZZ
 @given(st.binary(max_size=120), st.integers(min_value=0, max_value=2**40))
 def test_safetensors_header(body: bytes, declared: int) -> None:
-    from kizami.runtime.metrics.size import count_parameters
+    from kizami.checkpoint import count_parameters
 
     path = _write("model.safetensors", struct.pack("<Q", min(declared, len(body))) + body)
     _parses_or_kizami_error(count_parameters, path.parent)

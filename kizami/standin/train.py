@@ -1,4 +1,5 @@
-"""Train the stand-in model ``tiny-fcj`` from scratch on the built-in corpus (calibration split only).
+"""Train the stand-in models from scratch on the built-in corpus (calibration split only): ``tiny-fcj`` and
+``tiny-codellama`` (see ``train_codellama``; ``train_named`` picks one by name).
 
 What it copies from Llama 3.1 Future Code Ja 8B: the Llama 3.1 config (GQA, ``llama3`` rope scaling, rope θ 500000,
 untied embeddings, bf16 weights), a byte-level BPE tokenizer with Llama 3's pre-tokenizer regex and special tokens,
@@ -24,8 +25,9 @@ from kizami.calib_data.recipe import load_recipe
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LLAMA3_PATTERN", "ROPE_PARAMETERS", "SPECIAL_TOKENS", "TrainConfig", "save_bf16_llama", "train_tokenizer",
-           "train_standin"]
+__all__ = ["LLAMA3_PATTERN", "ROPE_PARAMETERS", "SPECIAL_TOKENS", "TrainConfig", "CodeLlamaTrainConfig",
+           "CODELLAMA_PIECES", "build_codellama_tokenizer", "save_bf16_llama", "train_tokenizer", "train_standin",
+           "train_codellama", "train_named"]
 
 LLAMA3_PATTERN = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -112,7 +114,8 @@ def save_bf16_llama(model, out: Path) -> None:
     data = json.loads((out / "config.json").read_text())
     rope = dict(data.get("rope_parameters") or config_dict.get("rope_parameters"))
     data["rope_theta"] = rope.pop("rope_theta")
-    data["rope_scaling"] = rope
+    # Plain rope (Llama 2 / Code Llama) is written as no scaling at all, as those models' own configs do.
+    data["rope_scaling"] = None if rope.get("rope_type", "default") == "default" else rope
     data["dtype"] = "bfloat16"
     (out / "config.json").write_text(json.dumps(data, indent=2) + "\n")
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
@@ -241,4 +244,83 @@ def train_standin(out: Path, cfg: TrainConfig = TrainConfig(), progress: Callabl
     (out / "TRAINING.json").write_text(json.dumps({"config": asdict(cfg), "final_loss": round(loss, 4),
                                                    "seconds": round(time.time() - start),
                                                    "command": "kizami standin train -o DIR"}, indent=2) + "\n")
+    return out
+
+
+# --- tiny-codellama ---------------------------------------------------------------------------------------------
+# Code Llama's tokenizer is Llama 2's 32,000 SentencePiece pieces plus 16 more (vocabulary 32,016), the infilling
+# pieces at 32007-32010 (its HF tokenizer_config lists them as special tokens); the other 12 are fillers here.
+CODELLAMA_PIECES = {32007: "▁<PRE>", 32008: "▁<SUF>", 32009: "▁<MID>", 32010: "▁<EOT>"}
+_CODELLAMA_VOCAB = 32016
+# A Llama-2-style SentencePiece BPE model (32,000 pieces, byte fallback) from the mistral-common package, Apache-2.0.
+SP_SOURCE = ("mistral_common", "data/tokenizer.model.v1")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CodeLlamaTrainConfig:
+    hidden_size: int = 256  # the vocabulary dominates the size (2 x 32,016 x 256 untied); keep the rest small
+    intermediate_size: int = 768
+    layers: int = 2
+    heads: int = 4
+    kv_heads: int = 4  # Code Llama 7B/13B use plain multi-head attention
+    rope_theta: float = 1_000_000.0
+    max_position_embeddings: int = 16384
+    tokens_per_step: int = 4096
+    short_len: int = 1024
+    long_len: int = 4096  # the last ``long_fraction`` of the steps, as Code Llama's long-context phase comes last
+    long_fraction: float = 0.3
+    steps: int = 240
+    lr: float = 3e-3
+    fim_rate: float = 0.5  # of documents; each FIM example is PSM or SPM with equal odds
+    seed: int = 0
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.tokens_per_step % self.short_len or self.tokens_per_step % self.long_len:
+            raise ValueError("tokens_per_step must be a multiple of short_len and long_len")
+        if self.long_len > self.max_position_embeddings:
+            raise ValueError(f"long_len {self.long_len} exceeds max_position_embeddings {self.max_position_embeddings}")
+
+
+def _sp_source_info() -> dict[str, str]:
+    import hashlib
+    from importlib import metadata, resources
+
+    data = (resources.files(SP_SOURCE[0]) / SP_SOURCE[1]).read_bytes()
+    return {"package": f"mistral-common {metadata.version('mistral-common')}", "file": f"{SP_SOURCE[0]}/{SP_SOURCE[1]}",
+            "license": "Apache-2.0 (the package's LICENCE file)", "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def build_codellama_tokenizer(out: Path) -> Path:
+    """tokenizer.model (32,016 pieces) + tokenizer.json and configs, laid out as Code Llama's tokenizer."""
+    from importlib import resources
+
+    from sentencepiece import sentencepiece_model_pb2 as sp_pb2
+    from transformers import LlamaTokenizer
+
+    proto = sp_pb2.ModelProto()
+    proto.ParseFromString((resources.files(SP_SOURCE[0]) / SP_SOURCE[1]).read_bytes())
+    if len(proto.pieces) != 32000:
+        raise RuntimeError(f"{SP_SOURCE[1]} has {len(proto.pieces)} pieces, expected Llama 2's 32,000")
+    for i in range(32000, _CODELLAMA_VOCAB):
+        piece = proto.pieces.add()
+        piece.piece, piece.score = CODELLAMA_PIECES.get(i, f"<unused_{i - 32000}>"), 0.0
+        piece.type = sp_pb2.ModelProto.SentencePiece.CONTROL  # never produced from text; looked up by id
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tokenizer.model").write_bytes(proto.SerializeToString())
+    specials = list(CODELLAMA_PIECES.values())
+    tok = LlamaTokenizer(vocab_file=str(out / "tokenizer.model"), legacy=False, add_bos_token=True,
+                         additional_special_tokens=specials, clean_up_tokenization_spaces=False)
+    tok.save_pretrained(str(out))
+    (out / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+        "additional_special_tokens": specials, "prefix_token": specials[0], "suffix_token": specials[1],
+        "middle_token": specials[2], "eot_token": specials[3], "clean_up_tokenization_spaces": False,
+        "legacy": False, "add_bos_token": True, "add_eos_token": False,
+        "model_input_names": ["input_ids", "attention_mask"], "model_max_length": 16384,
+    }, indent=2, ensure_ascii=False) + "\n")
+    (out / "special_tokens_map.json").write_text(json.dumps({
+        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "additional_special_tokens": specials},
+        indent=2, ensure_ascii=False) + "\n")
     return out

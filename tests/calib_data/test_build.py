@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from kizami import manifest
-from kizami.calib_data.build import CalibConfig, allocate, build_calib, is_current, load_documents
+from kizami.calib import build_calib, is_current
+from kizami.calib_data.build import CalibConfig, allocate, load_documents
 from kizami.calib_data.fim import read_tasks
 from kizami.calib_data.recipe import load_recipe
 from kizami.errors import CalibError

@@ -12,7 +12,7 @@ import pytest
 from kizami import manifest
 from kizami.errors import KizamiError
 from kizami.export.gguf import GGUFConfig, detect_pre_tokenizer, export_gguf
-from kizami.export.gguf_meta import read_metadata
+from kizami.gguf_header import read_metadata
 
 pytest.importorskip("llama_cpp")
 
@@ -72,10 +72,9 @@ def test_f16_matches_the_reference_and_kld_orders_types(gguf_quality: dict[str, 
 
 
 def test_tokenizer_parity_and_fim_through_llama_cpp(gguf_builds: dict[str, Path], standin: Path, reference, eval_settings) -> None:
-    from kizami.runtime.evaluate import evaluate
-    from kizami.runtime.metrics.size import count_parameters
-
+    from kizami.checkpoint import count_parameters
     from kizami.runtime import open_build
+    from kizami.runtime.evaluate import evaluate
     from kizami.runtime.metrics.fim import fim_agreement, fim_exact_match
 
     f16 = evaluate(gguf_builds["f16"], reference, eval_settings, n_params=count_parameters(standin))

@@ -102,9 +102,9 @@ def test_tokenizer_parity_and_fim_match_torch(onnx_builds: dict[str, Path], stan
                                               torch_ref) -> None:
     from dataclasses import replace
 
+    from kizami.checkpoint import count_parameters
     from kizami.runtime.evaluate import evaluate
     from kizami.runtime.metrics.fim import fim_agreement, fim_exact_match
-    from kizami.runtime.metrics.size import count_parameters
 
     settings = replace(eval_settings, metrics=("parity", "fim", "size"))
     res = evaluate(onnx_builds["fp32"], reference, settings, n_params=count_parameters(standin))

@@ -12,11 +12,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from kizami.checkpoint import count_parameters
 from kizami.runtime import open_build
 from kizami.runtime.backend import GenRequest
 from kizami.runtime.evaluate import evaluate
 from kizami.runtime.metrics.quality import quality
-from kizami.runtime.metrics.size import count_parameters
 
 
 def _rtn_copy(src: Path, dst: Path, bits: int, group: int) -> Path:
@@ -133,7 +133,7 @@ def test_cuda_device_without_gpu_is_a_clear_error(standin: Path) -> None:
 
 
 def test_fim_prompt_ids_are_the_model_card_layout(standin: Path, reference) -> None:
-    from kizami.checkpoint import load_tokenizer
+    from kizami.tokenizer import load_tokenizer
 
     tok = load_tokenizer(standin)
     vocab = tok.get_vocab()

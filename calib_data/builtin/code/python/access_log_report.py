@@ -14,8 +14,9 @@ import gzip
 import statistics
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Iterable, Iterator, NamedTuple, TextIO
+from typing import NamedTuple, TextIO
 
 
 class Record(NamedTuple):

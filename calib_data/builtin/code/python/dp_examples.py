@@ -4,11 +4,11 @@
 漸化式をコメントで残している。
 """
 
-from functools import lru_cache
-from typing import List, Sequence, Tuple
+from collections.abc import Sequence
+from functools import cache
 
 
-def knapsack(items: Sequence[Tuple[int, int]], capacity: int) -> Tuple[int, List[int]]:
+def knapsack(items: Sequence[tuple[int, int]], capacity: int) -> tuple[int, list[int]]:
     """0-1 ナップサック問題。
 
     Args:
@@ -97,7 +97,7 @@ def coin_change(coins: Sequence[int], amount: int) -> int:
     return dp[amount] if dp[amount] != INF else -1
 
 
-@lru_cache(maxsize=None)
+@cache
 def count_stairs(n: int, max_step: int = 3) -> int:
     """階段を 1〜max_step 段ずつ上るときの上り方の総数（メモ化再帰）。"""
     if n == 0:

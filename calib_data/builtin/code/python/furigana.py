@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """ルビ（ふりがな）記法を解析して HTML やプレーンテキストに変換するモジュール。
 
 対応している記法:
@@ -8,8 +7,9 @@
 
 import html
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, List, Union
+from typing import Union
 
 # 漢字の判定。々〆ヶ も親文字に含める。
 KANJI = r"[\u4E00-\u9FFF\u3005\u3006\u30F6]"
@@ -31,13 +31,13 @@ class Ruby:
 Segment = Union[str, Ruby]
 
 
-def parse(text: str) -> List[Segment]:
+def parse(text: str) -> list[Segment]:
     """文字列をプレーン文字列と Ruby の並びに分解する。
 
     >>> parse("今日は｜東京《とうきょう》へ")
     ['今日は', Ruby(base='東京', reading='とうきょう'), 'へ']
     """
-    segments: List[Segment] = []
+    segments: list[Segment] = []
     pos = 0
     for m in RUBY_PATTERN.finditer(text):
         if m.start() > pos:
@@ -57,9 +57,7 @@ def to_html(text: str) -> str:
     for seg in parse(text):
         if isinstance(seg, Ruby):
             parts.append(
-                "<ruby>{}<rp>（</rp><rt>{}</rt><rp>）</rp></ruby>".format(
-                    html.escape(seg.base), html.escape(seg.reading)
-                )
+                f"<ruby>{html.escape(seg.base)}<rp>（</rp><rt>{html.escape(seg.reading)}</rt><rp>）</rp></ruby>"
             )
         else:
             parts.append(html.escape(seg))
@@ -83,7 +81,7 @@ def iter_rubies(text: str) -> Iterator[Ruby]:
             yield seg
 
 
-def build_glossary(lines: List[str]) -> dict:
+def build_glossary(lines: list[str]) -> dict:
     """複数行の本文から 親文字 → 読み の辞書を作る。
 
     同じ親文字に異なる読みが付いている場合は、すべての読みを出現順で保持する。

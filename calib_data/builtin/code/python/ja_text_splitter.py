@@ -4,10 +4,9 @@
 ログの要約表示など）向けに、規則ベースで処理する。
 """
 
-import re
 import unicodedata
+from collections.abc import Iterable
 from enum import Enum
-from typing import Iterable, List, Tuple
 
 # 文末とみなす記号。閉じ括弧が続く場合はそこまでを 1 文にする。
 SENTENCE_END = "。！？!?"
@@ -42,14 +41,14 @@ def char_type(ch: str) -> CharType:
     return CharType.SYMBOL
 
 
-def split_sentences(text: str) -> List[str]:
+def split_sentences(text: str) -> list[str]:
     """文末記号で文を区切る。鉤括弧の中の句点では区切らない。
 
     >>> split_sentences("雨が降った。「傘は？」と聞かれた。はい！")
     ['雨が降った。', '「傘は？」と聞かれた。', 'はい！']
     """
-    sentences: List[str] = []
-    buf: List[str] = []
+    sentences: list[str] = []
+    buf: list[str] = []
     depth = 0
     i = 0
     while i < len(text):
@@ -75,12 +74,12 @@ def split_sentences(text: str) -> List[str]:
     return [s for s in sentences if s]
 
 
-def tokenize_by_type(text: str) -> List[Tuple[str, CharType]]:
+def tokenize_by_type(text: str) -> list[tuple[str, CharType]]:
     """同じ文字種が続く区間を 1 トークンにまとめる。空白は捨てる。
 
     「送り仮名」を扱うため、漢字の直後のひらがなは漢字トークンに含めない。
     """
-    tokens: List[Tuple[str, CharType]] = []
+    tokens: list[tuple[str, CharType]] = []
     for ch in text:
         t = char_type(ch)
         if t is CharType.SPACE:

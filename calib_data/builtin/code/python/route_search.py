@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict, deque
-from typing import Dict, List, Optional, Tuple
+from typing import Optional
 
-Edge = Tuple[str, int, str]  # (隣接駅, 所要分, 路線名)
+Edge = tuple[str, int, str]  # (隣接駅, 所要分, 路線名)
 
 
 class RailGraph:
     """無向グラフとして駅と路線を保持するクラス。"""
 
     def __init__(self, transfer_penalty: int = 3) -> None:
-        self.adj: Dict[str, List[Edge]] = defaultdict(list)
+        self.adj: dict[str, list[Edge]] = defaultdict(list)
         self.transfer_penalty = transfer_penalty
 
     def add_link(self, a: str, b: str, minutes: int, line: str) -> None:
@@ -24,7 +24,7 @@ class RailGraph:
         self.adj[a].append((b, minutes, line))
         self.adj[b].append((a, minutes, line))
 
-    def stations(self) -> List[str]:
+    def stations(self) -> list[str]:
         return sorted(self.adj)
 
     def hop_count(self, start: str, goal: str) -> Optional[int]:
@@ -44,7 +44,7 @@ class RailGraph:
                 queue.append((nxt, depth + 1))
         return None
 
-    def shortest(self, start: str, goal: str) -> Tuple[int, List[Tuple[str, str]]]:
+    def shortest(self, start: str, goal: str) -> tuple[int, list[tuple[str, str]]]:
         """ダイクストラ法で乗り換えペナルティ込みの最短経路を求める。
 
         状態を (駅, 直前に乗っていた路線) とすることで、
@@ -60,9 +60,9 @@ class RailGraph:
         if start not in self.adj or goal not in self.adj:
             raise KeyError(f"未登録の駅です: {start} / {goal}")
 
-        dist: Dict[Tuple[str, str], int] = {(start, ""): 0}
-        prev: Dict[Tuple[str, str], Tuple[str, str]] = {}
-        heap: List[Tuple[int, str, str]] = [(0, start, "")]
+        dist: dict[tuple[str, str], int] = {(start, ""): 0}
+        prev: dict[tuple[str, str], tuple[str, str]] = {}
+        heap: list[tuple[int, str, str]] = [(0, start, "")]
 
         while heap:
             cost, node, line = heapq.heappop(heap)
@@ -91,7 +91,7 @@ class RailGraph:
         return path
 
 
-def format_route(total: int, path: List[Tuple[str, str]]) -> str:
+def format_route(total: int, path: list[tuple[str, str]]) -> str:
     """経路を人が読める形に整形する。路線が変わる駅に「乗換」を表示する。"""
     lines = [f"所要時間: {total} 分"]
     current = None

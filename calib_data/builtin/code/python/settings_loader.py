@@ -12,16 +12,17 @@ import configparser
 import dataclasses
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, get_type_hints
+from typing import Any, get_type_hints
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
 class SettingsError(Exception):
-    def __init__(self, problems: List[str]):
+    def __init__(self, problems: list[str]):
         super().__init__("invalid configuration:\n  - " + "\n  - ".join(problems))
         self.problems = problems
 
@@ -41,7 +42,7 @@ class ServerSettings:
     port: int = 8000
     workers: int = 2
     debug: bool = False
-    allowed_origins: List[str] = field(default_factory=list)
+    allowed_origins: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -68,7 +69,7 @@ def _coerce(raw: str, typ: Any, where: str) -> Any:
 
 
 def _apply(section_obj: Any, section: str, values: Mapping[str, str],
-           source: str, problems: List[str]) -> None:
+           source: str, problems: list[str]) -> None:
     hints = get_type_hints(type(section_obj))
     for key, raw in values.items():
         if key not in hints:
@@ -80,7 +81,7 @@ def _apply(section_obj: Any, section: str, values: Mapping[str, str],
             problems.append(f"{source}: {exc}")
 
 
-def _validate(s: Settings, problems: List[str]) -> None:
+def _validate(s: Settings, problems: list[str]) -> None:
     for name, port in (("database.port", s.database.port), ("server.port", s.server.port)):
         if not 0 < port < 65536:
             problems.append(f"{name} out of range: {port}")
@@ -93,8 +94,8 @@ def _validate(s: Settings, problems: List[str]) -> None:
 def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     settings = Settings()
-    problems: List[str] = []
-    sections: Dict[str, Any] = {f.name: getattr(settings, f.name)
+    problems: list[str] = []
+    sections: dict[str, Any] = {f.name: getattr(settings, f.name)
                                 for f in dataclasses.fields(settings)}
 
     if path is not None and path.exists():

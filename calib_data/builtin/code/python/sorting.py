@@ -5,7 +5,8 @@ accepts an optional ``key`` so they can be compared against ``sorted``.
 """
 
 import random
-from typing import Callable, List, Optional, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Optional, TypeVar
 
 T = TypeVar("T")
 KeyFn = Optional[Callable[[T], object]]
@@ -15,7 +16,7 @@ def _identity(x):
     return x
 
 
-def insertion_sort(items: Sequence[T], key: KeyFn = None) -> List[T]:
+def insertion_sort(items: Sequence[T], key: KeyFn = None) -> list[T]:
     """Stable, O(n^2); fast for tiny or nearly sorted inputs.
 
     >>> insertion_sort([3, 1, 2])
@@ -34,7 +35,7 @@ def insertion_sort(items: Sequence[T], key: KeyFn = None) -> List[T]:
     return out
 
 
-def merge_sort(items: Sequence[T], key: KeyFn = None) -> List[T]:
+def merge_sort(items: Sequence[T], key: KeyFn = None) -> list[T]:
     """Stable top-down merge sort that falls back to insertion sort below 16.
 
     >>> merge_sort(["pear", "fig", "apple"], key=len)
@@ -47,7 +48,7 @@ def merge_sort(items: Sequence[T], key: KeyFn = None) -> List[T]:
     mid = len(data) // 2
     left = merge_sort(data[:mid], key)
     right = merge_sort(data[mid:], key)
-    merged: List[T] = []
+    merged: list[T] = []
     i = j = 0
     while i < len(left) and j < len(right):
         # "<=" keeps equal elements from the left half first -> stability
@@ -62,7 +63,7 @@ def merge_sort(items: Sequence[T], key: KeyFn = None) -> List[T]:
     return merged
 
 
-def quick_sort(items: Sequence[T], key: KeyFn = None) -> List[T]:
+def quick_sort(items: Sequence[T], key: KeyFn = None) -> list[T]:
     """Three-way partition quicksort (not stable). Handles many duplicates well."""
     key = key or _identity
     data = list(items)
@@ -94,7 +95,7 @@ def quick_sort(items: Sequence[T], key: KeyFn = None) -> List[T]:
     return data
 
 
-def heap_sort(items: Sequence[T], key: KeyFn = None) -> List[T]:
+def heap_sort(items: Sequence[T], key: KeyFn = None) -> list[T]:
     """In-place binary heap sort on a copy; O(n log n) worst case."""
     key = key or _identity
     data = list(items)
@@ -119,7 +120,7 @@ def heap_sort(items: Sequence[T], key: KeyFn = None) -> List[T]:
     return data
 
 
-def counting_sort(values: Sequence[int]) -> List[int]:
+def counting_sort(values: Sequence[int]) -> list[int]:
     """For small non-negative integer ranges only."""
     if not values:
         return []

@@ -5,7 +5,6 @@
 """
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
-from typing import Dict, List
 
 import pytest
 
@@ -27,7 +26,7 @@ class Product:
 
 @dataclass
 class Cart:
-    lines: Dict[str, List] = field(default_factory=dict)  # code -> [Product, 数量]
+    lines: dict[str, list] = field(default_factory=dict)  # code -> [Product, 数量]
     discount: int = 0  # 税抜き合計からの値引き額（標準税率分から優先的に引く）
 
     def add(self, product: Product, qty: int = 1) -> None:
@@ -45,7 +44,7 @@ class Cart:
         if self.lines[code][1] <= 0:
             del self.lines[code]
 
-    def subtotal_by_rate(self) -> Dict[Decimal, int]:
+    def subtotal_by_rate(self) -> dict[Decimal, int]:
         """税率ごとの税抜き小計。値引きは標準税率 → 軽減税率の順に充当する。"""
         totals = {STANDARD: 0, REDUCED: 0}
         for product, qty in self.lines.values():
@@ -57,7 +56,7 @@ class Cart:
             remaining -= used
         return totals
 
-    def tax_by_rate(self) -> Dict[Decimal, int]:
+    def tax_by_rate(self) -> dict[Decimal, int]:
         return {
             rate: int((Decimal(amount) * rate).quantize(Decimal("1"), rounding=ROUND_DOWN))
             for rate, amount in self.subtotal_by_rate().items()

@@ -7,8 +7,9 @@ long-running workers. It is thread-safe but not process-safe.
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from functools import wraps
-from typing import Any, Callable, Generic, Hashable, Optional, Tuple, TypeVar
+from typing import Any, Generic, Optional, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -49,7 +50,7 @@ class LRUCache(Generic[K, V]):
         self.capacity = capacity
         self.ttl = ttl
         self._clock = clock
-        self._data: "OrderedDict[K, Tuple[V, Optional[float]]]" = OrderedDict()
+        self._data: OrderedDict[K, tuple[V, Optional[float]]] = OrderedDict()
         self._lock = threading.RLock()
         self.stats = CacheStats()
 

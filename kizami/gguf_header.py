@@ -1,5 +1,7 @@
 """A small, strict reader of GGUF headers and key-value metadata (no tensor data), used to verify builds.
 
+Neutral ground: the exporter writes GGUF files, the llama.cpp backend and the build checks read them.
+
 Written against the GGUF v2/v3 layout: magic ``GGUF``, version, tensor count, KV count, then typed key-value pairs.
 Any malformed input raises ``GGUFError`` (a ``KizamiError``); nothing else escapes.
 """
@@ -12,7 +14,7 @@ from typing import Any, BinaryIO
 
 from kizami.errors import KizamiError
 
-__all__ = ["GGUFError", "read_metadata"]
+__all__ = ["GGUFError", "read_metadata", "gguf_file"]
 
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
@@ -82,3 +84,14 @@ def read_metadata(path: Path) -> dict[str, Any]:
             return meta
     except OSError as exc:
         raise GGUFError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def gguf_file(path: Path) -> Path:
+    """The GGUF file of a build folder (the first shard of a split model; llama.cpp finds the rest), or ``path``."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    files = sorted(path.glob("*.gguf"))
+    if not files:
+        raise GGUFError(f"{path} holds no .gguf file")
+    return files[0]

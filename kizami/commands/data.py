@@ -1,0 +1,110 @@
+"""`kizami calib`, `kizami toolchain` and `kizami standin`: the data, tools and models kizami brings along."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from kizami.calib_data.build import CalibConfig
+from kizami.formats import default_of as d
+from kizami.render import console
+
+__all__ = ["calib_app", "toolchain_app", "standin_app"]
+
+calib_app = typer.Typer(help="Build and inspect calibration sets (code + Japanese) and evaluation sets.", no_args_is_help=True)
+toolchain_app = typer.Typer(help="The llama.cpp converter and tools kizami uses for GGUF.", no_args_is_help=True)
+standin_app = typer.Typer(help="The built-in stand-in models (small Llama-shaped models with FIM).", no_args_is_help=True)
+
+
+@toolchain_app.command("build")
+def toolchain_build(
+    force: Annotated[bool, typer.Option(help="Rebuild even if every tool is present.")] = False,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Parallel compile jobs (default: all cores).")] = None,
+) -> None:
+    """Fetch the pinned llama.cpp source and build llama-quantize, llama-imatrix, llama-perplexity, llama-bench."""
+    from kizami import toolchain
+
+    with console.status("building llama.cpp tools (≈5 min on 2 cores)…"):
+        chain = toolchain.build(jobs=jobs, force=force)
+    console.print(f"[green]ready[/] converter {chain.converter}\n      tools in {chain.bin_dir}")
+
+
+@toolchain_app.command("source")
+def toolchain_source() -> None:
+    """Print the path of the pinned llama-cpp-python source archive (downloading it once)."""
+    from kizami import toolchain
+
+    print(toolchain.source_archive())
+
+
+@toolchain_app.command("show")
+def toolchain_show() -> None:
+    """Print where the converter and tools are, and which are missing."""
+    from kizami import toolchain
+
+    chain = toolchain.find()
+    missing = chain.missing()
+    console.print(f"source: {chain.root}\ntools:  {chain.bin_dir}\n"
+                  + (f"[red]missing:[/] {', '.join(missing)} — run `kizami toolchain build`" if missing else "[green]complete[/]"))
+
+
+@calib_app.command("build")
+def calib_build(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the calibration build.")],
+    recipe: Annotated[str, typer.Option(help="`default` (built-in code + Japanese mixture) or a recipe .toml.")] = "default",
+    tokenizer: Annotated[str, typer.Option(help="Tokenizer to pack with: a model folder, or `tiny-fcj`.")] = "tiny-fcj",
+    samples: Annotated[int, typer.Option(help="Number of calibration samples.")] = d(CalibConfig, "samples"),
+    seq_len: Annotated[int, typer.Option(help="Tokens per sample (BOS included).")] = d(CalibConfig, "seq_len"),
+    fim_per_language: Annotated[int, typer.Option(help="Single-line FIM tasks per language from held-out code.")] = d(CalibConfig, "fim_per_language"),
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+) -> None:
+    """Build a calibration set (N samples x L tokens) and its held-out evaluation sets (perplexity texts, FIM tasks)."""
+    from kizami.calib import build_calib
+    from kizami.calib_data.recipe import load_recipe
+    from kizami.standin import resolve_model
+
+    cfg = CalibConfig(samples=samples, seq_len=seq_len, fim_per_language=fim_per_language)
+    with console.status("building calibration set…") as status:
+        build_calib(load_recipe(recipe), resolve_model(tokenizer), out, cfg, overwrite=overwrite,
+                    progress=lambda msg: status.update(f"calibration set: {msg}…"))
+    calib_show(out)
+
+
+@calib_app.command("show")
+def calib_show(path: Annotated[Path, typer.Argument(help="A calibration build folder.")]) -> None:
+    """Show a calibration set's mixture by source, language and tokens."""
+    from kizami.calib import load_calib
+    from kizami.render import calib_table
+
+    table, footer = calib_table(path, load_calib(path))
+    console.print(table)
+    console.print(footer)
+
+
+@standin_app.command("train")
+def standin_train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the model into.")],
+    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 2000,
+    extra_code: Annotated[str, typer.Option(help="A folder of extra code to train on (default: Python's own library).")] = "",
+) -> None:
+    """Re-create the stand-in model from the built-in corpus (≈20 min on 2 cores). Held-out documents are never seen."""
+    import sysconfig
+
+    from kizami.render import progress_bars
+    from kizami.standin.train import TrainConfig, train_standin
+
+    cfg = TrainConfig(steps=steps, extra_code=extra_code or sysconfig.get_paths()["stdlib"])
+    with progress_bars() as progress:
+        advance = progress("training tiny-fcj", steps)
+        train_standin(out, cfg, progress=lambda step, total, loss: advance(1))
+    console.print(f"[green]wrote[/] {out}")
+
+
+@standin_app.command("path")
+def standin_show_path() -> None:
+    """Print where the shipped stand-in model lives."""
+    from kizami.standin import standin_path
+
+    console.print(str(standin_path()))

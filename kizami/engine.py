@@ -1,0 +1,47 @@
+"""Run an engine's command-line tool in a child process and, when it fails, quote the line that says why.
+
+Engines (llama.cpp's converter and tools, the ONNX model builder, gptqmodel) print pages of progress; a kizami error
+is one line, so the last line that names an error (or else the last line) is what the user sees, and the full
+output goes to the debug log (``kizami -v``).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from kizami.errors import KizamiError
+
+__all__ = ["EngineError", "last_error", "run_engine"]
+
+log = logging.getLogger(__name__)
+
+
+class EngineError(KizamiError):
+    """An engine's tool exited with an error."""
+
+
+def last_error(output: str, limit: int = 400) -> str:
+    """The last output line naming an error or exception, else the last non-empty line; cut to ``limit`` chars."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "Error" in ln or "Exception" in ln or "error:" in ln]
+    return (errors or lines or [""])[-1][:limit]
+
+
+def run_engine(cmd: Sequence[str], what: str, *, cwd: Path | str | None = None, env: Mapping[str, str] | None = None,
+               hints: Mapping[str, str] | None = None) -> str:
+    """Run ``cmd``; return its output, or raise ``EngineError`` quoting its error. ``hints`` maps a fragment of the
+    output to the message to raise instead (a known failure with a known fix)."""
+    log.info("$ %s", " ".join(map(str, cmd)))
+    proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, errors="replace", cwd=cwd,
+                          env=dict(env) if env is not None else None)
+    output = (proc.stdout or "") + (proc.stderr or "")
+    if proc.returncode != 0:
+        log.info("%s output:\n%s", what, "\n".join(output.splitlines()[-60:]))
+        for fragment, message in (hints or {}).items():
+            if fragment in output:
+                raise EngineError(message)
+        raise EngineError(f"{what} failed: {last_error(proc.stderr or proc.stdout) or f'exit {proc.returncode}'}")
+    return output

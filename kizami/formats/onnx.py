@@ -1,0 +1,61 @@
+"""ONNX builds (onnxruntime-genai's model builder): fp32 / int8 / int4 for CPU, fp16 / int4 for CUDA."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+from kizami.errors import KizamiError
+from kizami.export.onnx import ONNXConfig, export_onnx
+from kizami.formats import Format, NameTag, Progress, _no_progress
+from kizami.manifest import Manifest
+
+__all__ = ["ONNX"]
+
+
+class ONNXFormat(Format):
+    name: ClassVar[str] = "onnx"
+    config: ClassVar[type] = ONNXConfig
+    backend: ClassVar[str] = "onnx"
+    library_name: ClassVar[str] = "onnxruntime-genai"
+    label_fields: ClassVar[tuple[str, ...]] = ("precision", "target")
+    name_tags: ClassVar[dict[str, NameTag]] = {
+        "accuracy_level": lambda v: f"acc{v}", "int4_block_size": lambda v: f"b{v}",
+        "from_build": lambda v: f"from-{Path(v).name}"}
+    recipe_exclude: ClassVar[tuple[str, ...]] = ("version", "from_build")
+    plural_keys: ClassVar[dict[str, str]] = {"precisions": "precision"}
+
+    def label(self, cfg: Any) -> list[str]:
+        return [cfg.precision, cfg.target]
+
+    def build(self, model: Path, out: Path, cfg: Any, *, calib: Path | None,
+              progress: Progress = _no_progress) -> dict[str, Path]:
+        return {"": export_onnx(model, out, cfg, progress=lambda msg: progress(msg, 0, 1))}
+
+    def check(self, path: Path, *, allow_pickle: bool = False) -> None:
+        try:
+            cfg = json.loads((path / "genai_config.json").read_text(encoding="utf-8"))
+            model_file = cfg["model"]["decoder"]["filename"]
+        except FileNotFoundError:
+            raise KizamiError(f"{path} has no genai_config.json; re-export the build with `kizami export onnx`") from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise KizamiError(f"{path}/genai_config.json is unreadable ({type(exc).__name__}: {exc}); re-export the "
+                              "build with `kizami export onnx`") from None
+        if not isinstance(model_file, str) or not (path / model_file).is_file():
+            raise KizamiError(f"{path}: genai_config.json names model file {model_file!r}, which is not there")
+
+    def tags(self, m: Manifest) -> list[str]:
+        precision = m.parameters.get("config", {}).get("precision", "")
+        return ["onnx", "onnxruntime-genai", *([precision] if precision else [])]
+
+    def how_to_run(self, build: Path, m: Manifest, repo: str) -> str:
+        name = repo or "./" + build.name
+        return ("```python\nimport onnxruntime_genai as og\n\n"
+                f"model = og.Model('{name}')\ntokenizer = og.Tokenizer(model)\n"
+                "params = og.GeneratorParams(model)\nparams.set_search_options(max_length=256)\n"
+                "gen = og.Generator(model, params)\ngen.append_tokens(tokenizer.encode('def fib(n):'))\n"
+                "while not gen.is_done():\n    gen.generate_next_token()\nprint(tokenizer.decode(gen.get_sequence(0)))\n```")
+
+
+ONNX = ONNXFormat()

@@ -1,0 +1,275 @@
+"""Run recipes (TOML), parsed at load into frozen typed configs and validated whole before any model loads.
+
+Allowed keys come from the config classes' fields, values are type-checked and then checked by the configs
+themselves; an error names the table, the key, the value and what is allowed. Every build gets a name derived from
+its non-default fields (``kizami.formats.build_names``); two builds of one name are an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from kizami.calib_data.build import CalibConfig
+from kizami.errors import KizamiError, UnknownName
+from kizami.formats import Format, build_names, formats, get_format
+from kizami.gates import Gates
+
+__all__ = ["RecipeError", "BuildStep", "BundleOptions", "RunRecipe", "parse_table", "load_run_recipe",
+           "builtin_run_recipe", "to_toml"]
+
+
+class RecipeError(KizamiError):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildStep:
+    format: str
+    config: Any  # the format's config class
+    name: str  # the step's folder under OUT/builds
+    builds: Mapping[str, str]  # build name → output stem (a key of the format's ``build`` result)
+    table: Mapping[str, Any]  # the [[build]] table as written, for writing the recipe back
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BundleOptions:
+    enabled: bool = True
+    base_model: str = ""  # the upstream repo id for the model card
+    license: str = ""
+    repo: str = ""  # where the bundle will be uploaded (its name in snippets)
+    tar: bool = False
+    version: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRecipe:
+    name: str
+    model: str
+    out: str
+    calib_recipe: str = "default"  # the mixture: built-in, or a .toml (relative to the recipe file)
+    calib: CalibConfig | None = None  # None: no [calib] table (no build needs one)
+    builds: tuple[BuildStep, ...] = ()
+    eval: Any = None  # kizami.runtime.evaluate.EvalSettings
+    gates: Gates = field(default_factory=Gates)
+    bundle: BundleOptions = field(default_factory=BundleOptions)
+    base_dir: str = "."
+    raw: Mapping[str, Any] = field(default_factory=dict)  # the TOML as read, for `to_toml`
+
+    def path(self, value: str) -> Path:
+        """A path written in the recipe, relative to the recipe's folder."""
+        return Path(value) if Path(value).is_absolute() else Path(self.base_dir) / value
+
+    def build_names(self) -> list[str]:
+        return [n for step in self.builds for n in step.builds]
+
+
+_TOP = {"name", "model", "out", "calib", "build", "eval", "gates", "bundle"}
+
+
+def _type_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (tuple, list):
+        return f"a list of {_type_name(typing.get_args(hint)[0])}"
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if args:
+        return " or ".join(_type_name(a) for a in args)
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+
+
+def _coerce(value: Any, hint: Any) -> Any:
+    """``value`` as the field type ``hint`` (TOML lists → tuples, integers → floats); raises TypeError."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        for arg in typing.get_args(hint):
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg)
+            except TypeError:
+                continue
+        raise TypeError
+    if origin in (tuple, list):
+        if not isinstance(value, list):
+            raise TypeError
+        return tuple(_coerce(v, typing.get_args(hint)[0]) for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise TypeError
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise TypeError
+        return value
+    return value
+
+
+def parse_table(cls: type, table: Any, where: str, *, exclude: tuple[str, ...] = ("version",),
+                extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Check a TOML table against ``cls``'s fields: unknown keys and wrong types are errors. Returns the keyword
+    arguments for ``cls`` (keys in ``extra`` are allowed and passed through for the caller)."""
+    if not isinstance(table, dict):
+        raise RecipeError(f"{where} must be a table")
+    hints = typing.get_type_hints(cls)
+    allowed = [f.name for f in dataclasses.fields(cls) if f.name not in exclude and f.init]
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in extra:
+            kwargs[key] = value
+            continue
+        if key not in allowed:
+            raise RecipeError(f"{where}: unknown key {key!r}; allowed: {', '.join(sorted([*allowed, *extra]))}")
+        try:
+            kwargs[key] = _coerce(value, hints[key])
+        except TypeError:
+            raise RecipeError(f"{where}: {key} = {value!r} must be {_type_name(hints[key])}") from None
+    return kwargs
+
+
+def _make(cls: type, kwargs: dict[str, Any], where: str) -> Any:
+    try:
+        return cls(**kwargs)
+    except (KizamiError, ValueError, TypeError) as exc:
+        raise RecipeError(f"{where}: {exc}") from None
+
+
+def _build_steps(fmt: Format, table: dict[str, Any], where: str) -> list[BuildStep]:
+    if not fmt.buildable:
+        raise RecipeError(f"{where}: format {fmt.name!r} is a source format, not something kizami builds; the bf16 "
+                          "model is always measured")
+    body = {k: v for k, v in table.items() if k not in ("format", "name")}
+    plural = [k for k in fmt.plural_keys if k in body]
+    variants: list[dict[str, Any]] = [body]
+    if plural:  # e.g. onnx precisions = ["int4", "int8"]: one build per item
+        key = plural[0]
+        values = body.pop(key)
+        if not isinstance(values, list) or not values:
+            raise RecipeError(f"{where}: {key} must be a non-empty list")
+        variants = [{**body, fmt.plural_keys[key]: v} for v in values]
+    steps = []
+    for variant in variants:
+        cfg = _make(fmt.config, parse_table(fmt.config, variant, where, exclude=fmt.recipe_exclude), where)
+        step_name, names = build_names(fmt, cfg)
+        step_name = table.get("name") or step_name
+        if not isinstance(step_name, str) or not step_name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise RecipeError(f"{where}: name {step_name!r} must be letters, digits, '-', '_' or '.'")
+        if table.get("name"):  # a chosen name: the builds are named after it
+            names = {(step_name if len(names) == 1 else f"{step_name}-{stem}"): stem for stem in names.values()}
+        steps.append(BuildStep(format=fmt.name, config=cfg, name=step_name, builds=names, table=table))
+    return steps
+
+
+def builtin_run_recipe() -> Path:
+    return Path(str(resources.files("kizami") / "recipes" / "tiny-fcj.toml"))
+
+
+def _eval_settings(table: Any, where: str, base: Path) -> Any:
+    from kizami.runtime.evaluate import EvalSettings
+    from kizami.runtime.metrics.fim import FimSettings
+
+    kwargs = parse_table(EvalSettings, table, where, exclude=("version", "fim", "speed", "fim_modes", "top_k"),
+                         extra=("fim_sampled",))
+    fim = FimSettings(sampled=bool(kwargs.pop("fim_sampled", False)))
+    if kwargs.get("fim_file"):  # relative to the recipe, checked (and read) before any build starts
+        from kizami.calib_data.fim import read_tasks
+
+        path = Path(kwargs["fim_file"]) if Path(kwargs["fim_file"]).is_absolute() else base / kwargs["fim_file"]
+        if not path.is_file():
+            raise RecipeError(f"{where}: fim_file {path} not found; give a SantaCoder-FIM JSONL file or remove the key")
+        read_tasks(path)
+        kwargs["fim_file"] = str(path)
+    return _make(EvalSettings, {**kwargs, "fim": fim}, where)
+
+
+def load_run_recipe(path: Path) -> RunRecipe:
+    """Load and validate the whole recipe before anything runs; unknown keys and bad values are errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe {path} not found; `kizami init` writes an example")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{path}: not valid TOML ({exc})") from None
+    unknown = set(data) - _TOP
+    if unknown:
+        raise RecipeError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {', '.join(sorted(_TOP))}")
+    for key in ("name", "model", "out"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise RecipeError(f"{path}: '{key}' must be a non-empty string")
+    tables = data.get("build", [])
+    buildable = [n for n in formats.names() if get_format(n).buildable]
+    if not isinstance(tables, list) or not tables:
+        raise RecipeError(f"{path}: add at least one [[build]] table (format = one of {', '.join(buildable)})")
+    steps: list[BuildStep] = []
+    for i, table in enumerate(tables):
+        where = f"{path}: build #{i + 1}"
+        fmt_name = table.get("format") if isinstance(table, dict) else None
+        try:
+            fmt = get_format(str(fmt_name))
+        except UnknownName as exc:
+            raise RecipeError(f"{where}: {exc}") from None
+        where = f"{where} ({fmt.name})"
+        for step in _build_steps(fmt, table, where):
+            if step.config is not None and fmt.needs_calibration(step.config) and "calib" not in data:
+                raise RecipeError(f"{where} learns from calibration data; add a [calib] table"
+                                  + (" or set imatrix = \"none\"" if fmt.name == "gguf" else ""))
+            steps.append(step)
+    seen: dict[str, int] = {}
+    for i, step in enumerate(steps):
+        for name in {step.name, *step.builds}:
+            if seen.setdefault(name, i) != i:
+                raise RecipeError(f"{path}: two [[build]] tables make a build named {name!r}; they would overwrite "
+                                  "each other. Give one of them `name = \"...\"` or change its settings")
+    calib_table = dict(data.get("calib", {})) if isinstance(data.get("calib", {}), dict) else data.get("calib")
+    calib_recipe = "default"
+    calib = None
+    if "calib" in data:
+        kwargs = parse_table(CalibConfig, calib_table, f"{path}: [calib]", extra=("recipe",))
+        calib_recipe = str(kwargs.pop("recipe", "default"))
+        if calib_recipe != "default" and not (path.parent / calib_recipe).is_file() and not Path(calib_recipe).is_file():
+            raise RecipeError(f"{path}: [calib] recipe {calib_recipe!r} not found; use \"default\" or a mixture .toml")
+        calib = _make(CalibConfig, kwargs, f"{path}: [calib]")
+    gates = _make(Gates, parse_table(Gates, data.get("gates", {}), f"{path}: [gates]"), f"{path}: [gates]")
+    bundle = _make(BundleOptions, parse_table(BundleOptions, data.get("bundle", {}), f"{path}: [bundle]"),
+                   f"{path}: [bundle]")
+    return RunRecipe(name=data["name"], model=data["model"], out=data["out"], calib_recipe=calib_recipe, calib=calib,
+                     builds=tuple(steps), eval=_eval_settings(data.get("eval", {}), f"{path}: [eval]", path.parent),
+                     gates=gates, bundle=bundle, base_dir=str(path.parent), raw=data)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise RecipeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def to_toml(recipe: RunRecipe) -> str:
+    """The recipe as TOML; ``load_run_recipe`` of it gives an equal recipe."""
+    lines = [f"{k} = {_toml_value(recipe.raw[k])}" for k in ("name", "model", "out")]
+    for table in ("calib", "eval", "gates", "bundle"):
+        if table in recipe.raw:
+            lines += ["", f"[{table}]", *(f"{k} = {_toml_value(v)}" for k, v in recipe.raw[table].items())]
+    for build in recipe.raw.get("build", []):
+        lines += ["", "[[build]]", *(f"{k} = {_toml_value(v)}" for k, v in build.items())]
+    return "\n".join(lines) + "\n"

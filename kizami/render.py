@@ -1,0 +1,142 @@
+"""How the CLI shows things: rich tables, progress bars with an ETA, and the one-line error.
+
+When the output is not a terminal (CI, ``nohup``, a pipe) tables are drawn wide instead of wrapped at 80 columns,
+and progress bars are replaced by log lines, so a log reads like the screen would have.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from kizami.doctor import Check
+    from kizami.manifest import Manifest, Problem
+
+__all__ = ["console", "err_console", "progress_bars", "format_progress", "error_line", "doctor_table", "calib_table",
+           "problems_table", "layer_table", "gguf_table"]
+
+_WIDE = 220  # columns of a log that is not a terminal: no table row wraps
+console = Console(width=None if sys.stdout.isatty() else _WIDE)
+err_console = Console(stderr=True, log_path=False, width=None if sys.stderr.isatty() else _WIDE)
+
+
+def _bar() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False)
+
+
+@contextmanager
+def progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    """A factory ``(description, total) -> advance(n)``: rich bars in a terminal, a log line per tenth elsewhere."""
+    if err_console.is_terminal:
+        with _bar() as bar:
+            def factory(description: str, total: int) -> Callable[[int], None]:
+                task = bar.add_task(description, total=total)
+                return lambda n: bar.advance(task, n)
+
+            yield factory
+        return
+
+    def logged(description: str, total: int) -> Callable[[int], None]:
+        done = [0, -1]
+
+        def advance(n: int) -> None:
+            done[0] += n
+            tenth = done[0] * 10 // max(total, 1)
+            if tenth != done[1]:
+                done[1] = tenth
+                err_console.log(f"{escape(description)}: {done[0]}/{total}", highlight=False)
+        return advance
+
+    yield logged
+
+
+@contextmanager
+def format_progress(title: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A ``(message, done, total)`` callback for a format's build verb: one bar with an ETA once totals are known."""
+    with _bar() as bar:
+        task = bar.add_task(title, total=None)
+
+        def update(message: str, done: int, total: int) -> None:
+            bar.update(task, description=f"{title}: {escape(message)}", completed=done, total=total or None)
+            if not err_console.is_terminal:
+                err_console.log(f"{title}: {escape(message)}", highlight=False)
+
+        yield update
+
+
+def error_line(message: str) -> None:
+    # one line whatever an engine's message looked like; escaped, or "[calib]" in a message would vanish as markup
+    err_console.print(f"[red]error:[/] {escape(' '.join(message.split()))}", highlight=False, soft_wrap=True)
+
+
+def doctor_table(checks: list[Check]) -> Table:
+    table = Table(title="kizami doctor")
+    for col in ("", "group", "item", "status"):
+        table.add_column(col)
+    for c in checks:
+        table.add_row("[green]✓[/]" if c.ok else "[red]✗[/]", c.group, c.name, c.value)
+    return table
+
+
+def problems_table(path: Path, problems: list[Problem]) -> Table:
+    table = Table(title=f"{path}: {len(problems)} problem(s)")
+    for col in ("file", "problem", "detail"):
+        table.add_column(col)
+    for p in problems:
+        table.add_row(p.file, p.issue, p.detail)
+    return table
+
+
+def calib_table(path: Path, m: Manifest) -> tuple[Table, str]:
+    """A calibration set's mixture by source, and a footer line (licenses, sizes)."""
+    table = Table(title=f"calibration set {m.calibration['id']}" if m.calibration else str(path))
+    for col, justify in (("source", "left"), ("domain", "left"), ("language", "left"), ("docs", "right"),
+                         ("held out", "right"), ("samples", "right"), ("tokens", "right"), ("share", "right"),
+                         ("target", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for name, st in m.extra["sources"].items():
+        table.add_row(name, st["domain"], st["language"], str(st["documents"]), str(st["heldout_documents"]),
+                      str(st["samples"]), f"{st['tokens']:,}", f"{st['share_actual']:.1%}", f"{st['share_target']:.1%}")
+    licenses = sorted({st["license"] for st in m.extra["sources"].values()})
+    p = m.parameters
+    footer = (f"licenses: {'; '.join(licenses)}\n{p['samples']} samples x {p['seq_len']} tokens · "
+              f"{m.extra['fim_tasks']} FIM tasks · held-out docs "
+              + ", ".join(f"{d} {n}" for d, n in m.extra["heldout_documents"].items()))
+    return table, footer
+
+
+def layer_table(method: str, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"{method.upper()} per-layer error (gptqmodel's loss: weighted squared error per sample)")
+    for col in ("layer", "module", "loss", "samples", "time s"):
+        table.add_column(col, justify="right" if col != "module" else "left")
+    for r in rows:
+        table.add_row(r.get("layer", ""), r.get("module", ""), r.get("loss", ""), r.get("samples", ""), r.get("time", ""))
+    return table
+
+
+def gguf_table(out: Path, builds: dict[str, Path]) -> Table:
+    table = Table(title=f"GGUF builds in {out}")
+    for col in ("type", "folder", "file", "MiB"):
+        table.add_column(col)
+    for gtype, folder in builds.items():
+        for f in sorted(folder.glob("*.gguf")):
+            table.add_row(gtype, folder.name, f.name, f"{f.stat().st_size / 2**20:.1f}")
+    return table

@@ -1,0 +1,127 @@
+"""``EvalResult``: one build measured against bf16, as every reader sees it (pipeline, report, bundle, CLI).
+
+The metric sections stay the JSON objects the metrics write (``quality``, ``fim``, ``speed``, ``size``,
+``tokenizer_parity``); the accessors below are the only place that knows their layout, and a metric that was not
+measured (or was skipped) reads as ``None``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from kizami.errors import KizamiError
+
+__all__ = ["EvalResult"]
+
+
+def _get(d: Any, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvalResult:
+    SCHEMA: ClassVar[int] = 2
+
+    build: str
+    format: str
+    name: str = ""
+    reference: str | None = None
+    eval_set: dict[str, Any] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    size: dict[str, Any] | None = None
+    tokenizer_parity: dict[str, Any] | None = None
+    quality: dict[str, Any] | None = None
+    fim: dict[str, Any] | None = None
+    speed: dict[str, Any] | None = None
+    gates: dict[str, Any] | None = None  # the verdict, set once by the pipeline; None for the reference itself
+
+    # --- (de)serialization -------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": self.SCHEMA, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> EvalResult:
+        if not isinstance(data, dict) or data.get("schema") != cls.SCHEMA:
+            found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+            raise KizamiError(f"an evaluation result of schema {found!r}, this kizami reads {cls.SCHEMA}; re-run the "
+                              "evaluation (`kizami eval` or `kizami run`)")
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def replace(self, **changes: Any) -> EvalResult:
+        return dataclasses.replace(self, **changes)
+
+    # --- what readers ask ----------------------------------------------------------------------------------------
+    @property
+    def fim_skipped(self) -> str | None:
+        """Why FIM was not measured (no FIM tokens, not asked), or None when it was."""
+        if self.fim is None:
+            return "not measured"
+        return self.fim.get("skipped")
+
+    def fim_em(self, mode: str) -> float | None:
+        return None if self.fim_skipped else _get(self.fim, mode, "em")
+
+    def fim_by_language(self, mode: str) -> dict[str, float]:
+        return (None if self.fim_skipped else _get(self.fim, mode, "by_language")) or {}
+
+    @property
+    def fim_agreement(self) -> float | None:
+        """Share of FIM completions identical to bf16's, both modes pooled."""
+        agree = None if self.fim_skipped else _get(self.fim, "agreement")
+        return sum(agree.values()) / len(agree) if agree else None
+
+    def ppl(self, domain: str) -> float | None:
+        return _get(self.quality, "ppl", domain)
+
+    def ppl_change_pct(self, domain: str) -> float | None:
+        ratio = _get(self.quality, "ppl_ratio", domain)
+        return None if ratio is None else (ratio - 1) * 100
+
+    @property
+    def domains(self) -> list[str]:
+        return list(_get(self.quality, "ppl_ratio") or {})
+
+    @property
+    def kld(self) -> float | None:
+        return _get(self.quality, "kld", "all", "mean")
+
+    @property
+    def top1(self) -> float | None:
+        return _get(self.quality, "top1", "all")
+
+    @property
+    def size_bytes(self) -> int | None:
+        return _get(self.size, "bytes")
+
+    @property
+    def bits_per_weight(self) -> float | None:
+        return _get(self.size, "bits_per_weight")
+
+    @property
+    def prefill_tok_s(self) -> float | None:
+        return _get(self.speed, "prefill_tok_s", "median")
+
+    @property
+    def decode_tok_s(self) -> float | None:
+        return _get(self.speed, "decode_tok_s", "median")
+
+    @property
+    def peak_mib(self) -> float | None:
+        return next(iter((_get(self.speed, "memory") or {}).values()), None)
+
+    @property
+    def parity(self) -> float | None:
+        return _get(self.tokenizer_parity, "match")
+
+    @property
+    def passed(self) -> bool | None:
+        """The gate verdict: True, False, or None for the reference (nothing to gate)."""
+        return None if self.gates is None else bool(self.gates["pass"])
