@@ -51,8 +51,8 @@ def main() -> None:
           f"{'prefill t/s':>13}{'decode t/s':>12}")
     table = {}
     for name, r in rows.items():
-        q, sp = r["quality"], r["speed"]
-        table[name] = {"mib": r["size"]["bytes"] / 2**20, "kld": q["kld"]["all"]["mean"], "top1": q["top1"]["all"],
+        q, sp = r.quality, r.speed
+        table[name] = {"mib": r.size["bytes"] / 2**20, "kld": q["kld"]["all"]["mean"], "top1": q["top1"]["all"],
                        "ppl": q["ppl"], "ppl_ratio": q["ppl_ratio"],
                        "prefill_tok_s": sp["prefill_tok_s"]["median"], "decode_tok_s": sp["decode_tok_s"]["median"]}
         t, p = table[name], q["ppl_ratio"]

@@ -49,19 +49,20 @@ def main() -> None:
         ref = make_reference(model, sets["code+ja"], settings)
         n_params = count_parameters(model)
         rows = {"bf16": evaluate(model, ref, settings, n_params=n_params)}
+        quantize_s: dict[str, float] = {}
         for method in args.methods.split(","):
             config_cls, fn = METHODS[method]
             for label, calib in sets.items():
                 start = time.monotonic()
-                build = fn(model, root / f"{method}-{label}", config_cls(bits=args.bits, **size), calib=calib,
-                           threads=args.threads)
-                rows[f"{method.upper()} {args.bits}-bit, {label}"] = {
-                    **evaluate(build, ref, settings, n_params=n_params), "quantize_s": time.monotonic() - start}
+                build = fn(model, root / f"{method}-{label}", config_cls(bits=args.bits, threads=args.threads, **size),
+                           calib=calib)
+                rows[f"{method.upper()} {args.bits}-bit, {label}"] = evaluate(build, ref, settings, n_params=n_params)
+                quantize_s[f"{method.upper()} {args.bits}-bit, {label}"] = time.monotonic() - start
     print(f"{'build':<28}{'PPL code':>10}{'PPL ja':>9}{'PPL en':>9}{'KLD':>9}{'KLD code':>10}{'KLD ja':>9}{'KLD en':>9}"
           f"{'top-1':>8}{'FIM PSM':>9}{'FIM SPM':>9}")
     table = {}
     for name, r in rows.items():
-        q, f = r["quality"], r["fim"]
+        q, f = r.quality, r.fim
         table[name] = {"ppl": q["ppl"], "kld": q["kld"]["all"]["mean"], "top1": q["top1"]["all"],
                        "kld_by_domain": {d: v["mean"] for d, v in q["kld"].items() if d != "all"},
                        "fim_em": {m: f[m]["em"] for m in ("psm", "spm")}, "fim_tasks": f["psm"]["evaluated"]}

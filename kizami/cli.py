@@ -17,6 +17,7 @@ from rich.markup import escape
 from kizami import __version__
 from kizami.commands.build import export_app, quantize_app
 from kizami.commands.data import calib_app, standin_app, toolchain_app
+from kizami.commands.problems import problems_app
 from kizami.errors import KizamiError
 from kizami.render import console, err_console, error_line
 
@@ -33,6 +34,7 @@ app.add_typer(quantize_app, name="quantize")
 app.add_typer(export_app, name="export")
 app.add_typer(toolchain_app, name="toolchain")
 app.add_typer(standin_app, name="standin")
+app.add_typer(problems_app, name="problems")
 
 
 def _version_callback(value: bool) -> None:
@@ -79,7 +81,8 @@ def verify(path: Annotated[Path, typer.Argument(help="A build or bundle folder (
     console.print(f"[green]OK[/] {path}: {m.format} build, {len(m.files)} files match kizami.json")
 
 
-_TASKS = {"ppl": "quality", "kld": "quality", "fim": "fim", "speed": "speed", "size": "size", "parity": "parity"}
+_TASKS = {"ppl": "quality", "kld": "quality", "fim": "fim", "speed": "speed", "size": "size", "parity": "parity",
+          "humaneval": "humaneval", "humaneval-infill": "humaneval-infill"}
 
 
 @app.command("eval")
@@ -89,7 +92,11 @@ def eval_cmd(
     ref: Annotated[Optional[str], typer.Option(help="The bf16 reference checkpoint (default: the build's source "
                                                     "checkpoint from its manifest).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: BUILD.eval.json next to the build).")] = None,
-    tasks: Annotated[str, typer.Option(help="Comma-separated: ppl,kld,fim,speed,size,parity.")] = "ppl,kld,fim,speed,size,parity",
+    tasks: Annotated[str, typer.Option(help="Comma-separated: ppl,kld,fim,speed,size,parity; also humaneval (pass@k, "
+                                            "code run in a sandbox) and humaneval-infill.")] = "ppl,kld,fim,speed,size,parity",
+    problems: Annotated[str, typer.Option(help="HumanEval-format problems: `humaneval` (built in) or a JSONL file "
+                                               "(`kizami problems check FILE` validates one).")] = "humaneval",
+    problems_limit: Annotated[int, typer.Option(help="Only the first N problems (0: all).")] = 0,
     fim_file: Annotated[Optional[Path], typer.Option(help="A SantaCoder-FIM JSONL file instead of the set's eval/fim.jsonl.")] = None,
     ctx: Annotated[int, typer.Option(help="Perplexity window length in tokens.")] = 512,
     stride: Annotated[int, typer.Option(help="Window advance; each token is scored once with >= ctx-stride context.")] = 256,
@@ -107,8 +114,13 @@ def eval_cmd(
     if unknown:
         raise KizamiError(f"unknown task(s) {unknown}; choose from {', '.join(_TASKS)}")
     metrics = tuple(dict.fromkeys(_TASKS[t.strip()] for t in tasks.split(",") if t.strip()))
+    if "humaneval" in metrics or "humaneval-infill" in metrics:
+        from kizami.calib_data.problems import load_problems
+
+        load_problems(problems)  # a bad problem file fails now, before any model loads
     settings = EvalSettings(ctx=ctx, stride=stride, metrics=metrics, fim=FimSettings(sampled=fim_sampled),
-                            device=device, threads=threads, fim_file=str(fim_file) if fim_file else "")
+                            device=device, threads=threads, fim_file=str(fim_file) if fim_file else "",
+                            problems=problems, problems_limit=problems_limit)
     from kizami.render import progress_bars
 
     with progress_bars() as progress:

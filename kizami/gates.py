@@ -17,6 +17,7 @@ class Gates:
     max_kld: float | None = None  # mean KL-divergence over all held-out tokens
     max_fim_em_drop: float | None = None  # FIM exact-match drop vs bf16 (worst mode), as a fraction
     min_decode_tok_s: float | None = None
+    max_pass1_drop_pts: float | None = None  # HumanEval pass@1 drop vs bf16, in percentage points
     version: int = 1
 
     def verdict(self, result: EvalResult, reference: EvalResult | None) -> dict[str, Any]:
@@ -35,5 +36,7 @@ class Gates:
             drops = [r - m for mode in ("psm", "spm")
                      if (m := result.fim_em(mode)) is not None and (r := reference.fim_em(mode)) is not None]
             check("fim_em_drop", max(drops) if drops else None, self.max_fim_em_drop)
+            if result.pass1 is not None and reference.pass1 is not None:
+                check("pass1_drop_pts", (reference.pass1 - result.pass1) * 100, self.max_pass1_drop_pts)
         check("decode_tok_s", result.decode_tok_s, self.min_decode_tok_s, higher_is_better=True)
         return {"checks": checks, "pass": all(c["pass"] for c in checks.values())}

@@ -118,6 +118,7 @@ def _run(recipe: RunRecipe, out: Path, *, progress: Progress, status: Status, fa
     from kizami.checkpoint import count_parameters
     from kizami.runtime.evaluate import evaluate, reference_for, result_key
     from kizami.runtime.metrics.fim import fim_agreement
+    from kizami.runtime.metrics.functional import agreement
     from kizami.standin import resolve_model
 
     named = resolve_model(recipe.model)  # a stand-in's name, or a path relative to the recipe
@@ -170,6 +171,8 @@ def _run(recipe: RunRecipe, out: Path, *, progress: Progress, status: Status, fa
             continue
         if ref and ref.fim and result.fim and not result.fim_skipped and not ref.fim_skipped:
             result = result.replace(fim={**result.fim, "agreement": fim_agreement(result.fim, ref.fim)})
+        if ref and ref.humaneval and result.humaneval:  # share of problems whose outcome equals bf16's
+            result = result.replace(humaneval={**result.humaneval, "agreement": agreement(result.humaneval, ref.humaneval)})
         results[name] = result.replace(gates=recipe.gates.verdict(result, ref))
     summary = RunSummary(recipe=dict(recipe.raw), calibration=manifest.load(calib_dir).calibration, results=results,
                          failures=failures)

@@ -8,6 +8,7 @@ its non-default fields (``kizami.formats.build_names``); two builds of one name 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 import tomllib
 
 from kizami.calib_data.build import CalibConfig
-from kizami.errors import KizamiError, UnknownName
+from kizami.errors import KizamiError
 from kizami.formats import Format, build_names, formats, get_format
 from kizami.gates import Gates
 
@@ -193,6 +194,13 @@ def _eval_settings(table: Any, where: str, base: Path) -> Any:
             raise RecipeError(f"{where}: fim_file {path} not found; give a SantaCoder-FIM JSONL file or remove the key")
         read_tasks(path)
         kwargs["fim_file"] = str(path)
+    if kwargs.get("problems", "humaneval") != "humaneval":  # likewise a problem set, relative to the recipe
+        from kizami.calib_data.problems import load_problems
+
+        kwargs["problems"] = str(base / kwargs["problems"])
+        load_problems(kwargs["problems"])
+    if "metrics" in kwargs:
+        kwargs["metrics"] = tuple(kwargs["metrics"])
     return _make(EvalSettings, {**kwargs, "fim": fim}, where)
 
 
@@ -218,11 +226,12 @@ def load_run_recipe(path: Path) -> RunRecipe:
     steps: list[BuildStep] = []
     for i, table in enumerate(tables):
         where = f"{path}: build #{i + 1}"
-        fmt_name = table.get("format") if isinstance(table, dict) else None
-        try:
-            fmt = get_format(str(fmt_name))
-        except UnknownName as exc:
-            raise RecipeError(f"{where}: {exc}") from None
+        fmt_name = str(table.get("format")) if isinstance(table, dict) else ""
+        if fmt_name not in buildable and fmt_name not in formats:
+            close = difflib.get_close_matches(fmt_name, buildable, n=1)
+            raise RecipeError(f"{where}: format {fmt_name!r} is not one of {', '.join(buildable)}"
+                              + (f"; did you mean {close[0]!r}?" if close else ""))
+        fmt = get_format(fmt_name)
         where = f"{where} ({fmt.name})"
         for step in _build_steps(fmt, table, where):
             if step.config is not None and fmt.needs_calibration(step.config) and "calib" not in data:

@@ -37,9 +37,9 @@ console = Console(width=None if sys.stdout.isatty() else _WIDE)
 err_console = Console(stderr=True, log_path=False, width=None if sys.stderr.isatty() else _WIDE)
 
 
-def _bar() -> Progress:
+def _bar(transient: bool = False) -> Progress:
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False)
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=transient)
 
 
 @contextmanager
@@ -71,7 +71,7 @@ def progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
 @contextmanager
 def format_progress(title: str) -> Iterator[Callable[[str, int, int], None]]:
     """A ``(message, done, total)`` callback for a format's build verb: one bar with an ETA once totals are known."""
-    with _bar() as bar:
+    with _bar(transient=True) as bar:  # the command prints what it made when done
         task = bar.add_task(title, total=None)
 
         def update(message: str, done: int, total: int) -> None:

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 __all__ = ["COLUMNS", "result_row", "verdict", "gate_failures", "eval_table", "markdown_report", "result_details"]
 
 COLUMNS = ("build", "format", "size MiB", "bits/w", "PPL code", "PPL ja", "PPL en", "KLD", "top-1",
-           "FIM PSM", "FIM SPM", "FIM = bf16", "prefill tok/s", "decode tok/s", "peak MiB", "tok parity")
+           "FIM PSM", "FIM SPM", "FIM = bf16", "pass@1", "HE = bf16", "prefill tok/s", "decode tok/s", "peak MiB",
+           "tok parity")
 
 
 def _num(x: Any, fmt: str) -> str:
@@ -27,15 +28,27 @@ def _ppl(result: EvalResult, domain: str) -> str:
     return "—" if ppl is None or change is None else f"{ppl:.3f} ({change:+.2f}%)"
 
 
+def _pass1(result: EvalResult) -> str:
+    """pass@1 with its 95 % interval: ``0.183 [0.13–0.25]``."""
+    if result.pass1 is None:
+        return "—"
+    low, high = result.pass1_interval or (result.pass1, result.pass1)
+    return f"{result.pass1:.3f} [{low:.2f}–{high:.2f}]"
+
+
 def result_row(result: EvalResult, label: str = "") -> list[str]:
     size_b = result.size_bytes
-    fim_cell = (lambda m: "skipped" if result.fim_skipped else _num(result.fim_em(m), ".3f"))
+
+    def fim_cell(mode: str) -> str:
+        return "skipped" if result.fim_skipped else _num(result.fim_em(mode), ".3f")
+
     return [
         label or result.name or Path(result.build).name, result.format,
         _num(size_b / 2**20 if size_b else None, ".1f"), _num(result.bits_per_weight, ".2f"),
         _ppl(result, "code"), _ppl(result, "ja"), _ppl(result, "en"),
         _num(result.kld, ".5f"), _num(result.top1, ".3f"),
-        fim_cell("psm"), fim_cell("spm"), _num(result.fim_agreement, ".0%"),
+        fim_cell("psm"), fim_cell("spm"), _num(result.fim_agreement, ".0%"), _pass1(result),
+        _num((result.humaneval or {}).get("agreement"), ".0%"),
         _num(result.prefill_tok_s, ".0f"), _num(result.decode_tok_s, ".1f"),
         _num(result.peak_mib, ".0f"), _num(result.parity, ".0%"),
     ]
@@ -53,7 +66,7 @@ def gate_failures(result: EvalResult) -> list[str]:
 
 # The terminal shows the columns that decide between builds; the reports show all of them.
 _TERMINAL = ("build", "format", "size MiB", "bits/w", "PPL code", "PPL ja", "PPL en", "KLD", "top-1", "FIM = bf16",
-             "decode tok/s")
+             "pass@1", "decode tok/s")
 
 
 def eval_table(results: list[EvalResult], title: str = "kizami evaluation") -> Table:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +30,8 @@ from kizami.tokenizer import load_tokenizer
 __all__ = ["METRICS", "EvalSettings", "eval_texts", "make_reference", "reference_for", "tokenizer_parity", "result_key",
            "evaluate"]
 
-METRICS = ("quality", "fim", "speed", "size", "parity")
+METRICS = ("quality", "fim", "speed", "size", "parity", "humaneval", "humaneval-infill")
+DEFAULT_METRICS = METRICS[:5]  # functional correctness generates far more tokens: asked for by name
 # (description, total) -> advance(n)
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
@@ -49,7 +51,14 @@ class EvalSettings:
     fim_limit: int = 0  # 0 = every task
     fim_file: str = ""  # a SantaCoder-FIM JSONL file; default: the evaluation set's eval/fim.jsonl
     speed: SpeedSettings = field(default_factory=SpeedSettings)
-    metrics: tuple[str, ...] = METRICS
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    problems: str = "humaneval"  # HumanEval-format problems: the built-in set or a JSONL file
+    problems_limit: int = 0  # the first N problems (0 = all; HumanEval has 164)
+    humaneval_max_new_tokens: int = 512  # the model card's setting
+    humaneval_samples: int = 1  # > 1 with humaneval_sampled: the card's T 0.2 / top-p 0.95, for pass@k
+    humaneval_sampled: bool = False
+    infill_limit: int = 0  # the first N infilling tasks per kind (0 = all)
+    sandbox_timeout_s: float = 3.0  # wall clock per program
     device: str = "cpu"
     threads: int | None = None
     version: int = 1
@@ -62,6 +71,18 @@ class EvalSettings:
         if bad:
             raise KizamiError(f"unknown FIM mode(s) {sorted(bad)}; choose from {', '.join(MODES)}")
         plan_windows(self.ctx, self.ctx, self.stride)  # validates ctx / stride
+        if self.problems_limit < 0 or self.infill_limit < 0:
+            raise KizamiError("problems_limit and infill_limit must be 0 (all) or more")
+        self.generation()  # validates the HumanEval settings
+
+    def generation(self) -> Any:
+        from kizami.runtime.metrics.functional import GenSettings
+
+        try:
+            return GenSettings(max_new_tokens=self.humaneval_max_new_tokens, samples=self.humaneval_samples,
+                               sampled=self.humaneval_sampled)
+        except ValueError as exc:
+            raise KizamiError(f"HumanEval settings: {exc}") from None
 
     def reference_key(self) -> dict[str, Any]:
         return {"ctx": self.ctx, "stride": self.stride, "top_k": self.top_k, "max_tokens": self.max_tokens_per_domain,
@@ -153,6 +174,44 @@ def result_key(build: Path, settings: EvalSettings, ref: Reference) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+def _functional(backend: Any, settings: EvalSettings, progress: ProgressFactory, journal: Path | None) -> dict[str, Any]:
+    """HumanEval pass@k and execution-checked infilling, when asked for (model-written code runs in the sandbox)."""
+    from kizami.calib_data.fim import FimTask
+    from kizami.calib_data.problems import InfillConfig, load_problems, make_infill_tasks
+    from kizami.runtime.metrics.functional import GenSettings, humaneval, infilling
+    from kizami.runtime.sandbox import SandboxConfig
+
+    wanted = {"humaneval", "humaneval-infill"} & set(settings.metrics)
+    if not wanted:
+        return {}
+    out: dict[str, Any] = {}
+    problems = load_problems(settings.problems)[: settings.problems_limit or None]
+    sandbox = SandboxConfig(timeout_s=settings.sandbox_timeout_s)
+    log_file = journal.with_name(journal.name.replace("fim-", "functional-")) if journal else None
+    if "humaneval" in wanted:
+        gen = settings.generation()
+        out["humaneval"] = humaneval(backend, problems, gen, sandbox=sandbox, journal=log_file,
+                                     progress=progress("HumanEval completions", len(problems) * gen.samples))
+    if "humaneval-infill" in wanted:
+        if not backend.caps.fim:
+            out["humaneval_infill"] = {"skipped": "no FIM tokens"}
+            return out
+        tasks, per_kind = [], Counter[str]()
+        for task in make_infill_tasks(problems, InfillConfig()):
+            per_kind[task.kind] += 1
+            if not settings.infill_limit or per_kind[task.kind] <= settings.infill_limit:
+                tasks.append(task)
+
+        def prompt(prefix: str, suffix: str, mode: str) -> list[int]:
+            task = FimTask(name="", language="python", prompt=prefix, suffix=suffix, canonical_solution="")
+            return backend.tokenize([fim_prompt_text(task, mode)])[0]
+
+        out["humaneval_infill"] = infilling(backend, tasks, prompt, modes=settings.fim_modes,
+                                            settings=GenSettings(max_new_tokens=128), sandbox=sandbox, journal=log_file,
+                                            progress=progress("HumanEval infilling", len(tasks) * len(settings.fim_modes)))
+    return out
+
+
 def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: int, name: str = "",
              progress: ProgressFactory = _no_progress, journal_dir: Path | None = None) -> EvalResult:
     """Every metric of ``settings`` for ``build``. With ``journal_dir``, FIM completions are journaled there as they
@@ -180,6 +239,7 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
         if "speed" in settings.metrics:
             source = next(iter(ref.domains.values())).stream.tolist()
             sections["speed"] = speed(backend, source, settings.speed)
+        sections |= _functional(backend, settings, progress, journal)
     finally:
         backend.close()
     if journal is not None:

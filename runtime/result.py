@@ -40,6 +40,8 @@ class EvalResult:
     quality: dict[str, Any] | None = None
     fim: dict[str, Any] | None = None
     speed: dict[str, Any] | None = None
+    humaneval: dict[str, Any] | None = None  # completion pass@k, each problem's outcome
+    humaneval_infill: dict[str, Any] | None = None  # infilling by exact match and by execution, per FIM mode
     gates: dict[str, Any] | None = None  # the verdict, set once by the pipeline; None for the reference itself
 
     # --- (de)serialization -------------------------------------------------------------------------------------
@@ -120,6 +122,19 @@ class EvalResult:
     @property
     def parity(self) -> float | None:
         return _get(self.tokenizer_parity, "match")
+
+    @property
+    def pass1(self) -> float | None:
+        """HumanEval pass@1 (completion), or None when not measured."""
+        return _get(self.humaneval, "pass@1")
+
+    @property
+    def pass1_interval(self) -> tuple[float, float] | None:
+        iv = _get(self.humaneval, "interval95")
+        return (iv["low"], iv["high"]) if iv else None
+
+    def infill_pass1(self, mode: str = "psm") -> float | None:
+        return _get(self.humaneval_infill, mode, "pass@1")
 
     @property
     def passed(self) -> bool | None:

@@ -49,13 +49,7 @@ class FakeBackend:
             if self.queue:
                 out.append(Generation([], self.queue.pop(0), "stop-string", 0.01, 0.02))
                 continue
-            state = {"last": r.prompt[-1]}
-
-            def step(tok: int) -> np.ndarray:
-                state["last"] = tok
-                return self.logp[tok]
-
-            out.append(run_generation(r, start=lambda p: self.logp[p[-1]], step=step, stop_ids=(),
+            out.append(run_generation(r, start=lambda p: self.logp[p[-1]], step=lambda tok: self.logp[tok], stop_ids=(),
                                       decode=lambda ids: "".join(chr(97 + i % 26) for i in ids)))
         return out
 

@@ -222,7 +222,7 @@ CASES = [
          ("bits must be 4 or 8",)),
     Case("quantize gptq: --calib is neither a set nor a recipe", lambda w: ["quantize", "gptq", "tiny-fcj", "-o", "q",
                                                                            "--calib", "notes.txt"],
-         ("not `default`, a calibration build folder or a recipe .toml",)),
+         ("not `default`, a calibration build folder or a mixture recipe .toml",)),
     # evaluation inputs: builds, evaluation sets, FIM task files
     Case("eval: unknown task", lambda w: ["eval", "tiny-fcj", "--data", "d", "--tasks", "ppl,bleu"],
          ("unknown task(s) ['bleu']",)),
@@ -250,15 +250,21 @@ CASES = [
     # run recipes
     Case("run: recipe missing", lambda w: ["run", "r.toml"], ("recipe r.toml not found", "kizami init")),
     Case("run: unknown build format", lambda w: ["run", _file(w, "r.toml", _RECIPE + '[[build]]\nformat = "exl2"\n')],
-         ("format 'exl2' is not one of",)),
+         ("format 'exl2' is not one of awq, gguf, gptq, onnx",)),
     Case("run: GPTQ without a [calib] table", lambda w: ["run", _file(w, "r.toml", _RECIPE + '[[build]]\nformat = "gptq"\n')],
-         ("(gptq) is calibrated; add a [calib] table",)),
+         ("(gptq) learns from calibration data; add a [calib] table",)),
     Case("run: misspelt option in a build", lambda w: ["run", _file(w, "r.toml", _RECIPE + '[calib]\n[[build]]\nformat = '
                                                                     '"gguf"\ntypes = ["q8_0"]\nimatirx = "none"\n')],
-         ("unknown key(s) ['imatirx']",)),
+         ("(gguf): unknown key 'imatirx'; allowed: base", "imatrix")),
+    Case("run: a value the format refuses", lambda w: ["run", _file(w, "r.toml", _RECIPE + '[calib]\n[[build]]\nformat = '
+                                                                     '"gptq"\ngroup_size = 96\n')],
+         ("build #1 (gptq): GPTQ group size 96 is not one of",)),
+    Case("run: two builds of one name", lambda w: ["run", _file(w, "r.toml", _RECIPE + '[calib]\n[[build]]\nformat = '
+                                                                 '"gptq"\n[[build]]\nformat = "gptq"\ndevice = "cuda"\n')],
+         ("make a build named 'gptq-w4g128'", "name = ")),
     Case("run: gate that is not a number", lambda w: ["run", _file(w, "r.toml", _RECIPE + '[gates]\nmax_kld = "low"\n'
                                                                   '[[build]]\nformat = "gguf"\nimatrix = "none"\n')],
-         ("gate max_kld must be a number",)),
+         ("[gates]: max_kld = 'low' must be a number",)),
     Case("run: FIM task file missing", lambda w: _run_with_fim(w, ""), ("fim_file", "tasks.jsonl not found")),
     Case("run: FIM task file row is not an object", lambda w: _run_with_fim(w, "[1, 2]\n"),
          ("tasks.jsonl:1: expected a JSON object",)),

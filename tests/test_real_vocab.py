@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-quicktok = pytest.importorskip("quicktok")
+from tests.engines import require
+
+quicktok = require("quicktok")
 
 from kizami.standin.real_vocab import FIM_IDS, build_llama3_tokenizer, make_random_llama  # noqa: E402
 

@@ -25,7 +25,7 @@ BASE = 'name = "t"\nmodel = "tiny-fcj"\nout = "o"\n'
 
 @pytest.mark.parametrize(("body", "message"), [
     (BASE, "at least one [[build]]"),
-    (BASE + '[[build]]\nformat = "gptqq"\n', "unknown format 'gptqq'. Did you mean 'gptq'?"),
+    (BASE + '[[build]]\nformat = "gptqq"\n', "format 'gptqq' is not one of awq, gguf, gptq, onnx; did you mean 'gptq'?"),
     (BASE + '[calib]\n[[build]]\nformat = "awq"\ndesc_act = true\n', "build #1 (awq): unknown key 'desc_act'"),
     (BASE + '[[build]]\nformat = "gguf"\ntypes = ["q8_0", "q4_k_m"]\n', "add a [calib] table"),
     (BASE + '[calib]\n[[build]]\nformat = "gguf"\nbogus = 1\n', "unknown key 'bogus'; allowed: base, base_model"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from kizami import manifest
+from tests.engines import require, require_tool
 
-pytest.importorskip("llama_cpp")
-pytest.importorskip("onnxruntime_genai")
+require("llama_cpp")
+require("onnxruntime_genai")
 
 RECIPE = """
 name = "e2e"
@@ -37,6 +37,7 @@ precisions = ["int4"]
 
 [[build]]
 format = "gguf"
+name = "gguf"
 types = ["q8_0"]
 imatrix = "calib"
 imatrix_chunks = 8
@@ -77,8 +78,8 @@ def _staging(folder: Path) -> bool:
 # Where the run is interrupted, in order: (signal, how the test sees the run is there, the step it is in).
 KILLS = [
     (signal.SIGKILL, lambda run, out: "calibration set" in out, "calibration set"),
-    (signal.SIGINT, lambda run, out: _staging(run / "builds" / "onnx"), "building ONNX int4 for cpu"),  # builder child
-    (signal.SIGKILL, lambda run, out: _staging(run / "builds" / "gguf"), "building gguf (q8_0)"),
+    (signal.SIGINT, lambda run, out: _staging(run / "builds"), "onnx-int4-cpu: building ONNX int4 for cpu"),  # builder child
+    (signal.SIGKILL, lambda run, out: _staging(run / "builds" / "gguf"), "building gguf"),
     (signal.SIGINT, lambda run, out: "evaluating onnx-int4-cpu" in out, "evaluating onnx-int4-cpu"),
     (signal.SIGKILL, lambda run, out: "evaluating gguf-q8_0" in out, "evaluating gguf-q8_0"),
 ]
@@ -133,7 +134,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             calib_done = (run / "calib" / manifest.MANIFEST_NAME).stat().st_mtime_ns
     assert calib_done is not None
     # damage a finished build behind kizami's back: the re-run must notice and redo it, never use it
-    q8 = next((run / "builds" / "gguf" / "Q8_0").glob("*.gguf"))
+    q8 = next((run / "builds" / "gguf" / "Q8_0").glob("*.gguf"))  # the table's `name = "gguf"`
     with open(q8, "r+b") as fh:
         fh.seek(q8.stat().st_size // 2)
         fh.write(b"\xff" * 64)
@@ -192,9 +193,7 @@ class _DomSummary(HTMLParser):
 
 
 def test_html_report_renders_in_headless_chromium(finished_run: Path, tmp_path: Path) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if chromium is None:
-        pytest.skip("no Chromium (scripts/setup.sh installs Debian's chromium where it can)")
+    chromium = require_tool("chromium")
     report = finished_run / "run" / "report.html"
     proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}",
                            "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120)

@@ -113,8 +113,8 @@ def export_gguf_cmd(
     calib: Annotated[str, typer.Option(help="The calibration set for --imatrix calib (as for `kizami quantize`).")] = "default",
     imatrix_chunks: Annotated[int, typer.Option(help="Chunks of --imatrix-ctx tokens the imatrix reads.")] = d(GGUFConfig, "imatrix_chunks"),
     imatrix_ctx: Annotated[int, typer.Option(help="Context per imatrix chunk.")] = d(GGUFConfig, "imatrix_ctx"),
-    pre_tokenizer: Annotated[str, typer.Option(help="`auto` (detect Llama 3's regex), `converter` (the converter's own "
-                                                    "hash check), or a llama.cpp pre-tokenizer name, e.g. llama-bpe.")] = d(GGUFConfig, "pre_tokenizer"),
+    pre_tokenizer: Annotated[str, typer.Option(help="`auto` (detect Llama 3's regex), `converter` (the converter's own hash "
+                                                    "check), or a llama.cpp pre-tokenizer name, e.g. llama-bpe.")] = "auto",
     name: Annotated[str, typer.Option(help="general.name and file base name (default: the folder name).")] = "",
     license: Annotated[str, typer.Option(help="general.license, e.g. llama3.1.")] = "",
     base_model: Annotated[str, typer.Option(help="Upstream repo id for general.base_model.*.")] = "",

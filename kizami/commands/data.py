@@ -57,7 +57,7 @@ def calib_build(
     tokenizer: Annotated[str, typer.Option(help="Tokenizer to pack with: a model folder, or `tiny-fcj`.")] = "tiny-fcj",
     samples: Annotated[int, typer.Option(help="Number of calibration samples.")] = d(CalibConfig, "samples"),
     seq_len: Annotated[int, typer.Option(help="Tokens per sample (BOS included).")] = d(CalibConfig, "seq_len"),
-    fim_per_language: Annotated[int, typer.Option(help="Single-line FIM tasks per language from held-out code.")] = d(CalibConfig, "fim_per_language"),
+    fim_per_language: Annotated[int, typer.Option(help="Single-line FIM tasks per language, from held-out code.")] = 20,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
 ) -> None:
     """Build a calibration set (N samples x L tokens) and its held-out evaluation sets (perplexity texts, FIM tasks)."""

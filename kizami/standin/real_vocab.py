@@ -66,7 +66,7 @@ def _vocab_merges_specials() -> tuple[dict[str, int], list[tuple[str, str]], dic
     # As transformers' tiktoken converter (and Meta's tokenizer.json, 280,147 merges): every split of a token into
     # two tokens is a merge, ranked by the token. Simulating BPE to find one merge per token fails here: 678 of the
     # tokens Llama 3 added to cl100k are unreachable by BPE (e.g. b".:.:" stops at b".", b":.", b":").
-    for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
+    for token, _rank in sorted(ranks.items(), key=lambda kv: kv[1]):
         splits = [(token[:i], token[i:]) for i in range(1, len(token)) if token[:i] in ranks and token[i:] in ranks]
         merges += [(text(a), text(b)) for a, b in sorted(splits, key=lambda ab: (ranks[ab[0]], ranks[ab[1]]))]
     specials, reserved = {}, iter(range(256))

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from kizami.calib_data.build import load_documents
 from kizami.calib_data.recipe import load_recipe
@@ -26,7 +27,7 @@ from kizami.calib_data.recipe import load_recipe
 log = logging.getLogger(__name__)
 
 __all__ = ["LLAMA3_PATTERN", "ROPE_PARAMETERS", "SPECIAL_TOKENS", "TrainConfig", "CodeLlamaTrainConfig",
-           "CODELLAMA_PIECES", "build_codellama_tokenizer", "save_bf16_llama", "train_tokenizer", "train_standin",
+           "CODELLAMA_PIECES", "STANDINS", "build_codellama_tokenizer", "save_bf16_llama", "train_tokenizer", "train_standin",
            "train_codellama", "train_named"]
 
 LLAMA3_PATTERN = (
@@ -251,6 +252,7 @@ def train_standin(out: Path, cfg: TrainConfig = TrainConfig(), progress: Callabl
 # Code Llama's tokenizer is Llama 2's 32,000 SentencePiece pieces plus 16 more (vocabulary 32,016), the infilling
 # pieces at 32007-32010 (its HF tokenizer_config lists them as special tokens); the other 12 are fillers here.
 CODELLAMA_PIECES = {32007: "▁<PRE>", 32008: "▁<SUF>", 32009: "▁<MID>", 32010: "▁<EOT>"}
+CODELLAMA_EOT = 32010
 _CODELLAMA_VOCAB = 32016
 # A Llama-2-style SentencePiece BPE model (32,000 pieces, byte fallback) from the mistral-common package, Apache-2.0.
 SP_SOURCE = ("mistral_common", "data/tokenizer.model.v1")
@@ -265,19 +267,21 @@ class CodeLlamaTrainConfig:
     kv_heads: int = 4  # Code Llama 7B/13B use plain multi-head attention
     rope_theta: float = 1_000_000.0
     max_position_embeddings: int = 16384
-    tokens_per_step: int = 4096
+    # One 1,024-token window a step, then one 4,096-token window a step for the last ``long_fraction`` of the steps
+    # (Code Llama's long-context phase also comes last). On one core, more small steps beat fewer big ones.
+    tokens_per_step: int = 1024
     short_len: int = 1024
-    long_len: int = 4096  # the last ``long_fraction`` of the steps, as Code Llama's long-context phase comes last
-    long_fraction: float = 0.3
-    steps: int = 240
+    long_len: int = 4096
+    long_fraction: float = 0.05
+    steps: int = 400
     lr: float = 3e-3
     fim_rate: float = 0.5  # of documents; each FIM example is PSM or SPM with equal odds
     seed: int = 0
     threads: int = 1
 
     def __post_init__(self) -> None:
-        if self.tokens_per_step % self.short_len or self.tokens_per_step % self.long_len:
-            raise ValueError("tokens_per_step must be a multiple of short_len and long_len")
+        if self.tokens_per_step % self.short_len:
+            raise ValueError(f"tokens_per_step {self.tokens_per_step} must be a multiple of short_len {self.short_len}")
         if self.long_len > self.max_position_embeddings:
             raise ValueError(f"long_len {self.long_len} exceeds max_position_embeddings {self.max_position_embeddings}")
 
@@ -288,7 +292,33 @@ def _sp_source_info() -> dict[str, str]:
 
     data = (resources.files(SP_SOURCE[0]) / SP_SOURCE[1]).read_bytes()
     return {"package": f"mistral-common {metadata.version('mistral-common')}", "file": f"{SP_SOURCE[0]}/{SP_SOURCE[1]}",
-            "license": "Apache-2.0 (the package's LICENCE file)", "sha256": hashlib.sha256(data).hexdigest()}
+            "license": "Apache-2.0 (the package's licenses/LICENSE file)", "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _sp_tokenizer_json(proto: Any) -> Any:
+    """A ``tokenizers`` twin of a SentencePiece BPE model that gives the same ids on plain text.
+
+    Merges are every split of a piece into two pieces, ranked by the merged piece's score as SentencePiece ranks
+    them (its whitespace runs score -1e9, so they merge last; ranking by id instead splits ``"    return"`` wrongly).
+    The normalizer always prepends ``▁`` as SentencePiece's dummy prefix does, even before a leading space.
+    """
+    from sentencepiece import sentencepiece_model_pb2 as sp_pb2
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, processors
+
+    kind = sp_pb2.ModelProto.SentencePiece
+    vocab = {p.piece: i for i, p in enumerate(proto.pieces)}
+    normal = {p.piece: (-p.score, i) for i, p in enumerate(proto.pieces) if p.type == kind.NORMAL}
+    merges = [(piece[:k], piece[k:]) for piece, _ in sorted(normal.items(), key=lambda kv: kv[1])
+              for k in range(1, len(piece)) if piece[:k] in normal and piece[k:] in normal]
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                     decoders.Strip(" ", 1, 0)])
+    tok.add_special_tokens([AddedToken(p.piece, special=True, normalized=False)
+                            for p in proto.pieces if p.type in (kind.CONTROL, kind.UNKNOWN)])
+    tok.post_processor = processors.TemplateProcessing(single="<s>:0 $A:0", pair="<s>:0 $A:0 <s>:1 $B:1",
+                                                       special_tokens=[("<s>", 1)])
+    return tok
 
 
 def build_codellama_tokenizer(out: Path) -> Path:
@@ -296,7 +326,6 @@ def build_codellama_tokenizer(out: Path) -> Path:
     from importlib import resources
 
     from sentencepiece import sentencepiece_model_pb2 as sp_pb2
-    from transformers import LlamaTokenizer
 
     proto = sp_pb2.ModelProto()
     proto.ParseFromString((resources.files(SP_SOURCE[0]) / SP_SOURCE[1]).read_bytes())
@@ -309,18 +338,130 @@ def build_codellama_tokenizer(out: Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "tokenizer.model").write_bytes(proto.SerializeToString())
+    _sp_tokenizer_json(proto).save(str(out / "tokenizer.json"))
     specials = list(CODELLAMA_PIECES.values())
-    tok = LlamaTokenizer(vocab_file=str(out / "tokenizer.model"), legacy=False, add_bos_token=True,
-                         additional_special_tokens=specials, clean_up_tokenization_spaces=False)
-    tok.save_pretrained(str(out))
     (out / "tokenizer_config.json").write_text(json.dumps({
         "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
-        "additional_special_tokens": specials, "prefix_token": specials[0], "suffix_token": specials[1],
-        "middle_token": specials[2], "eot_token": specials[3], "clean_up_tokenization_spaces": False,
-        "legacy": False, "add_bos_token": True, "add_eos_token": False,
-        "model_input_names": ["input_ids", "attention_mask"], "model_max_length": 16384,
+        "additional_special_tokens": specials, "clean_up_tokenization_spaces": False, "add_bos_token": True,
+        "add_eos_token": False, "model_input_names": ["input_ids", "attention_mask"], "model_max_length": 16384,
     }, indent=2, ensure_ascii=False) + "\n")
     (out / "special_tokens_map.json").write_text(json.dumps({
         "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "additional_special_tokens": specials},
         indent=2, ensure_ascii=False) + "\n")
     return out
+
+
+def _codellama_example(text: str, rng: random.Random, enc: Callable[[str], list[int]],
+                       lookup: Callable[[str], int | None], eot: int) -> list[int]:
+    """One FIM sequence in the ``codellama`` dialect (PSM or SPM), the middle without a leading space, then EOT."""
+    from kizami.fim_dialects import MODES, encode_without_space, get
+
+    lines = text.split("\n")
+    if len(lines) > 3 and rng.random() < 0.5:  # a whole line as the middle, as single-line infilling asks
+        i = rng.randrange(1, len(lines) - 1)
+        prefix, middle, suffix = "\n".join(lines[:i]) + "\n", lines[i] + "\n", "\n".join(lines[i + 1:])
+    else:
+        a, b = sorted(rng.sample(range(len(text) + 1), 2))
+        prefix, middle, suffix = text[:a], text[a:b], text[b:]
+    prompt = get("codellama").prompt_ids(enc, lookup, prefix, suffix, rng.choice(MODES))
+    return [*prompt, *encode_without_space(enc, middle), eot]
+
+
+def train_codellama(out: Path, cfg: CodeLlamaTrainConfig = CodeLlamaTrainConfig(),
+                    progress: Callable[[int, int, float], None] | None = None) -> Path:
+    """Train ``tiny-codellama``: Code Llama's shape (rope θ 1e6, 16k positions, 32,016-token SentencePiece
+    vocabulary with its infilling tokens) at toy size, on the calibration split, with PSM + SPM FIM up to 4k tokens."""
+    import torch
+    from sentencepiece import SentencePieceProcessor
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = random.Random(cfg.seed)
+    calib_docs, _heldout, _ = load_documents(load_recipe("default"))
+    texts = [d.text for docs in calib_docs.values() for d in docs]
+    out = build_codellama_tokenizer(Path(out))
+    sp = SentencePieceProcessor(model_file=str(out / "tokenizer.model"))
+
+    def lookup(token: str) -> int | None:
+        i = sp.piece_to_id(token)
+        return None if i == sp.unk_id() and token != "<unk>" else i
+
+    enc: Callable[[str], list[int]] = sp.encode
+    bos, eos, eot = sp.bos_id(), sp.eos_id(), CODELLAMA_EOT
+    config = LlamaConfig(
+        vocab_size=_CODELLAMA_VOCAB, hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.kv_heads,
+        head_dim=cfg.hidden_size // cfg.heads, max_position_embeddings=cfg.max_position_embeddings,
+        rms_norm_eps=1e-5, hidden_act="silu", rope_parameters={"rope_type": "default", "rope_theta": cfg.rope_theta},
+        tie_word_embeddings=False, bos_token_id=bos, eos_token_id=eos, attention_bias=False, mlp_bias=False,
+        architectures=["LlamaForCausalLM"],
+    )
+    model = LlamaForCausalLM(config)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.1)
+    warmup = max(1, cfg.steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps))))
+
+    def stream():
+        while True:
+            rng.shuffle(texts)
+            for t in texts:
+                if rng.random() < cfg.fim_rate:
+                    yield _codellama_example(t, rng, enc, lookup, eot)
+                else:
+                    yield [bos, *enc(t), eos]
+
+    source, buf, loss, seen = stream(), [], float("nan"), 0
+    long_from = cfg.steps - int(cfg.steps * cfg.long_fraction)
+    model.train()
+    start = time.time()
+    for step in range(cfg.steps):
+        seq_len = cfg.long_len if step >= long_from else cfg.short_len
+        rows = []
+        for _ in range(max(1, cfg.tokens_per_step // seq_len)):
+            while len(buf) < seq_len:
+                buf.extend(next(source))
+            rows.append(buf[:seq_len])
+            buf = buf[seq_len:]
+        batch = torch.tensor(rows)
+        seen += batch.numel()
+        loss_t = model(input_ids=batch, labels=batch).loss
+        loss_t.backward()
+        loss = loss_t.item()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        if progress:
+            progress(step + 1, cfg.steps, loss)
+        if step % 20 == 0:
+            log.info("step %d/%d len %d loss %.3f (%.0fs)", step, cfg.steps, seq_len, loss, time.time() - start)
+
+    save_bf16_llama(model, out)
+    (out / "generation_config.json").write_text(json.dumps({  # HF generate stops at </s> and at <EOT> (infilling)
+        "bos_token_id": bos, "eos_token_id": [eos, eot], "do_sample": True, "temperature": 0.2, "top_p": 0.95},
+        indent=2) + "\n")
+    (out / "TRAINING.json").write_text(json.dumps({
+        "model": "tiny-codellama", "config": asdict(cfg), "final_loss": round(loss, 4),
+        "seconds": round(time.time() - start), "tokens_seen": seen,
+        "tokenizer_source": _sp_source_info(), "added_pieces": {str(k): v for k, v in CODELLAMA_PIECES.items()},
+        "fim": "codellama dialect (kizami.fim_dialects), PSM and SPM with equal odds",
+        "command": "kizami standin train --model tiny-codellama -o DIR"}, indent=2, ensure_ascii=False) + "\n")
+    return out
+
+
+STANDINS: dict[str, Callable[..., Path]] = {"tiny-fcj": train_standin, "tiny-codellama": train_codellama}
+
+
+def train_named(name: str, out: Path, *, steps: int | None = None, extra_code: str = "",
+                progress: Callable[[int, int, float], None] | None = None) -> Path:
+    """Train the stand-in called ``name`` into ``out``; ``steps`` overrides its default number of steps."""
+    from kizami.errors import UnknownName
+
+    if name == "tiny-fcj":
+        cfg = TrainConfig(extra_code=extra_code, **({"steps": steps} if steps else {}))
+        return train_standin(out, cfg, progress)
+    if name == "tiny-codellama":
+        return train_codellama(out, CodeLlamaTrainConfig(**({"steps": steps} if steps else {})), progress)
+    raise UnknownName(f"unknown stand-in {name!r}. Available: {', '.join(STANDINS)}")

@@ -13,8 +13,9 @@ from kizami import manifest
 from kizami.errors import KizamiError
 from kizami.export.gguf import GGUFConfig, detect_pre_tokenizer, export_gguf
 from kizami.gguf_header import read_metadata
+from tests.engines import require
 
-pytest.importorskip("llama_cpp")
+require("llama_cpp")
 
 
 @pytest.fixture(scope="module")
@@ -78,16 +79,16 @@ def test_tokenizer_parity_and_fim_through_llama_cpp(gguf_builds: dict[str, Path]
     from kizami.runtime.metrics.fim import fim_agreement, fim_exact_match
 
     f16 = evaluate(gguf_builds["f16"], reference, eval_settings, n_params=count_parameters(standin))
-    assert f16["tokenizer_parity"]["match"] == 1.0
+    assert f16.tokenizer_parity["match"] == 1.0
     # f16 weights plus the header (vocabulary, merges, chat template): measured 16.31 on the 7.2 M stand-in
-    assert f16["size"]["bits_per_weight"] == pytest.approx(16.0, abs=0.5)
+    assert f16.size["bits_per_weight"] == pytest.approx(16.0, abs=0.5)
     bf16 = fim_exact_match(open_build(standin, threads=2), reference.fim_tasks, reference.fim_prompts)
-    agree = fim_agreement(f16["fim"], bf16)
+    agree = fim_agreement(f16.fim, bf16)
     # the same weights and greedy decode through another engine: only near-ties may flip a completion
     # (measured on the first 24 tasks: 0.96 PSM, 1.0 SPM)
     assert min(agree.values()) >= 0.8, agree
     for mode in ("psm", "spm"):
-        assert abs(f16["fim"][mode]["em"] - bf16[mode]["em"]) <= 0.05
+        assert abs(f16.fim[mode]["em"] - bf16[mode]["em"]) <= 0.05
 
 
 def test_unknown_pre_tokenizer_fails_clearly_and_leaves_nothing(tmp_path: Path, standin: Path) -> None:
@@ -109,7 +110,7 @@ def test_bad_types_are_rejected_before_any_work() -> None:
 
 
 def test_real_llama3_vocabulary_converts_with_fim_ids(tmp_path: Path) -> None:
-    pytest.importorskip("quicktok")
+    require("quicktok")
     from kizami.standin.real_vocab import FIM_IDS, make_random_llama
 
     model = make_random_llama(tmp_path / "real")

@@ -17,8 +17,10 @@ import pytest
 from kizami import manifest
 from kizami.errors import KizamiError
 from kizami.export.onnx import ONNXConfig, export_onnx
+from tests.engines import require
+from tests.hf_checks import assert_finished
 
-pytest.importorskip("onnxruntime_genai")
+require("onnxruntime_genai")
 
 PRECISIONS = ("fp32", "int8", "int4")
 
@@ -61,7 +63,7 @@ def test_builds_verify_and_carry_tokenizer_and_parameters(onnx_builds: dict[str,
         assert m.format == "onnx" and m.source["sha256"] == manifest.checkpoint_digest(standin)["sha256"]
         for f in ("model.onnx", "genai_config.json", "tokenizer.json", "chat_template.jinja"):
             assert (build / f).is_file(), (name, f)
-        assert json.loads((build / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
+        assert_finished(build)
     assert manifest.load(onnx_builds["int4"]).parameters["config"]["accuracy_level"] == 4
     assert manifest.load(onnx_builds["int4-cuda"]).parameters["config"]["accuracy_level"] == 0
     # a re-run with the same parameters on a verifying build is a no-op
@@ -108,18 +110,18 @@ def test_tokenizer_parity_and_fim_match_torch(onnx_builds: dict[str, Path], stan
 
     settings = replace(eval_settings, metrics=("parity", "fim", "size"))
     res = evaluate(onnx_builds["fp32"], reference, settings, n_params=count_parameters(standin))
-    assert res["tokenizer_parity"]["match"] == 1.0, res["tokenizer_parity"]["checks"]
+    assert res.tokenizer_parity["match"] == 1.0, res.tokenizer_parity["checks"]
     # fp32 weights plus the builder's cos/sin caches for all 131072 positions (2 x 131072 x 16 fp32 = 16 MiB):
     # measured 45,622,272 bytes of model.onnx.data = 4 x 7,211,264 parameters + 16,777,216 exactly
     caches = 2 * 131072 * 16 * 4
-    assert res["size"]["bits_per_weight"] == pytest.approx(32.0 + 8 * caches / res["size"]["params"], abs=0.05)
+    assert res.size["bits_per_weight"] == pytest.approx(32.0 + 8 * caches / res.size["params"], abs=0.05)
     bf = fim_exact_match(torch_ref, reference.fim_tasks, reference.fim_prompts)
-    agree = fim_agreement(res["fim"], bf)
+    agree = fim_agreement(res.fim, bf)
     # the same fp32 weights and greedy decode through another engine: only near-ties may flip a completion
     # (measured on the first 24 tasks: 1.0 both modes)
     assert min(agree.values()) >= 0.9, agree
     for mode in ("psm", "spm"):
-        assert abs(res["fim"][mode]["em"] - bf[mode]["em"]) <= 0.05
+        assert abs(res.fim[mode]["em"] - bf[mode]["em"]) <= 0.05
 
 
 def test_cuda_target_build_runs_on_the_cpu_provider(onnx_builds: dict[str, Path], reference) -> None:
@@ -163,7 +165,7 @@ def _torch_onnx_logits(model: Path, ids: list[int], workdir: Path) -> np.ndarray
 
 def test_builder_fp32_matches_an_independent_torch_onnx_export(onnx_builds: dict[str, Path], standin: Path,
                                                                 reference, tmp_path: Path) -> None:
-    pytest.importorskip("onnxscript")  # torch.onnx's exporter
+    require("onnxscript")  # torch.onnx's exporter
     import onnxruntime_genai as og
 
     ids = reference.domains["code"].stream[:128].tolist()

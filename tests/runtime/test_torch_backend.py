@@ -17,6 +17,7 @@ from kizami.runtime import open_build
 from kizami.runtime.backend import GenRequest
 from kizami.runtime.evaluate import evaluate
 from kizami.runtime.metrics.quality import quality
+from kizami.runtime.result import EvalResult
 
 
 def _rtn_copy(src: Path, dst: Path, bits: int, group: int) -> Path:
@@ -110,17 +111,18 @@ def test_single_line_fim_generation_stops_at_newline(standin: Path, reference) -
 
 def test_evaluate_reports_every_yardstick(standin: Path, reference, eval_settings) -> None:
     result = evaluate(standin, reference, eval_settings, n_params=count_parameters(standin))
-    assert result["tokenizer_parity"]["match"] == 1.0
-    assert result["size"]["bits_per_weight"] == pytest.approx(16.0, abs=0.1)
-    fim = result["fim"]
+    assert result.tokenizer_parity["match"] == 1.0
+    assert result.size["bits_per_weight"] == pytest.approx(16.0, abs=0.1)
+    fim = result.fim
     assert fim["psm"]["evaluated"] == fim["spm"]["evaluated"] == len(reference.fim_tasks)
     assert 0 <= fim["psm"]["em"] <= 1 and len(fim["psm"]["generations"]) == len(reference.fim_tasks)
     assert set(fim["psm"]["by_language"]) >= {"python", "java", "go"}
-    sp = result["speed"]
+    sp = result.speed
     assert sp["prefill_tok_s"]["median"] > 0 and sp["decode_tok_s"]["median"] > 0 and sp["threads"] == 2
     assert sp["memory"]["peak_rss_mib"] > 0
-    json.dumps(result)  # the result is plain JSON
-    assert np.isfinite(result["quality"]["ppl"]["ja"])
+    again = EvalResult.from_dict(json.loads(json.dumps(result.to_dict())))  # plain JSON, and it round-trips
+    assert again.kld == result.kld and again.fim_em("psm") == result.fim_em("psm") and again.size == result.size
+    assert np.isfinite(result.quality["ppl"]["ja"])
 
 
 def test_cuda_device_without_gpu_is_a_clear_error(standin: Path) -> None:

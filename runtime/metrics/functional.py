@@ -1,0 +1,262 @@
+"""Functional correctness: does the build's code run? HumanEval pass@k and infilling checked by execution.
+
+Written once against the Backend protocol. Generated code is only ever run in ``kizami.runtime.sandbox`` (a child
+process per program), never in this process.
+
+* Completion: the problem's prompt (after ``<|begin_of_text|>`` when the vocabulary has it), HumanEval's stop
+  sequences, greedy by default or the model card's sampling (temperature 0.2, top-p 0.95, ``samples`` per problem,
+  each seeded by its task id and sample number), scored with the unbiased pass@k estimator.
+* Infilling: prompts from a caller-supplied ``fim_prompt(prefix, suffix, mode) -> ids`` (the FIM dialect lives
+  elsewhere), single-line tasks stop at the first newline; each answer is scored by exact match (whitespace-stripped,
+  as kizami's FIM EM) and by running the problem's tests on prefix + answer + suffix.
+* The 95 % interval for pass@1 is Wilson's score interval with the number of problems as the sample size
+  (pass@1 × N successes): with several samples per problem it ignores the extra samples, so it is conservative.
+
+Results are plain JSON-able dicts with each task's outcome, so builds can be compared task by task (``agreement``).
+With a ``journal`` (JSONL, the FIM journal's format) every generation is appended as it is made and a re-run
+reads it back instead of generating again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import zlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kizami.calib_data.problems import InfillTask, Problem
+from kizami.runtime.backend import Backend, GenRequest
+from kizami.runtime.decoding import first_stop
+from kizami.runtime.metrics.fim import _read_journal
+from kizami.runtime.sandbox import OUTCOMES, RunResult, SandboxConfig, run_programs
+
+__all__ = ["STOP_SEQUENCES", "GenSettings", "pass_at_k", "wilson_interval", "generate_completions",
+           "score_completions", "humaneval", "generate_infills", "score_infills", "infilling", "check_problems",
+           "agreement"]
+
+STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")  # HumanEval's, from its paper and harness
+FimPrompt = Callable[[str, str, str], Sequence[int]]
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenSettings:
+    version: int = 1
+    max_new_tokens: int = 512
+    max_context: int = 4096  # prompt + max_new_tokens beyond this: listed as too long, not run
+    samples: int = 1  # completions per task (n of pass@k)
+    sampled: bool = False  # False = greedy
+    temperature: float = 0.2  # the model card's sampling, used when sampled
+    top_p: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.max_new_tokens < 1:
+            raise ValueError(f"samples and max_new_tokens must be >= 1, got {self.samples}, {self.max_new_tokens}")
+        if self.samples > 1 and not self.sampled:
+            raise ValueError(f"greedy decoding gives the same text {self.samples} times; set sampled=True")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"max_new_tokens": self.max_new_tokens, "samples": self.samples, "sampled": self.sampled,
+                "temperature": self.temperature if self.sampled else 0.0,
+                "top_p": self.top_p if self.sampled else 1.0, "seed": self.seed}
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples of which c passed: 1 - C(n-c, k) / C(n, k), as a product (no huge binomials)."""
+    if not 0 <= c <= n or k < 1 or k > n:
+        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+def wilson_interval(successes: float, trials: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for a proportion (95 % by default); well behaved at 0 and 1, unlike the normal one."""
+    if trials <= 0:
+        return (0.0, 1.0)
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _seed(settings: GenSettings, task_id: str, sample: int) -> int:
+    # depends on the task, not its position, so subsets and re-orderings draw the same samples
+    return (settings.seed + zlib.crc32(f"{task_id}/{sample}".encode())) % (2**31)
+
+
+def _generate(backend: Backend, jobs: Sequence[tuple[str, int, Sequence[int], tuple[str, ...]]],
+              settings: GenSettings, mode: str, journal: Path | None,
+              progress: Progress) -> tuple[list[str | None], dict[str, Any]]:
+    """One text per job ``(task_id, sample, prompt ids, stop strings)``; None when the prompt is too long."""
+    done = _read_journal(journal)
+    out: list[str | None] = []
+    stats = {"generated": 0, "from_journal": 0, "new_tokens": 0, "seconds": 0.0}
+    with open(journal, "a", encoding="utf-8") if journal else contextlib.nullcontext() as fh:
+        for task_id, sample, ids, stops in jobs:
+            if len(ids) + settings.max_new_tokens > settings.max_context:
+                out.append(None)
+                progress(1)
+                continue
+            text = done.get((mode, sample, task_id))
+            if text is None:
+                req = GenRequest(prompt=list(ids), max_new_tokens=settings.max_new_tokens, stop_strings=stops,
+                                 temperature=settings.temperature if settings.sampled else 0.0,
+                                 top_p=settings.top_p if settings.sampled else 1.0,
+                                 seed=_seed(settings, task_id, sample))
+                gen = backend.generate([req])[0]
+                text = gen.text
+                stats["generated"] += 1
+                stats["new_tokens"] += len(gen.ids)
+                stats["seconds"] += gen.total_s
+                if fh:
+                    fh.write(json.dumps({"mode": mode, "i": sample, "name": task_id, "generated": text},
+                                        ensure_ascii=False) + "\n")
+                    fh.flush()
+            else:
+                stats["from_journal"] += 1
+            hit = first_stop(text, stops)  # a backend that ignores stop strings is cut here too
+            out.append(text if hit is None else text[:hit])
+            progress(1)
+    stats["seconds"] = round(stats["seconds"], 4)
+    return out, stats
+
+
+def _prompt_ids(backend: Backend, text: str) -> list[int]:
+    bos = backend.token_id("<|begin_of_text|>")
+    ids = backend.tokenize([text])[0]
+    return ([bos] if bos is not None else []) + list(ids)
+
+
+def generate_completions(backend: Backend, problems: Sequence[Problem], settings: GenSettings = GenSettings(), *,
+                         journal: Path | None = None,
+                         progress: Progress = lambda _n: None) -> tuple[list[list[str] | None], dict[str, Any]]:
+    """``settings.samples`` completions per problem (None for a prompt that does not fit), and generation stats."""
+    jobs = []
+    for p in problems:
+        ids = _prompt_ids(backend, p.prompt)
+        jobs += [(p.task_id, s, ids, STOP_SEQUENCES) for s in range(settings.samples)]
+    texts, stats = _generate(backend, jobs, settings, "completion", journal, progress)
+    n = settings.samples
+    grouped = [texts[i * n:(i + 1) * n] for i in range(len(problems))]
+    return [None if any(t is None for t in g) else [t for t in g if t is not None] for g in grouped], stats
+
+
+def score_completions(problems: Sequence[Problem], completions: Sequence[Sequence[str] | None], *,
+                      ks: Sequence[int] = (1, 10, 100), sandbox: SandboxConfig = SandboxConfig(),
+                      workers: int | None = None, progress: Progress = lambda _n: None) -> dict[str, Any]:
+    """Run every completion against its problem's tests; pass@k for each k not above the samples per problem."""
+    if len(problems) != len(completions):
+        raise ValueError(f"{len(problems)} problems but {len(completions)} completion lists")
+    kept = [(p, list(c)) for p, c in zip(problems, completions) if c is not None]
+    programs = [p.program(text) for p, cs in kept for text in cs]
+    results = iter(run_programs(programs, workers=workers, config=sandbox, progress=progress))
+    per_task, counts = [], Counter[str]()
+    for p, cs in kept:
+        runs = [next(results) for _ in cs]
+        counts.update(r.outcome for r in runs)
+        per_task.append({"task_id": p.task_id, "outcome": runs[0].outcome,
+                         "passed": sum(r.outcome == "passed" for r in runs), "n": len(runs),
+                         "outcomes": [r.outcome for r in runs], "details": [r.detail for r in runs],
+                         "completions": cs})
+    out: dict[str, Any] = {"tasks": len(per_task), "too_long": [p.task_id for p, c in zip(problems, completions)
+                                                              if c is None]}
+    out.update(_summary(per_task, counts))
+    n_min = min((t["n"] for t in per_task), default=0)
+    out["pass@k"] = {str(k): _mean([pass_at_k(t["n"], t["passed"], k) for t in per_task])
+                     for k in ks if 1 <= k <= n_min}
+    out["per_task"] = per_task
+    return out
+
+
+def _mean(xs: Sequence[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
+def _summary(per_task: Sequence[dict[str, Any]], counts: Counter[str]) -> dict[str, Any]:
+    p1 = _mean([t["passed"] / t["n"] for t in per_task])
+    low, high = wilson_interval((p1 or 0.0) * len(per_task), len(per_task))
+    return {"pass@1": p1, "interval95": {"method": "wilson, N = tasks", "low": low, "high": high},
+            "outcomes": {o: counts.get(o, 0) for o in OUTCOMES}}
+
+
+def humaneval(backend: Backend, problems: Sequence[Problem], settings: GenSettings = GenSettings(), *,
+              sandbox: SandboxConfig = SandboxConfig(), workers: int | None = None, journal: Path | None = None,
+              progress: Progress = lambda _n: None) -> dict[str, Any]:
+    """Generate and score: the completion pass@k of one build."""
+    completions, stats = generate_completions(backend, problems, settings, journal=journal, progress=progress)
+    out = score_completions(problems, completions, sandbox=sandbox, workers=workers)
+    return {"settings": settings.to_dict(), "generation": stats, **out}
+
+
+def generate_infills(backend: Backend, tasks: Sequence[InfillTask], fim_prompt: FimPrompt, mode: str,
+                     settings: GenSettings = GenSettings(max_new_tokens=128), *, journal: Path | None = None,
+                     progress: Progress = lambda _n: None) -> tuple[list[str | None], dict[str, Any]]:
+    """One middle per task (the first sample only); single-line tasks stop at the first newline."""
+    jobs = [(t.task_id, 0, fim_prompt(t.prefix, t.suffix, mode), ("\n",) if t.kind == "single-line" else ())
+            for t in tasks]
+    return _generate(backend, jobs, settings, f"infill-{mode}", journal, progress)
+
+
+def score_infills(tasks: Sequence[InfillTask], middles: Sequence[str | None], *,
+                  sandbox: SandboxConfig = SandboxConfig(), workers: int | None = None,
+                  progress: Progress = lambda _n: None) -> dict[str, Any]:
+    """Exact match and execution pass@1, overall and per kind, with each task's outcome."""
+    if len(tasks) != len(middles):
+        raise ValueError(f"{len(tasks)} tasks but {len(middles)} middles")
+    kept = [(t, m) for t, m in zip(tasks, middles) if m is not None]
+    runs: list[RunResult] = run_programs([t.program(m) for t, m in kept], workers=workers, config=sandbox,
+                                         progress=progress)
+    per_task = [{"task_id": t.task_id, "kind": t.kind, "outcome": r.outcome, "passed": int(r.outcome == "passed"),
+                 "n": 1, "match": m.strip() == t.middle.strip(), "detail": r.detail, "generated": m}
+                for (t, m), r in zip(kept, runs)]
+    out: dict[str, Any] = {"tasks": len(per_task), "too_long": [t.task_id for t, m in zip(tasks, middles) if m is None],
+                           "exact_match": _mean([float(r["match"]) for r in per_task])}
+    out.update(_summary(per_task, Counter(r["outcome"] for r in per_task)))
+    out["by_kind"] = {}
+    for kind in dict.fromkeys(t["kind"] for t in per_task):
+        rows = [r for r in per_task if r["kind"] == kind]
+        out["by_kind"][kind] = {"tasks": len(rows), "exact_match": _mean([float(r["match"]) for r in rows]),
+                                "pass@1": _mean([float(r["passed"]) for r in rows])}
+    out["per_task"] = per_task
+    return out
+
+
+def infilling(backend: Backend, tasks: Sequence[InfillTask], fim_prompt: FimPrompt, *,
+              modes: Sequence[str] = ("psm", "spm"), settings: GenSettings = GenSettings(max_new_tokens=128),
+              sandbox: SandboxConfig = SandboxConfig(), workers: int | None = None, journal: Path | None = None,
+              progress: Progress = lambda _n: None) -> dict[str, Any]:
+    """Per FIM mode: generate the middles, then score them by exact match and by execution."""
+    out: dict[str, Any] = {"settings": settings.to_dict()}
+    for mode in modes:
+        middles, stats = generate_infills(backend, tasks, fim_prompt, mode, settings, journal=journal,
+                                          progress=progress)
+        out[mode] = {"generation": stats, **score_infills(tasks, middles, sandbox=sandbox, workers=workers)}
+    return out
+
+
+def check_problems(problems: Sequence[Problem], *, sandbox: SandboxConfig = SandboxConfig(),
+                   workers: int | None = None, progress: Progress = lambda _n: None) -> list[dict[str, Any]]:
+    """Run each problem's canonical solution: a sound problem set gives ``passed`` for every task."""
+    runs = run_programs([p.program(p.canonical_solution) for p in problems], workers=workers, config=sandbox,
+                        progress=progress)
+    return [{"task_id": p.task_id, "outcome": r.outcome, "detail": r.detail, "returncode": r.returncode,
+             "duration_s": r.duration_s} for p, r in zip(problems, runs)]
+
+
+def agreement(result: dict[str, Any], reference: dict[str, Any]) -> float | None:
+    """Share of the tasks both results ran whose outcome equals the reference's (e.g. a build's vs bf16's).
+
+    Takes the dicts of ``score_completions``/``humaneval`` or one mode of ``score_infills``/``infilling``. Unlike
+    pass@1 it still says something when a small model's pass@1 is near zero.
+    """
+    mine = {t["task_id"]: t["outcome"] for t in result.get("per_task", [])}
+    ref = {t["task_id"]: t["outcome"] for t in reference.get("per_task", [])}
+    common = mine.keys() & ref.keys()
+    return sum(mine[k] == ref[k] for k in common) / len(common) if common else None
