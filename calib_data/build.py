@@ -171,7 +171,7 @@ def make_calib(recipe: Recipe, tokenizer_dir: Path, cfg: CalibConfig = CalibConf
     tasks = make_tasks(code_heldout, per_language=cfg.fim_per_language, seed=recipe.seed)
     return CalibSet(
         samples_jsonl=samples_blob,
-        text="\n\n".join(tokenizer.decode(s["input_ids"][1:]) for s in samples) + "\n",
+        text="\n\n".join(str(tokenizer.decode(list(s["input_ids"][1:]))) for s in samples) + "\n",
         heldout=[{"domain": sources[name].domain, "source": name, "doc_id": d.doc_id, "text": d.text}
                  for name, docs in heldout_docs.items() for d in docs],
         tasks=tasks,

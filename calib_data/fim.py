@@ -47,7 +47,7 @@ def read_tasks(path: Path) -> list[FimTask]:
             raise CalibError(f"{path}:{lineno}: missing or non-string field(s) {missing}; "
                              f"SantaCoder-FIM rows need {', '.join(_REQUIRED)}")
         kind = row.get("kind", "code")
-        tasks.append(FimTask(*(row[k] for k in _REQUIRED), kind=kind if isinstance(kind, str) else "code"))
+        tasks.append(FimTask(**{k: row[k] for k in _REQUIRED}, kind=kind if isinstance(kind, str) else "code"))
     if not tasks:
         raise CalibError(f"{path}: no FIM tasks in the file")
     return tasks

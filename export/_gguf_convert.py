@@ -36,7 +36,7 @@ def main(argv: list[str]) -> None:
     extra = json.loads(args.kv)
     original = gguf.GGUFWriter.write_header_to_file
 
-    def write_header(self, *a, **kw):  # type: ignore[no-untyped-def]
+    def write_header(self, *a, **kw):
         for key, value in extra.items():
             if isinstance(value, str):
                 self.add_string(key, value)

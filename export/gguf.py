@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from kizami import manifest, toolchain
+from kizami import fim_dialects, manifest, toolchain
 from kizami.checkpoint import check_hf_dir, count_parameters, read_config
 from kizami.engine import run_engine
 from kizami.errors import KizamiError
@@ -46,8 +46,6 @@ _APPROX_BITS = {"q8_0": 8.5, "q6_k": 6.6, "q5_k_m": 5.7, "q4_k_m": 4.9, "q4_0": 
 KNOWN_PRE_TOKENIZERS = {
     "llama-bpe": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
 }
-_TOKEN_KEYS = {"<|fim_prefix|>": "tokenizer.ggml.fim_pre_token_id", "<|fim_suffix|>": "tokenizer.ggml.fim_suf_token_id",
-               "<|fim_middle|>": "tokenizer.ggml.fim_mid_token_id", "<|eot_id|>": "tokenizer.ggml.eot_token_id"}
 
 Progress = Callable[[str], None]
 
@@ -108,9 +106,16 @@ def detect_pre_tokenizer(model_dir: Path) -> str | None:
 
 
 def _special_ids(model_dir: Path) -> dict[str, int]:
+    """The GGUF header's FIM token ids (``tokenizer.ggml.fim_*_token_id``, from the model's FIM dialect) and EOT."""
     tok = json.loads((Path(model_dir) / "tokenizer.json").read_text(encoding="utf-8"))
-    added = {t["content"]: t["id"] for t in tok.get("added_tokens", [])}
-    return {key: added[text] for text, key in _TOKEN_KEYS.items() if text in added}
+    vocab = tok.get("model", {}).get("vocab")
+    vocab = dict(vocab) if isinstance(vocab, dict) else {}
+    vocab |= {t["content"]: t["id"] for t in tok.get("added_tokens", [])}
+    dialect = fim_dialects.detect(vocab)
+    ids = dialect.gguf_keys(vocab) if dialect else {}
+    if "<|eot_id|>" in vocab:
+        ids["tokenizer.ggml.eot_token_id"] = vocab["<|eot_id|>"]
+    return ids
 
 
 def size_label(n_params: int) -> str:
@@ -213,16 +218,18 @@ class _Exporter:
         calib = self.imatrix_source()
         if not isinstance(calib, manifest.Manifest):
             return calib
-        cfg = self.cfg
+        cfg, calib_dir, calibration = self.cfg, self.calib, calib.calibration or {}
+        if calib_dir is None:
+            raise KizamiError("--imatrix calib needs a calibration set: pass --calib (a `kizami calib build` folder)")
         dest = self.out / "imatrix"
-        params = {**self.common, "base_sha256": manifest.load(base).files, "calibration": calib.calibration,
+        params = {**self.common, "base_sha256": manifest.load(base).files, "calibration": calibration,
                   "chunks": cfg.imatrix_chunks, "ctx": cfg.imatrix_ctx}
         if not manifest.is_current(dest, params):
-            self.progress(f"importance matrix from {calib.calibration['id']}")
-            m = manifest.Manifest(format="imatrix", parameters=params, source=self.source, calibration=calib.calibration)
+            self.progress(f"importance matrix from {calibration['id']}")
+            m = manifest.Manifest(format="imatrix", parameters=params, source=self.source, calibration=calibration)
             with manifest.staged_build(dest, m, overwrite=True) as stage, tempfile.TemporaryDirectory() as tmp:
-                text = Path(tmp) / f"{calib.calibration['id']}.txt"  # the file name becomes the dataset id in GGUF
-                shutil.copy(self.calib / "calib.txt", text)
+                text = Path(tmp) / f"{calibration['id']}.txt"  # the file name becomes the dataset id in GGUF
+                shutil.copy(calib_dir / "calib.txt", text)
                 run_engine([str(self.chain.tool("llama-imatrix")), "-m", str(sorted(base.glob("*.gguf"))[0]), "-f", text.name,
                       "-o", str(stage / "imatrix.gguf"), "-c", str(cfg.imatrix_ctx), "--chunks", str(cfg.imatrix_chunks),
                       "-t", str(self.threads), "--no-ppl"], "llama-imatrix", cwd=tmp)

@@ -102,7 +102,7 @@ def count_parameters(model_dir: Path) -> int:
 
 def _check_weights(path: Path, config: dict[str, Any]) -> None:
     """Header-only checks that catch a truncated, mis-typed or mismatched checkpoint before hours of work start."""
-    tensors = {}
+    tensors: dict[str, Any] = {}
     for file in sorted(path.glob("*.safetensors")):
         tensors |= safetensors_header(file)
     if "quantization_config" in config:

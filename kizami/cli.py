@@ -101,6 +101,8 @@ def eval_cmd(
     ctx: Annotated[int, typer.Option(help="Perplexity window length in tokens.")] = 512,
     stride: Annotated[int, typer.Option(help="Window advance; each token is scored once with >= ctx-stride context.")] = 256,
     fim_sampled: Annotated[bool, typer.Option(help="Model-card sampling (T=0.2, top-p 0.95, seeded) instead of greedy.")] = False,
+    fim_dialect: Annotated[str, typer.Option(help="FIM prompt format: llama3-fim, codellama, starcoder, qwen-coder, "
+                                                  "deepseek-coder, codestral (default: detected from the tokenizer).")] = "",
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (pinned for timing).")] = None,
 ) -> None:
@@ -120,7 +122,7 @@ def eval_cmd(
         load_problems(problems)  # a bad problem file fails now, before any model loads
     settings = EvalSettings(ctx=ctx, stride=stride, metrics=metrics, fim=FimSettings(sampled=fim_sampled),
                             device=device, threads=threads, fim_file=str(fim_file) if fim_file else "",
-                            problems=problems, problems_limit=problems_limit)
+                            problems=problems, problems_limit=problems_limit, fim_dialect=fim_dialect)
     from kizami.render import progress_bars
 
     with progress_bars() as progress:
@@ -146,10 +148,14 @@ def run(
 
     spec = load_run_recipe(recipe or builtin_run_recipe())
     steps: list[str] = []
+
+    def status(message: str) -> None:
+        steps.append(message)
+        err_console.log(escape(message), highlight=False)
+
     try:
         with progress_bars() as progress:
-            summary = run_pipeline(spec, progress=progress, fail_fast=fail_fast,
-                                   status=lambda msg: (steps.append(msg), err_console.log(escape(msg), highlight=False)))
+            summary = run_pipeline(spec, progress=progress, status=status, fail_fast=fail_fast)
     except KeyboardInterrupt:
         kept = ", ".join(finished_steps(run_out(spec))) or "nothing yet"
         err_console.print(f"[yellow]interrupted[/] while {escape(steps[-1]) if steps else 'starting'}; nothing "

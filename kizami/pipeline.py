@@ -101,9 +101,12 @@ def _make_builds(recipe: RunRecipe, model: Path, out: Path, calib: Path | None, 
     for step in recipe.builds:
         status(f"building {step.name}")
         fmt = get_format(step.format)
+
+        def progress(message: str, _done: int, _total: int, step_name: str = step.name) -> None:
+            status(f"{step_name}: {message}")
+
         try:
-            made = fmt.build(model, out / "builds" / step.name, step.config, calib=calib,
-                             progress=lambda msg, _done, _total, s=step.name: status(f"{s}: {msg}"))
+            made = fmt.build(model, out / "builds" / step.name, step.config, calib=calib, progress=progress)
         except KizamiError as exc:
             if fail_fast:
                 raise
@@ -174,7 +177,8 @@ def _run(recipe: RunRecipe, out: Path, *, progress: Progress, status: Status, fa
         if ref and ref.humaneval and result.humaneval:  # share of problems whose outcome equals bf16's
             result = result.replace(humaneval={**result.humaneval, "agreement": agreement(result.humaneval, ref.humaneval)})
         results[name] = result.replace(gates=recipe.gates.verdict(result, ref))
-    summary = RunSummary(recipe=dict(recipe.raw), calibration=manifest.load(calib_dir).calibration, results=results,
+    calibration = manifest.load(calib_dir).calibration
+    summary = RunSummary(recipe=dict(recipe.raw), calibration=dict(calibration) if calibration else None, results=results,
                          failures=failures)
     if recipe.bundle.enabled:
         _write_bundles(recipe, summary, {n: p for n, p in builds.items() if n != "bf16" and n in results},

@@ -1,7 +1,8 @@
 """The llama.cpp toolchain from one pinned source: the llama-cpp-python source archive.
 
 From that archive kizami takes llama.cpp's converter (``convert_hf_to_gguf.py`` with its own ``gguf-py``) and builds
-the tools ``llama-quantize``, ``llama-imatrix``, ``llama-perplexity`` and ``llama-bench`` into a cache folder. A user
+the tools ``llama-quantize``, ``llama-imatrix``, ``llama-perplexity``, ``llama-bench``, ``llama-gguf-split`` and
+``llama-server`` (without its web UI: nothing is downloaded) into a cache folder. A user
 with a llama.cpp checkout of their own sets ``KIZAMI_LLAMA_CPP`` to it instead.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -24,11 +26,20 @@ __all__ = ["LLAMA_CPP_PYTHON_VERSION", "TOOLS", "Toolchain", "cache_dir", "find"
 log = logging.getLogger(__name__)
 
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
-TOOLS = ("llama-quantize", "llama-imatrix", "llama-perplexity", "llama-bench", "llama-gguf-split")
+TOOLS = ("llama-quantize", "llama-imatrix", "llama-perplexity", "llama-bench", "llama-gguf-split", "llama-server")
+# Intel AMX tiles: -march=native turns on ggml's AMX kernels where the CPU reports AMX, but a virtual machine may
+# report it without letting a process use the tiles (seen here: every matmul segfaults). The kernels only help a
+# few quantization types, so kizami builds without them. setup.sh passes the same flags to the Python bindings.
+NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 _CMAKE_FLAGS = (
     "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
-    "-DLLAMA_BUILD_SERVER=OFF", "-DGGML_NATIVE=ON", "-DBUILD_SHARED_LIBS=OFF",
+    # llama-server runs the bundles' model-card snippets; its web UI would be fetched from the network or built
+    # with npm, so it is left out (the HTTP API is all kizami and the cards use).
+    "-DLLAMA_BUILD_SERVER=ON", "-DLLAMA_BUILD_UI=OFF", "-DLLAMA_USE_PREBUILT_UI=OFF",
+    "-DGGML_NATIVE=ON", "-DBUILD_SHARED_LIBS=OFF",
+    *((f"-DCMAKE_C_FLAGS={NO_AMX}", f"-DCMAKE_CXX_FLAGS={NO_AMX}") if platform.machine() in ("x86_64", "AMD64") else ()),
 )
+_STAMP = "build-flags.txt"  # the flags the tools were built with: other flags mean a rebuild
 
 
 def cache_dir() -> Path:
@@ -124,7 +135,9 @@ def build(*, jobs: int | None = None, force: bool = False) -> Toolchain:
     """Fetch the pinned source, extract llama.cpp and build the tools; a re-run skips what is complete."""
     root = _default_root()
     chain = Toolchain(root / "src", root / "bin")
-    if not force and not chain.missing():
+    flags = " ".join(_CMAKE_FLAGS)
+    stamp = chain.bin_dir / _STAMP
+    if not force and not chain.missing() and stamp.is_file() and stamp.read_text() == flags:
         return chain
     archive = source_archive()
     if force or not chain.converter.is_file():
@@ -140,6 +153,7 @@ def build(*, jobs: int | None = None, force: bool = False) -> Toolchain:
     stage.mkdir()
     for tool in TOOLS:
         shutil.copy2(build_dir / "bin" / tool, stage / tool)
+    (stage / _STAMP).write_text(flags)
     shutil.rmtree(chain.bin_dir, ignore_errors=True)
     os.replace(stage, chain.bin_dir)
     return chain

@@ -69,7 +69,7 @@ class QuantConfig:
 
     def library_config(self) -> dict[str, Any]:
         """Keyword arguments for gptqmodel's config class."""
-        dynamic = {f"-:{pattern}": {} for pattern in self.skip_modules}
+        dynamic: dict[str, dict[str, Any]] = {f"-:{pattern}": {} for pattern in self.skip_modules}
         return {"bits": self.bits, "group_size": self.group_size, "sym": self.sym, **({"dynamic": dynamic} if dynamic else {})}
 
 
@@ -108,7 +108,7 @@ def calibration_rows(calib: Path, samples: int, seq_len: int) -> list[list[int]]
     problems = manifest.verify(calib)
     if problems:
         raise KizamiError(f"calibration set {calib} does not verify ({problems[0]}); rebuild it")
-    rows = []
+    rows: list[list[int]] = []
     with open(calib / "samples.jsonl", encoding="utf-8") as fh:
         for line in fh:
             if len(rows) == samples:

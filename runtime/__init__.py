@@ -49,7 +49,8 @@ def open_build(path: Path, *, device: str = "cpu", threads: int | None = None, b
         cls = backends.get(name)
     except ImportError as exc:
         raise BackendUnavailable(f"the {name} backend needs {exc.name or 'a missing package'}; run `kizami doctor`") from None
-    return cls(Path(path), device=device, threads=threads, **options)  # type: ignore[no-any-return]
+    opened: Backend = cls(Path(path), device=device, threads=threads, **options)
+    return opened
 
 
 def check_build(path: Path, *, allow_pickle: bool = False) -> str:

@@ -11,17 +11,17 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 
-__all__ = ["Caps", "TokenScores", "GenRequest", "Generation", "Backend", "FIM_TOKENS", "STOP_TOKENS"]
+__all__ = ["Caps", "TokenScores", "GenRequest", "Generation", "Backend", "STOP_TOKENS"]
 
-FIM_TOKENS = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
 STOP_TOKENS = ("<|end_of_text|>", "<|eot_id|>", "<|eom_id|>")
 
 
 @dataclass(frozen=True, slots=True)
 class Caps:
     full_logits: bool = True  # can score every position of a window
-    fim: bool = False  # has the three FIM tokens
+    fim: bool = False  # has the FIM tokens of a known dialect (kizami.fim_dialects)
     device: str = "cpu"
 
 
@@ -29,21 +29,21 @@ class Caps:
 class TokenScores:
     """Scores for the predictions of positions 1..n-1 of an n-token window (row i predicts token i+1)."""
 
-    target: np.ndarray  # (n-1,) float32: log p(ids[i+1] | ids[:i+1])
-    argmax: np.ndarray  # (n-1,) int64: the backend's own top-1 token
-    top_ids: np.ndarray | None = None  # (n-1, k) int64, best first
-    top_logprobs: np.ndarray | None = None  # (n-1, k) float32
-    gathered: np.ndarray | None = None  # (n-1, g) float32: log-probs of the token ids asked for in ``gather``
+    target: npt.NDArray[Any]  # (n-1,) float32: log p(ids[i+1] | ids[:i+1])
+    argmax: npt.NDArray[Any]  # (n-1,) int64: the backend's own top-1 token
+    top_ids: npt.NDArray[Any] | None = None  # (n-1, k) int64, best first
+    top_logprobs: npt.NDArray[Any] | None = None  # (n-1, k) float32
+    gathered: npt.NDArray[Any] | None = None  # (n-1, g) float32: log-probs of the token ids asked for in ``gather``
 
     @classmethod
-    def from_logits(cls, logits: np.ndarray, ids: Sequence[int], *, top_k: int = 0,
-                    gather: np.ndarray | None = None) -> TokenScores:
+    def from_logits(cls, logits: npt.NDArray[Any], ids: Sequence[int], *, top_k: int = 0,
+                    gather: npt.NDArray[Any] | None = None) -> TokenScores:
         """Scores from an engine's (n-1, vocab) logits for the window ``ids`` (row i predicts ``ids[i+1]``)."""
         logits = np.asarray(logits, dtype=np.float32)
         m = logits.max(axis=1, keepdims=True)
         logp = logits - (m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True)))
         targets = np.asarray(ids[1:])
-        out: dict[str, np.ndarray] = {"target": logp[np.arange(len(targets)), targets], "argmax": logp.argmax(1)}
+        out: dict[str, npt.NDArray[Any]] = {"target": logp[np.arange(len(targets)), targets], "argmax": logp.argmax(1)}
         if top_k:
             idx = np.argpartition(-logp, top_k, axis=1)[:, :top_k]
             order = np.argsort(-np.take_along_axis(logp, idx, 1), axis=1, kind="stable")
@@ -89,7 +89,7 @@ class Backend(Protocol):
         """Id of a special token by its text, or None if the vocabulary lacks it."""
         ...
 
-    def score(self, ids: Sequence[int], *, top_k: int = 0, gather: np.ndarray | None = None) -> TokenScores: ...
+    def score(self, ids: Sequence[int], *, top_k: int = 0, gather: npt.NDArray[Any] | None = None) -> TokenScores: ...
 
     def generate(self, reqs: Sequence[GenRequest]) -> list[Generation]: ...
 

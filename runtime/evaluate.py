@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kizami import manifest, toolchain
+from kizami import fim_dialects, manifest, toolchain
 from kizami.calib_data.fim import read_tasks
 from kizami.checkpoint import check_hf_dir
 from kizami.errors import KizamiError
 from kizami.runtime import build_format, open_build
-from kizami.runtime.metrics.fim import MODES, FimSettings, fim_exact_match, fim_prompt_text
+from kizami.runtime.metrics.fim import MODES, FimSettings, fim_exact_match
 from kizami.runtime.metrics.quality import quality
 from kizami.runtime.metrics.reference import PackedIds, Reference, plan_windows
 from kizami.runtime.metrics.size import size
@@ -50,6 +50,7 @@ class EvalSettings:
     fim_modes: tuple[str, ...] = MODES
     fim_limit: int = 0  # 0 = every task
     fim_file: str = ""  # a SantaCoder-FIM JSONL file; default: the evaluation set's eval/fim.jsonl
+    fim_dialect: str = ""  # how FIM prompts are written (kizami.fim_dialects); "" = detected from the tokenizer
     speed: SpeedSettings = field(default_factory=SpeedSettings)
     metrics: tuple[str, ...] = DEFAULT_METRICS
     problems: str = "humaneval"  # HumanEval-format problems: the built-in set or a JSONL file
@@ -71,6 +72,8 @@ class EvalSettings:
         if bad:
             raise KizamiError(f"unknown FIM mode(s) {sorted(bad)}; choose from {', '.join(MODES)}")
         plan_windows(self.ctx, self.ctx, self.stride)  # validates ctx / stride
+        if self.fim_dialect:
+            fim_dialects.get(self.fim_dialect)  # an unknown name fails here, with the known ones
         if self.problems_limit < 0 or self.infill_limit < 0:
             raise KizamiError("problems_limit and infill_limit must be 0 (all) or more")
         self.generation()  # validates the HumanEval settings
@@ -86,7 +89,8 @@ class EvalSettings:
 
     def reference_key(self) -> dict[str, Any]:
         return {"ctx": self.ctx, "stride": self.stride, "top_k": self.top_k, "max_tokens": self.max_tokens_per_domain,
-                "fim_modes": list(self.fim_modes), "fim_limit": self.fim_limit, "fim_file": self.fim_file}
+                "fim_modes": list(self.fim_modes), "fim_limit": self.fim_limit, "fim_file": self.fim_file,
+                "fim_dialect": self.fim_dialect}
 
 
 def eval_texts(data: Path) -> dict[str, str]:
@@ -111,14 +115,22 @@ def make_reference(ref_model: Path, data: Path, settings: EvalSettings, progress
     tasks = read_tasks(Path(settings.fim_file) if settings.fim_file else Path(data) / "eval" / "fim.jsonl")
     if settings.fim_limit:
         tasks = tasks[: settings.fim_limit]
-    prompts = {m: PackedIds.pack(tok(fim_prompt_text(t, m), add_special_tokens=False)["input_ids"] for t in tasks)
-               for m in settings.fim_modes}
+    vocab = tok.get_vocab()
+    dialect = fim_dialects.for_model(settings.fim_dialect, vocab)  # None: no FIM tokens, FIM is reported skipped
+
+    def encode(text: str) -> list[int]:
+        return list(tok(text, add_special_tokens=False)["input_ids"])
+
+    modes = [m for m in settings.fim_modes if dialect and m in dialect.modes]
+    prompts = {m: PackedIds.pack(dialect.prompt_ids(encode, vocab, t.prompt, t.suffix, m) for t in tasks)
+               for m in modes if dialect}
     backend = open_build(ref_model, device=settings.device, threads=settings.threads)
     n_windows = sum(len(plan_windows(len(s), settings.ctx, settings.stride)) for s in streams.values())
     try:
         return Reference.build(backend, texts, streams, tasks, prompts, ctx=settings.ctx, stride=settings.stride,
                                top_k=settings.top_k, progress=progress("reference distributions", n_windows),
                                meta={"ref_model": str(Path(ref_model).resolve()),
+                                     "fim_dialect": dialect.name if dialect else None,
                                      "eval_set": manifest.load(data).calibration if (Path(data) / manifest.MANIFEST_NAME).is_file() else None})
     finally:
         backend.close()
@@ -143,6 +155,12 @@ def reference_for(ref_model: Path, data: Path, settings: EvalSettings, progress:
     return ref
 
 
+def ref_dialect(ref: Reference) -> fim_dialects.Dialect | None:
+    """The FIM dialect the reference's prompts were written in."""
+    name = ref.meta.get("fim_dialect")
+    return fim_dialects.get(name) if name else None
+
+
 def tokenizer_parity(backend: Any, ref: Reference) -> dict[str, Any]:
     """Does the build's own tokenizer give the source tokenizer's ids for the eval texts and the FIM prompts?"""
     checks: dict[str, bool] = {}
@@ -150,9 +168,14 @@ def tokenizer_parity(backend: Any, ref: Reference) -> dict[str, Any]:
         (ids,) = backend.tokenize([dref.text])
         n = len(dref.stream) - 1  # stream may be truncated to max_tokens_per_domain
         checks[f"text:{d}"] = list(ids[:n]) == dref.stream[1:].tolist()
+    dialect = ref_dialect(ref)
     for mode, prompts in ref.fim_prompts.items():
-        texts = [fim_prompt_text(t, mode) for t in ref.fim_tasks]
-        checks[f"fim:{mode}"] = all(list(a) == b for a, b in zip(backend.tokenize(texts), prompts))
+        if dialect is None or not backend.caps.fim:
+            checks[f"fim:{mode}"] = False
+            continue
+        mine = [dialect.prompt_ids(lambda t: backend.tokenize([t])[0], backend.token_id, task.prompt, task.suffix, mode)
+                for task in ref.fim_tasks]
+        checks[f"fim:{mode}"] = all(list(a) == list(b) for a, b in zip(mine, prompts))
     return {"match": sum(checks.values()) / len(checks), "checks": checks}
 
 
@@ -174,9 +197,9 @@ def result_key(build: Path, settings: EvalSettings, ref: Reference) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _functional(backend: Any, settings: EvalSettings, progress: ProgressFactory, journal: Path | None) -> dict[str, Any]:
+def _functional(backend: Any, settings: EvalSettings, dialect: fim_dialects.Dialect | None, progress: ProgressFactory,
+                journal: Path | None) -> dict[str, Any]:
     """HumanEval pass@k and execution-checked infilling, when asked for (model-written code runs in the sandbox)."""
-    from kizami.calib_data.fim import FimTask
     from kizami.calib_data.problems import InfillConfig, load_problems, make_infill_tasks
     from kizami.runtime.metrics.functional import GenSettings, humaneval, infilling
     from kizami.runtime.sandbox import SandboxConfig
@@ -193,7 +216,7 @@ def _functional(backend: Any, settings: EvalSettings, progress: ProgressFactory,
         out["humaneval"] = humaneval(backend, problems, gen, sandbox=sandbox, journal=log_file,
                                      progress=progress("HumanEval completions", len(problems) * gen.samples))
     if "humaneval-infill" in wanted:
-        if not backend.caps.fim:
+        if not backend.caps.fim or dialect is None:
             out["humaneval_infill"] = {"skipped": "no FIM tokens"}
             return out
         tasks, per_kind = [], Counter[str]()
@@ -203,12 +226,12 @@ def _functional(backend: Any, settings: EvalSettings, progress: ProgressFactory,
                 tasks.append(task)
 
         def prompt(prefix: str, suffix: str, mode: str) -> list[int]:
-            task = FimTask(name="", language="python", prompt=prefix, suffix=suffix, canonical_solution="")
-            return backend.tokenize([fim_prompt_text(task, mode)])[0]
+            return dialect.prompt_ids(lambda t: backend.tokenize([t])[0], backend.token_id, prefix, suffix, mode)
 
-        out["humaneval_infill"] = infilling(backend, tasks, prompt, modes=settings.fim_modes,
+        modes = [m for m in settings.fim_modes if m in dialect.modes]
+        out["humaneval_infill"] = infilling(backend, tasks, prompt, modes=modes,
                                             settings=GenSettings(max_new_tokens=128), sandbox=sandbox, journal=log_file,
-                                            progress=progress("HumanEval infilling", len(tasks) * len(settings.fim_modes)))
+                                            progress=progress("HumanEval infilling", len(tasks) * len(modes)))
     return out
 
 
@@ -234,12 +257,14 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
             sections["quality"] = quality(backend, ref, progress("perplexity · KLD · top-1", n))
         if "fim" in settings.metrics:
             total = len(ref.fim_tasks) * len(ref.fim_prompts)
+            dialect = ref_dialect(ref)
             sections["fim"] = fim_exact_match(backend, ref.fim_tasks, ref.fim_prompts, settings.fim,
-                                              progress("FIM exact match", total), journal=journal)
+                                              progress("FIM exact match", total), journal=journal,
+                                              stop_ids=dialect.stop_ids(backend.token_id) if dialect else ())
         if "speed" in settings.metrics:
             source = next(iter(ref.domains.values())).stream.tolist()
             sections["speed"] = speed(backend, source, settings.speed)
-        sections |= _functional(backend, settings, progress, journal)
+        sections |= _functional(backend, settings, ref_dialect(ref), progress, journal)
     finally:
         backend.close()
     if journal is not None:

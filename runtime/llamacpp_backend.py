@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 
 from kizami.errors import BackendUnavailable, KizamiError
+from kizami.fim_dialects import detect
 from kizami.gguf_header import gguf_file, read_metadata
-from kizami.runtime.backend import FIM_TOKENS, STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
+from kizami.runtime.backend import STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
 from kizami.runtime.decoding import run_generation
 from kizami.runtime.memory import peak_rss_mib, reset_peak_rss
 
 __all__ = ["LlamaCppBackend"]
 
-_FIM_KEYS = ("tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.fim_mid_token_id")
 SCORE_CTX = 1024  # windows longer than this get a larger scoring context on demand
 GEN_CTX = 4096
 
@@ -44,11 +44,9 @@ class LlamaCppBackend:
         self._score_ctx: Any = None
         self._score_n = 0
         self._gen: Any = None
-        meta = read_metadata(self.file)
-        # FIM tokens are resolved from the GGUF metadata, as llama.cpp's own infill does.
-        self._fim_ids = {text: meta[key] for text, key in zip(FIM_TOKENS, _FIM_KEYS) if isinstance(meta.get(key), int)}
+        read_metadata(self.file)  # a damaged header fails here with the file's name, not inside llama.cpp
         self.n_vocab = self._generator().n_vocab()
-        self.caps = Caps(full_logits=True, fim=len(self._fim_ids) == 3, device="cuda" if self.gpu_layers else "cpu")
+        self.caps = Caps(full_logits=True, fim=detect(self.token_id) is not None, device="cuda" if self.gpu_layers else "cpu")
 
     def _open(self, n_ctx: int, logits_all: bool) -> Any:
         try:
@@ -70,8 +68,6 @@ class LlamaCppBackend:
         return self._gen
 
     def token_id(self, token: str) -> int | None:
-        if token in self._fim_ids:
-            return self._fim_ids[token]
         ids = self._generator().tokenize(token.encode(), add_bos=False, special=True)
         return ids[0] if len(ids) == 1 else None
 

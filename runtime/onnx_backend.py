@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from kizami.errors import BackendUnavailable, KizamiError
-from kizami.runtime.backend import FIM_TOKENS, STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
+from kizami.fim_dialects import detect
+from kizami.runtime.backend import STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
 from kizami.runtime.decoding import run_generation
 from kizami.runtime.memory import peak_rss_mib, reset_peak_rss
 
@@ -54,7 +55,7 @@ class OnnxBackend:
         genai = json.loads((self.path / "genai_config.json").read_text(encoding="utf-8"))["model"]
         self.context_length = int(genai.get("context_length", 4096))
         self.eos_ids = {int(i) for i in np.atleast_1d(genai.get("eos_token_id", []))}
-        self.caps = Caps(full_logits=True, fim=all(self.token_id(t) is not None for t in FIM_TOKENS),
+        self.caps = Caps(full_logits=True, fim=detect(self.token_id) is not None,
                          device="cpu" if self.provider == "cpu" else self.provider)
 
     def _generator(self, max_length: int) -> Any:

@@ -16,6 +16,10 @@ from kizami.errors import KizamiError
 __all__ = ["EvalResult"]
 
 
+def _num(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
 def _get(d: Any, *keys: str) -> Any:
     for k in keys:
         if not isinstance(d, dict) or k not in d:
@@ -69,7 +73,7 @@ class EvalResult:
         return self.fim.get("skipped")
 
     def fim_em(self, mode: str) -> float | None:
-        return None if self.fim_skipped else _get(self.fim, mode, "em")
+        return None if self.fim_skipped else _num(_get(self.fim, mode, "em"))
 
     def fim_by_language(self, mode: str) -> dict[str, float]:
         return (None if self.fim_skipped else _get(self.fim, mode, "by_language")) or {}
@@ -78,10 +82,10 @@ class EvalResult:
     def fim_agreement(self) -> float | None:
         """Share of FIM completions identical to bf16's, both modes pooled."""
         agree = None if self.fim_skipped else _get(self.fim, "agreement")
-        return sum(agree.values()) / len(agree) if agree else None
+        return float(sum(agree.values()) / len(agree)) if agree else None
 
     def ppl(self, domain: str) -> float | None:
-        return _get(self.quality, "ppl", domain)
+        return _num(_get(self.quality, "ppl", domain))
 
     def ppl_change_pct(self, domain: str) -> float | None:
         ratio = _get(self.quality, "ppl_ratio", domain)
@@ -93,48 +97,49 @@ class EvalResult:
 
     @property
     def kld(self) -> float | None:
-        return _get(self.quality, "kld", "all", "mean")
+        return _num(_get(self.quality, "kld", "all", "mean"))
 
     @property
     def top1(self) -> float | None:
-        return _get(self.quality, "top1", "all")
+        return _num(_get(self.quality, "top1", "all"))
 
     @property
     def size_bytes(self) -> int | None:
-        return _get(self.size, "bytes")
+        size = _get(self.size, "bytes")
+        return None if size is None else int(size)
 
     @property
     def bits_per_weight(self) -> float | None:
-        return _get(self.size, "bits_per_weight")
+        return _num(_get(self.size, "bits_per_weight"))
 
     @property
     def prefill_tok_s(self) -> float | None:
-        return _get(self.speed, "prefill_tok_s", "median")
+        return _num(_get(self.speed, "prefill_tok_s", "median"))
 
     @property
     def decode_tok_s(self) -> float | None:
-        return _get(self.speed, "decode_tok_s", "median")
+        return _num(_get(self.speed, "decode_tok_s", "median"))
 
     @property
     def peak_mib(self) -> float | None:
-        return next(iter((_get(self.speed, "memory") or {}).values()), None)
+        return _num(next(iter((_get(self.speed, "memory") or {}).values()), None))
 
     @property
     def parity(self) -> float | None:
-        return _get(self.tokenizer_parity, "match")
+        return _num(_get(self.tokenizer_parity, "match"))
 
     @property
     def pass1(self) -> float | None:
         """HumanEval pass@1 (completion), or None when not measured."""
-        return _get(self.humaneval, "pass@1")
+        return _num(_get(self.humaneval, "pass@1"))
 
     @property
     def pass1_interval(self) -> tuple[float, float] | None:
         iv = _get(self.humaneval, "interval95")
-        return (iv["low"], iv["high"]) if iv else None
+        return (float(iv["low"]), float(iv["high"])) if iv else None
 
     def infill_pass1(self, mode: str = "psm") -> float | None:
-        return _get(self.humaneval_infill, mode, "pass@1")
+        return _num(_get(self.humaneval_infill, mode, "pass@1"))
 
     @property
     def passed(self) -> bool | None:

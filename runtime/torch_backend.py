@@ -13,7 +13,8 @@ import torch
 
 from kizami.checkpoint import check_hf_dir, read_config
 from kizami.errors import KizamiError
-from kizami.runtime.backend import FIM_TOKENS, STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
+from kizami.fim_dialects import detect
+from kizami.runtime.backend import STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
 from kizami.runtime.decoding import run_generation
 from kizami.runtime.memory import peak_rss_mib, reset_peak_rss
 from kizami.tokenizer import load_tokenizer, quiet_transformers
@@ -53,14 +54,14 @@ class TorchBackend:
             with quiet:
                 self.model = AutoModelForCausalLM.from_pretrained(
                     str(self.path), dtype=torch_dtype, trust_remote_code=False, use_safetensors=not allow_pickle,
-                    local_files_only=True).to(self.device).eval()
+                    local_files_only=True).to(self.device).eval()  # type: ignore[arg-type]  # transformers' stub
         except pickle.UnpicklingError:
             raise KizamiError(f"{self.path}: the pickle weights hold more than tensors (code to run on load); torch's "
                               "weights_only loader refused them. Do not use this checkpoint") from None
         except (OSError, ValueError, RuntimeError) as exc:
             raise KizamiError(f"transformers could not load {self.path}: {str(exc).splitlines()[0]}") from None
         vocab = self.tokenizer.get_vocab()
-        self.caps = Caps(full_logits=True, fim=all(t in vocab for t in FIM_TOKENS), device=str(self.device))
+        self.caps = Caps(full_logits=True, fim=detect(vocab) is not None, device=str(self.device))
         self.dtype = str(self.model.dtype).removeprefix("torch.")
         self.threads = torch.get_num_threads()
 
@@ -85,8 +86,13 @@ class TorchBackend:
 
     def generate(self, reqs: Sequence[GenRequest]) -> list[Generation]:
         stop_ids = {i for t in STOP_TOKENS if (i := self.token_id(t)) is not None}
+        if self.tokenizer.eos_token_id is not None:
+            stop_ids.add(int(self.tokenizer.eos_token_id))
         return [run_generation(r, start=self._start, step=self._step, stop_ids=stop_ids,
-                               decode=lambda ids: self.tokenizer.decode(ids, skip_special_tokens=False)) for r in reqs]
+                               decode=self._decode) for r in reqs]
+
+    def _decode(self, ids: list[int]) -> str:
+        return str(self.tokenizer.decode(ids, skip_special_tokens=False))
 
     @torch.inference_mode()
     def _start(self, prompt: list[int]) -> np.ndarray:

@@ -42,16 +42,23 @@ else
   "${PIP[@]}" -e ".[test,quantize]" onnxruntime onnxruntime-genai onnx onnx-ir
 fi
 
-if ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('llama-cpp-python') != '0.3.36')" 2>/dev/null; then
+# No Intel AMX kernels (see kizami/toolchain.py: a VM may report AMX that a process cannot use; every matmul
+# crashes). CMake takes its initial C/C++ flags from CFLAGS/CXXFLAGS.
+NO_AMX=""
+[ "$(uname -m)" = x86_64 ] && NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+WHEEL_TAG="noamx1"  # bump when the build flags change: a cached wheel built otherwise is not reused
+if ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('llama-cpp-python') != '0.3.36')" 2>/dev/null \
+   || [ "$(cat "$VENV/.llama-cpp-build" 2>/dev/null)" != "$WHEEL_TAG" ]; then
   step "building llama-cpp-python 0.3.36 from its source archive (≈5 min on 2 cores, cached afterwards)"
   ARCHIVE="$("$VENV/bin/kizami" toolchain source)"
-  WHEELS="$(dirname "$ARCHIVE")/wheels"
+  WHEELS="$(dirname "$ARCHIVE")/wheels-$WHEEL_TAG"
   mkdir -p "$WHEELS"
   if ! ls "$WHEELS"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
-    CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" "$PY" -m pip wheel --disable-pip-version-check -q --no-deps \
+    CFLAGS="$NO_AMX" CXXFLAGS="$NO_AMX" CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" "$PY" -m pip wheel --disable-pip-version-check -q --no-deps \
       -c requirements/constraints.txt -w "$WHEELS" "$ARCHIVE"
   fi
-  "${PIP[@]}" "$WHEELS"/llama_cpp_python-0.3.36-*.whl
+  "${PIP[@]}" --force-reinstall --no-deps "$WHEELS"/llama_cpp_python-0.3.36-*.whl
+  echo "$WHEEL_TAG" > "$VENV/.llama-cpp-build"
 fi
 
 step "llama.cpp converter and tools (llama-quantize, llama-imatrix, llama-perplexity, llama-bench)"

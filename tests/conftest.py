@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ["KIZAMI_NO_PLUGINS"] = "1"  # the suite tests kizami, not whatever plugins this machine has
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,9 @@ ctx = 256
 stride = 128
 threads = 2
 max_tokens_per_domain = 1500
+metrics = ["quality", "fim", "speed", "size", "parity", "humaneval"]
+problems_limit = 4
+humaneval_max_new_tokens = 48
 
 [gates]
 max_kld = {max_kld}
@@ -156,6 +159,14 @@ def test_resumed_run_measures_every_build(finished_run: Path) -> None:
         assert manifest.verify(Path(results[name]["build"])) == []
         assert results[name]["gates"]["pass"], results[name]["gates"]
     assert results["gguf-f16"]["quality"]["kld"]["all"]["mean"] < results["gguf-q8_0"]["quality"]["kld"]["all"]["mean"]
+    # HumanEval through every engine: four problems generated, run in the sandbox, compared with bf16 task by task
+    for name, r in results.items():
+        he = r["humaneval"]
+        assert [t["task_id"] for t in he["per_task"]] == [f"HumanEval/{i}" for i in range(4)], name
+        assert sum(he["outcomes"].values()) == 4 and 0.0 <= he["pass@1"] <= 1.0
+        if name != "bf16":
+            assert 0.0 <= he["agreement"] <= 1.0
+
 
 
 def test_a_failing_gate_sets_the_exit_code_and_shows_in_the_report(finished_run: Path) -> None:

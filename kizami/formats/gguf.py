@@ -16,7 +16,7 @@ _IMATRIX_FIELDS = ("imatrix", "imatrix_chunks", "imatrix_ctx")
 
 
 def _learns(gtype: str) -> bool:
-    return QUANT_TYPES.get(gtype, ("", False))[1]
+    return bool(QUANT_TYPES.get(gtype, ("", False))[1])
 
 
 class GGUFFormat(Format):

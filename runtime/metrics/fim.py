@@ -1,11 +1,12 @@
-"""FIM exact match, SantaCoder-FIM style, with prompts exactly as the target's model card prescribes.
+"""FIM exact match, SantaCoder-FIM style, with prompts in the model's own FIM dialect (``kizami.fim_dialects``).
 
-PSM: ``<|fim_prefix|><|begin_of_text|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>``
-SPM: ``<|fim_prefix|><|fim_suffix|>{suffix}<|fim_middle|><|begin_of_text|>{prefix}``
-tokenized with ``add_special_tokens=False``; one leading newline is removed from the suffix (middles never start with
-one in training). Generation stops at the first newline (single-line infilling), EOS or ``<|eot_id|>``; a task passes
-when ``generated.strip() == canonical_solution.strip()``. Greedy by default; the model card's sampled setting
-(temperature 0.2, top-p 0.95, seeded) as an option.
+For the target, ``llama3-fim``: PSM ``<|fim_prefix|><|begin_of_text|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>``,
+SPM ``<|fim_prefix|><|fim_suffix|>{suffix}<|fim_middle|><|begin_of_text|>{prefix}``, one leading newline removed from
+the suffix; Code Llama's ``codellama`` dialect and the others are built the same way from special-token ids. The
+prompt ids are made once from the source tokenizer and given to every build. Generation stops at the first newline
+(single-line infilling), EOS or the dialect's stop tokens; a task passes when
+``generated.strip() == canonical_solution.strip()``. Greedy by default; the model card's sampled setting (temperature
+0.2, top-p 0.95, seeded) as an option.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from kizami.calib_data.fim import FimTask
 from kizami.runtime.backend import Backend, GenRequest
 
-__all__ = ["fim_agreement", "MODES", "FimSettings", "fim_prompt_text", "fim_exact_match"]
+__all__ = ["fim_agreement", "MODES", "FimSettings", "fim_exact_match"]
 
 MODES = ("psm", "spm")
 
@@ -34,26 +35,17 @@ class FimSettings:
     seed: int = 0
 
 
-def fim_prompt_text(task: FimTask, mode: str) -> str:
-    suffix = task.suffix[1:] if task.suffix.startswith("\n") else task.suffix
-    prefix = "<|begin_of_text|>" + task.prompt
-    if mode == "psm":
-        return f"<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>"
-    if mode == "spm":
-        return f"<|fim_prefix|><|fim_suffix|>{suffix}<|fim_middle|>{prefix}"
-    raise ValueError(f"FIM mode must be one of {MODES}, got {mode!r}")
-
 
 def fim_exact_match(backend: Backend, tasks: Sequence[FimTask], prompts: Mapping[str, Sequence[Sequence[int]]],
                     settings: FimSettings = FimSettings(), progress: Callable[[int], None] = lambda _n: None,
-                    journal: Path | None = None) -> dict[str, Any]:
+                    journal: Path | None = None, stop_ids: Sequence[int] = ()) -> dict[str, Any]:
     """EM per mode, overall and per language and kind; plus each task's generation for inspection.
 
     Tasks whose prompt does not fit ``max_context`` with room to generate are listed under ``too_long`` and left out
     of the EM (never silently dropped). With a ``journal`` (JSONL), each completion is appended as it is made and a
     re-run reads it back instead of generating again, so a crash loses at most the task in flight.
     """
-    if not backend.caps.fim:
+    if not backend.caps.fim or not prompts:
         return {"skipped": "no FIM tokens"}
     out: dict[str, Any] = {"settings": {"max_new_tokens": settings.max_new_tokens, "sampled": settings.sampled,
                                         "seed": settings.seed}, "tasks": len(tasks)}
@@ -70,6 +62,7 @@ def fim_exact_match(backend: Backend, tasks: Sequence[FimTask], prompts: Mapping
                 text = done.get((mode, i, task.name))
                 if text is None:
                     req = GenRequest(prompt=list(ids), max_new_tokens=settings.max_new_tokens, stop_strings=("\n",),
+                                     stop_ids=tuple(stop_ids),
                                      temperature=0.2 if settings.sampled else 0.0,
                                      top_p=0.95 if settings.sampled else 1.0, seed=settings.seed + i)
                     text = backend.generate([req])[0].text

@@ -157,7 +157,8 @@ def score_completions(problems: Sequence[Problem], completions: Sequence[Sequenc
     kept = [(p, list(c)) for p, c in zip(problems, completions) if c is not None]
     programs = [p.program(text) for p, cs in kept for text in cs]
     results = iter(run_programs(programs, workers=workers, config=sandbox, progress=progress))
-    per_task, counts = [], Counter[str]()
+    per_task: list[dict[str, Any]] = []
+    counts = Counter[str]()
     for p, cs in kept:
         runs = [next(results) for _ in cs]
         counts.update(r.outcome for r in runs)
@@ -213,7 +214,8 @@ def score_infills(tasks: Sequence[InfillTask], middles: Sequence[str | None], *,
     kept = [(t, m) for t, m in zip(tasks, middles) if m is not None]
     runs: list[RunResult] = run_programs([t.program(m) for t, m in kept], workers=workers, config=sandbox,
                                          progress=progress)
-    per_task = [{"task_id": t.task_id, "kind": t.kind, "outcome": r.outcome, "passed": int(r.outcome == "passed"),
+    per_task: list[dict[str, Any]] = [
+                {"task_id": t.task_id, "kind": t.kind, "outcome": r.outcome, "passed": int(r.outcome == "passed"),
                  "n": 1, "match": m.strip() == t.middle.strip(), "detail": r.detail, "generated": m}
                 for (t, m), r in zip(kept, runs)]
     out: dict[str, Any] = {"tasks": len(per_task), "too_long": [t.task_id for t, m in zip(tasks, middles) if m is None],

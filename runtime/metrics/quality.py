@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from kizami.errors import KizamiError
 from kizami.runtime.backend import Backend
 from kizami.runtime.metrics.reference import Reference
 
@@ -54,6 +55,8 @@ def quality(backend: Backend, ref: Reference, progress: Callable[[int], None] = 
             s = backend.score(dref.stream[w.start:w.end].tolist(), gather=np.concatenate(
                 [np.zeros((rows.start, ids.shape[1]), np.int64), ids]))
             target.append(s.target[rows])
+            if s.gathered is None:
+                raise KizamiError(f"backend {backend.name} returned no gathered log-probs")
             k, t = kl_with_tail(dref.top_lp[offset:offset + n], s.gathered[rows])
             kl.append(k)
             tail.append(t)

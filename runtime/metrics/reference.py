@@ -19,7 +19,7 @@ It is saved as an ``.npz`` of plain arrays (loaded with ``allow_pickle=False``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,7 @@ class PackedIds(Sequence[list[int]]):
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         if not -len(self) <= i < len(self):
@@ -120,7 +120,7 @@ class Reference:
         arrays["meta"] = np.array(json.dumps(meta, ensure_ascii=False))
         path = Path(path)
         tmp = path.with_name(path.name + ".partial.npz")
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
         tmp.replace(path)
 
     @classmethod
@@ -140,12 +140,12 @@ class Reference:
                    fim_tasks=tasks, fim_prompts=prompts, meta=meta)
 
     @classmethod
-    def build(cls, backend: Any, texts: dict[str, str], streams: dict[str, Sequence[int]], fim_tasks: list[FimTask],
-              fim_prompts: dict[str, Iterable[Sequence[int]]], *, ctx: int, stride: int, top_k: int = 32,
+    def build(cls, backend: Any, texts: Mapping[str, str], streams: Mapping[str, Sequence[int]], fim_tasks: list[FimTask],
+              fim_prompts: Mapping[str, Iterable[Sequence[int]]], *, ctx: int, stride: int, top_k: int = 32,
               meta: dict[str, Any] | None = None, progress: Callable[[int], None] = lambda _n: None) -> Reference:
         domains = {}
-        for d, stream in streams.items():
-            stream = np.asarray(stream, dtype=np.int32)
+        for d, ids_in in streams.items():
+            stream = np.asarray(ids_in, dtype=np.int32)
             target, ids, lps = [], [], []
             for w in plan_windows(len(stream), ctx, stride):
                 s = backend.score(stream[w.start:w.end].tolist(), top_k=top_k)

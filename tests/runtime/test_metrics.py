@@ -7,7 +7,7 @@ import pytest
 
 from kizami.calib_data.fim import FimTask
 from kizami.runtime.decoding import first_stop, pick_token
-from kizami.runtime.metrics.fim import fim_exact_match, fim_prompt_text
+from kizami.runtime.metrics.fim import fim_exact_match
 from kizami.runtime.metrics.quality import kl_with_tail, quality
 from kizami.runtime.metrics.reference import Reference, plan_windows
 from tests.fakes import FakeBackend, random_logp
@@ -80,9 +80,12 @@ def test_quality_kld_matches_hand_computed_value() -> None:
 
 
 def test_fim_prompts_follow_the_model_card() -> None:
-    task = FimTask("t", "python", "def f():\n", "\n    return 1\n", "    x = 2", "code")
-    assert fim_prompt_text(task, "psm") == "<|fim_prefix|><|begin_of_text|>def f():\n<|fim_suffix|>    return 1\n<|fim_middle|>"
-    assert fim_prompt_text(task, "spm") == "<|fim_prefix|><|fim_suffix|>    return 1\n<|fim_middle|><|begin_of_text|>def f():\n"
+    from kizami.fim_dialects import get
+
+    llama3 = get("llama3-fim")
+    assert llama3.template("psm") == "<|fim_prefix|><|begin_of_text|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>"
+    assert llama3.template("spm") == "<|fim_prefix|><|fim_suffix|>{suffix}<|fim_middle|><|begin_of_text|>{prefix}"
+    assert llama3.drop_suffix_newline
 
 
 def test_fim_exact_match_counts_strip_equality_per_language() -> None:
