@@ -82,7 +82,7 @@ def verify(path: Annotated[Path, typer.Argument(help="A build or bundle folder (
 
 
 _TASKS = {"ppl": "quality", "kld": "quality", "fim": "fim", "speed": "speed", "size": "size", "parity": "parity",
-          "humaneval": "humaneval", "humaneval-infill": "humaneval-infill"}
+          "humaneval": "humaneval", "humaneval-infill": "humaneval-infill", "longctx": "longctx"}
 
 
 @app.command("eval")
@@ -93,10 +93,14 @@ def eval_cmd(
                                                     "checkpoint from its manifest).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: BUILD.eval.json next to the build).")] = None,
     tasks: Annotated[str, typer.Option(help="Comma-separated: ppl,kld,fim,speed,size,parity; also humaneval (pass@k, "
-                                            "code run in a sandbox) and humaneval-infill.")] = "ppl,kld,fim,speed,size,parity",
+                                            "code run in a sandbox) and humaneval-infill; longctx (loss by position, key retrieval).")] = "ppl,kld,fim,speed,size,parity",
     problems: Annotated[str, typer.Option(help="HumanEval-format problems: `humaneval` (built in) or a JSONL file "
                                                "(`kizami problems check FILE` validates one).")] = "humaneval",
     problems_limit: Annotated[int, typer.Option(help="Only the first N problems (0: all).")] = 0,
+    longctx_lengths: Annotated[str, typer.Option(help="longctx: loss-by-position bucket edges, comma-separated "
+                                                      "(capped by the model's positions).")] = "1024,2048,4096",
+    kv_cache: Annotated[str, typer.Option(help="longctx: also measure with these llama.cpp KV caches, e.g. "
+                                               "q8_0,q4_0.")] = "",
     fim_file: Annotated[Optional[Path], typer.Option(help="A SantaCoder-FIM JSONL file instead of the set's eval/fim.jsonl.")] = None,
     ctx: Annotated[int, typer.Option(help="Perplexity window length in tokens.")] = 512,
     stride: Annotated[int, typer.Option(help="Window advance; each token is scored once with >= ctx-stride context.")] = 256,
@@ -122,13 +126,22 @@ def eval_cmd(
         load_problems(problems)  # a bad problem file fails now, before any model loads
     settings = EvalSettings(ctx=ctx, stride=stride, metrics=metrics, fim=FimSettings(sampled=fim_sampled),
                             device=device, threads=threads, fim_file=str(fim_file) if fim_file else "",
-                            problems=problems, problems_limit=problems_limit, fim_dialect=fim_dialect)
+                            problems=problems, problems_limit=problems_limit, fim_dialect=fim_dialect,
+                            longctx_lengths=_ints(longctx_lengths, "--longctx-lengths"),
+                            kv_cache_types=tuple(k.strip() for k in kv_cache.split(",") if k.strip()))
     from kizami.render import progress_bars
 
     with progress_bars() as progress:
         result, path = evaluate_build(build, data, settings, ref=ref, out=out, progress=progress)
     console.print(result_details(result))
     console.print(f"wrote {path}")
+
+
+def _ints(text: str, option: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise KizamiError(f"{option} {text!r}: give whole numbers separated by commas, e.g. 1024,2048,4096") from None
 
 
 @app.command()

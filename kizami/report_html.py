@@ -11,7 +11,7 @@ import math
 from html import escape
 from typing import TYPE_CHECKING
 
-from kizami.report_text import COLUMNS, gate_failures, result_row, verdict
+from kizami.report_text import COLUMNS, gate_failures, long_context_rows, result_row, verdict
 from kizami.runtime.result import EvalResult
 
 if TYPE_CHECKING:
@@ -119,6 +119,17 @@ def _bars(results: dict[str, EvalResult]) -> str:
     return "\n".join([*parts, "</svg>"])
 
 
+def _long_context(results: dict[str, EvalResult]) -> str:
+    header, rows = long_context_rows(results)
+    if not rows:
+        return ""
+    head = "".join(f"<th>{escape(c)}</th>" for c in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return (f"<h2>Long context</h2><p class='muted'>loss by position in one long window of held-out code (Δ vs bf16); "
+            f"key retrieval as in the Code Llama paper</p><table id='longctx'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
 def html_report(summary: RunSummary) -> str:
     results, recipe = summary.results, summary.recipe
     front = pareto_front(_points(results))
@@ -149,7 +160,7 @@ def html_report(summary: RunSummary) -> str:
         ("<h2>Builds that failed</h2><ul>" + "".join(f"<li><b>{escape(k)}</b>: {escape(v)}</li>"
                                                       for k, v in failures.items()) + "</ul>") if failures else "",
         "<h2>Size vs quality</h2>", _scatter(_points(results), front),
-        "<h2>Perplexity change by domain</h2>", _bars(results),
+        "<h2>Perplexity change by domain</h2>", _bars(results), _long_context(results),
         "<h2>Environment</h2>",
         f"<p class='muted'>{escape(str(env.get('machine')))} · {escape(str(env.get('device')))} · CPU features "
         f"{escape(' '.join(env.get('cpu_features', [])))}<br>{escape(versions)}</p>",

@@ -108,6 +108,7 @@ def markdown_report(summary: RunSummary) -> str:
                          f"{_num(r.fim_by_language('spm').get(lang), '.2f')}" for lang in langs)]
                 for name, r in results.items()]
         out += [_md_table(["build", *langs], rows), ""]
+    out += long_context_section(results)
     any_result = next(iter(results.values()), None)
     env = any_result.environment if any_result else {}
     settings = any_result.settings if any_result else {}
@@ -121,6 +122,32 @@ def markdown_report(summary: RunSummary) -> str:
             f"- machine: {env.get('machine')} · {env.get('device')} · CPU features {' '.join(env.get('cpu_features', []))}",
             "- versions: " + ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items())]
     return "\n".join(out)
+
+
+def long_context_rows(results: dict[str, EvalResult]) -> tuple[list[str], list[list[str]]]:
+    """Loss per position bucket (Δ vs bf16 in %), key-retrieval accuracy and peak memory, per build and KV cache."""
+    first = next((r for r in results.values() if r.longctx), None)
+    if first is None:
+        return [], []
+    ref = {kv: loss for kv, loss, _acc, _mem in (results["bf16"].long_context_rows() if "bf16" in results else [])}
+    header = ["build", "KV cache", *(f"loss {b}" for b in first.long_context_buckets), "key retrieval", "peak MiB"]
+    rows = []
+    for name, r in results.items():
+        for kv, loss, acc, mem in r.long_context_rows():
+            base = ref.get("default")
+            cells = [f"{x:.3f}" + (f" ({(x / b - 1) * 100:+.1f}%)" if base and name != "bf16" else "")
+                     for x, b in zip(loss, base or loss)]
+            rows.append([name, kv, *cells, _num(acc, ".0%"), _num(mem, ".0f")])
+    return header, rows
+
+
+def long_context_section(results: dict[str, EvalResult]) -> list[str]:
+    header, rows = long_context_rows(results)
+    if not rows:
+        return []
+    return ["## Long context", "", "Mean next-token loss (nats) by position in one long window of held-out code, "
+            "each position scored once (Δ vs bf16's default cache); key retrieval as in the Code Llama paper.", "",
+            _md_table(header, rows), ""]
 
 
 def result_details(result: EvalResult) -> Table:

@@ -14,9 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kizami import fim_dialects, manifest, toolchain
 from kizami.calib_data.fim import read_tasks
-from kizami.checkpoint import check_hf_dir
+from kizami.checkpoint import check_hf_dir, read_config
 from kizami.errors import KizamiError
 from kizami.runtime import build_format, open_build
 from kizami.runtime.metrics.fim import MODES, FimSettings, fim_exact_match
@@ -30,7 +32,7 @@ from kizami.tokenizer import load_tokenizer
 __all__ = ["METRICS", "EvalSettings", "eval_texts", "make_reference", "reference_for", "tokenizer_parity", "result_key",
            "evaluate"]
 
-METRICS = ("quality", "fim", "speed", "size", "parity", "humaneval", "humaneval-infill")
+METRICS = ("quality", "fim", "speed", "size", "parity", "humaneval", "humaneval-infill", "longctx")
 DEFAULT_METRICS = METRICS[:5]  # functional correctness generates far more tokens: asked for by name
 # (description, total) -> advance(n)
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
@@ -60,6 +62,10 @@ class EvalSettings:
     humaneval_sampled: bool = False
     infill_limit: int = 0  # the first N infilling tasks per kind (0 = all)
     sandbox_timeout_s: float = 3.0  # wall clock per program
+    longctx_lengths: tuple[int, ...] = (1024, 2048, 4096)  # loss-by-position bucket edges; the longest is scored
+    retrieval_lengths: tuple[int, ...] = (1024, 3072)  # key-retrieval prompt lengths (tokens)
+    retrieval_depths: tuple[float, ...] = (0.1, 0.5, 0.9)
+    kv_cache_types: tuple[str, ...] = ()  # also measure long context with these KV caches, where the engine has them
     device: str = "cpu"
     threads: int | None = None
     version: int = 1
@@ -77,6 +83,13 @@ class EvalSettings:
         if self.problems_limit < 0 or self.infill_limit < 0:
             raise KizamiError("problems_limit and infill_limit must be 0 (all) or more")
         self.generation()  # validates the HumanEval settings
+        self.long_context()
+
+    def long_context(self) -> Any:
+        from kizami.runtime.metrics.longctx import LongCtxSettings
+
+        return LongCtxSettings(lengths=self.longctx_lengths, retrieval_lengths=self.retrieval_lengths,
+                               depths=self.retrieval_depths)
 
     def generation(self) -> Any:
         from kizami.runtime.metrics.functional import GenSettings
@@ -90,7 +103,8 @@ class EvalSettings:
     def reference_key(self) -> dict[str, Any]:
         return {"ctx": self.ctx, "stride": self.stride, "top_k": self.top_k, "max_tokens": self.max_tokens_per_domain,
                 "fim_modes": list(self.fim_modes), "fim_limit": self.fim_limit, "fim_file": self.fim_file,
-                "fim_dialect": self.fim_dialect}
+                "fim_dialect": self.fim_dialect,
+                "longctx": self.long_context().longest if "longctx" in self.metrics else 0}
 
 
 def eval_texts(data: Path) -> dict[str, str]:
@@ -124,14 +138,20 @@ def make_reference(ref_model: Path, data: Path, settings: EvalSettings, progress
     modes = [m for m in settings.fim_modes if dialect and m in dialect.modes]
     prompts = {m: PackedIds.pack(dialect.prompt_ids(encode, vocab, t.prompt, t.suffix, m) for t in tasks)
                for m in modes if dialect}
+    long_stream = None
+    if "longctx" in settings.metrics:  # held-out code as one long stream, in the source tokenizer's ids
+        code = [tok.bos_token_id, *encode(texts.get("code", ""))][: settings.long_context().longest]
+        long_stream = np.asarray(code, dtype=np.int32)
     backend = open_build(ref_model, device=settings.device, threads=settings.threads)
     n_windows = sum(len(plan_windows(len(s), settings.ctx, settings.stride)) for s in streams.values())
     try:
-        return Reference.build(backend, texts, streams, tasks, prompts, ctx=settings.ctx, stride=settings.stride,
+        ref = Reference.build(backend, texts, streams, tasks, prompts, ctx=settings.ctx, stride=settings.stride,
                                top_k=settings.top_k, progress=progress("reference distributions", n_windows),
                                meta={"ref_model": str(Path(ref_model).resolve()),
                                      "fim_dialect": dialect.name if dialect else None,
                                      "eval_set": manifest.load(data).calibration if (Path(data) / manifest.MANIFEST_NAME).is_file() else None})
+        ref.long_stream = long_stream
+        return ref
     finally:
         backend.close()
 
@@ -140,6 +160,11 @@ def reference_for(ref_model: Path, data: Path, settings: EvalSettings, progress:
     """The reference for (model weights, eval set, settings), cached under kizami's cache folder."""
     check_hf_dir(Path(ref_model))
     eval_texts(data)  # fails early, with the fix, if this is not an evaluation set
+    if "longctx" in settings.metrics:
+        longest, limit = settings.long_context().longest, read_config(Path(ref_model)).get("max_position_embeddings")
+        if isinstance(limit, int) and longest > limit:
+            raise KizamiError(f"long-context length {longest} is beyond {Path(ref_model).name}'s maximum of {limit} "
+                              "positions (max_position_embeddings); lower longctx_lengths / retrieval_lengths")
     if settings.fim_file:
         read_tasks(Path(settings.fim_file))  # the same for a missing or malformed task file
     key = json.dumps({"model": manifest.checkpoint_digest(Path(ref_model))["sha256"],
@@ -235,6 +260,28 @@ def _functional(backend: Any, settings: EvalSettings, dialect: fim_dialects.Dial
     return out
 
 
+def _long_context(build: Path, backend: Any, ref: Reference, settings: EvalSettings,
+                  progress: ProgressFactory) -> dict[str, Any]:
+    """Loss by position and key retrieval; again per KV-cache type the engine offers, each in a fresh instance."""
+    from kizami.runtime.metrics.longctx import longctx
+
+    if ref.long_stream is None:
+        raise KizamiError("the reference has no long-context stream; it was made without the longctx task")
+    lc = settings.long_context()
+    code = ref.domains["code"].text if "code" in ref.domains else ""
+    steps = 1 + len(lc.retrieval_lengths) * len(lc.depths) * lc.trials
+    out = longctx(backend, ref.long_stream.tolist(), code, lc, progress("long context", steps))
+    kinds = [k for k in settings.kv_cache_types if k in backend.caps.kv_cache_types]
+    for kind in kinds:
+        other = open_build(build, device=settings.device, threads=settings.threads, kv_cache=kind)
+        try:
+            out.setdefault("kv_cache", {})[kind] = longctx(other, ref.long_stream.tolist(), code, lc,
+                                                           progress(f"long context, KV {kind}", steps))
+        finally:
+            other.close()
+    return out
+
+
 def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: int, name: str = "",
              progress: ProgressFactory = _no_progress, journal_dir: Path | None = None) -> EvalResult:
     """Every metric of ``settings`` for ``build``. With ``journal_dir``, FIM completions are journaled there as they
@@ -265,6 +312,8 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
             source = next(iter(ref.domains.values())).stream.tolist()
             sections["speed"] = speed(backend, source, settings.speed)
         sections |= _functional(backend, settings, ref_dialect(ref), progress, journal)
+        if "longctx" in settings.metrics:
+            sections["longctx"] = _long_context(build, backend, ref, settings, progress)
     finally:
         backend.close()
     if journal is not None:

@@ -26,18 +26,25 @@ __all__ = ["LlamaCppBackend"]
 
 SCORE_CTX = 1024  # windows longer than this get a larger scoring context on demand
 GEN_CTX = 4096
+# KV-cache precisions (llama.cpp's ggml type ids), as `--cache-type-k/-v` takes them.
+_KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
 
 
 
 class LlamaCppBackend:
     name = "llama-cpp"
 
-    def __init__(self, path: Path, *, device: str = "cpu", threads: int | None = None, gpu_layers: int | None = None) -> None:
+    def __init__(self, path: Path, *, device: str = "cpu", threads: int | None = None, gpu_layers: int | None = None,
+                 kv_cache: str = "f16") -> None:
         try:
             import llama_cpp
         except ImportError:
             raise BackendUnavailable("the llama.cpp backend needs llama-cpp-python; run `bash scripts/setup.sh`") from None
         self._llama_cpp = llama_cpp
+        if kv_cache not in _KV_TYPES:
+            raise KizamiError(f"KV cache type {kv_cache!r} is not one of {', '.join(_KV_TYPES)}")
+        self.kv_cache = kv_cache
+        self._gen_n = GEN_CTX
         self.file = gguf_file(path)
         self.threads = threads or os.cpu_count() or 1
         self.gpu_layers = gpu_layers if gpu_layers is not None else (-1 if device.startswith("cuda") else 0)
@@ -46,13 +53,16 @@ class LlamaCppBackend:
         self._gen: Any = None
         read_metadata(self.file)  # a damaged header fails here with the file's name, not inside llama.cpp
         self.n_vocab = self._generator().n_vocab()
-        self.caps = Caps(full_logits=True, fim=detect(self.token_id) is not None, device="cuda" if self.gpu_layers else "cpu")
+        self.caps = Caps(full_logits=True, fim=detect(self.token_id) is not None, device="cuda" if self.gpu_layers else "cpu",
+                         kv_cache_types=tuple(_KV_TYPES))
 
     def _open(self, n_ctx: int, logits_all: bool) -> Any:
         try:
+            kv = _KV_TYPES[self.kv_cache]
             return self._llama_cpp.Llama(model_path=str(self.file), n_ctx=n_ctx, n_batch=min(n_ctx, 512), n_ubatch=min(n_ctx, 512),
                                          n_threads=self.threads, n_threads_batch=self.threads, logits_all=logits_all,
-                                         n_gpu_layers=self.gpu_layers, verbose=False, seed=0)
+                                         n_gpu_layers=self.gpu_layers, verbose=False, seed=0, type_k=kv, type_v=kv,
+                                         flash_attn=self.kv_cache != "f16")  # a quantized V cache needs flash attention
         except (ValueError, RuntimeError) as exc:
             raise KizamiError(f"llama.cpp could not load {self.file}: {exc}") from None
 
@@ -62,9 +72,12 @@ class LlamaCppBackend:
             self._score_ctx = self._open(self._score_n, logits_all=True)
         return self._score_ctx
 
-    def _generator(self) -> Any:
-        if self._gen is None:
-            self._gen = self._open(GEN_CTX, logits_all=False)
+    def _generator(self, n: int = 0) -> Any:
+        if self._gen is None or n > self._gen_n:  # a longer prompt than the open context: reopen larger
+            if self._gen is not None:
+                self._gen.close()
+            self._gen_n = max(n, self._gen_n)
+            self._gen = self._open(self._gen_n, logits_all=False)
         return self._gen
 
     def token_id(self, token: str) -> int | None:
@@ -82,7 +95,13 @@ class LlamaCppBackend:
         return TokenScores.from_logits(llm.scores[: len(ids) - 1], ids, top_k=top_k, gather=gather)
 
     def generate(self, reqs: Sequence[GenRequest]) -> list[Generation]:
-        llm = self._generator()
+        out = []
+        for req in reqs:
+            llm = self._generator(len(req.prompt) + req.max_new_tokens)
+            out.append(self._generate_one(llm, req))
+        return out
+
+    def _generate_one(self, llm: Any, req: GenRequest) -> Generation:
         stop_ids = {i for t in STOP_TOKENS if (i := self.token_id(t)) is not None} | {llm.token_eos()}
 
         def last_logits() -> np.ndarray:  # without logits_all, llama-cpp-python keeps no scores: read them directly
@@ -99,9 +118,9 @@ class LlamaCppBackend:
             return last_logits()
 
         def decode(ids: list[int]) -> str:
-            return llm.detokenize(ids, special=True).decode("utf-8", errors="ignore")
+            return str(llm.detokenize(ids, special=True).decode("utf-8", errors="ignore"))
 
-        return [run_generation(r, start=start, step=step, decode=decode, stop_ids=stop_ids) for r in reqs]
+        return run_generation(req, start=start, step=step, decode=decode, stop_ids=stop_ids)
 
     def reset_memory(self) -> None:
         reset_peak_rss()

@@ -46,6 +46,7 @@ class EvalResult:
     speed: dict[str, Any] | None = None
     humaneval: dict[str, Any] | None = None  # completion pass@k, each problem's outcome
     humaneval_infill: dict[str, Any] | None = None  # infilling by exact match and by execution, per FIM mode
+    longctx: dict[str, Any] | None = None  # loss by position and key retrieval (and per KV-cache type)
     gates: dict[str, Any] | None = None  # the verdict, set once by the pipeline; None for the reference itself
 
     # --- (de)serialization -------------------------------------------------------------------------------------
@@ -140,6 +141,19 @@ class EvalResult:
 
     def infill_pass1(self, mode: str = "psm") -> float | None:
         return _num(_get(self.humaneval_infill, mode, "pass@1"))
+
+    def long_context_rows(self) -> list[tuple[str, list[float], float | None, float | None]]:
+        """(KV cache, loss per position bucket, retrieval accuracy, peak MiB): the build's own cache first."""
+        if not self.longctx:
+            return []
+        runs = [("default", self.longctx), *sorted((self.longctx.get("kv_cache") or {}).items())]
+        return [(kv, [float(b["nll"]) for b in run["loss"]["buckets"]], _num(_get(run, "retrieval", "accuracy")),
+                 _num(next(iter((run.get("memory") or {}).values()), None))) for kv, run in runs]
+
+    @property
+    def long_context_buckets(self) -> list[str]:
+        buckets = _get(self.longctx, "loss", "buckets") or []
+        return [f"{b['from']}–{b['to']}" for b in buckets]
 
     @property
     def passed(self) -> bool | None:

@@ -102,6 +102,7 @@ class Reference:
     fim_tasks: list[FimTask]
     fim_prompts: dict[str, PackedIds]  # mode ("psm" | "spm") -> token ids per task
     meta: dict[str, Any] = field(default_factory=dict)
+    long_stream: np.ndarray | None = None  # int32: BOS + held-out code, for the long-context checks (when asked)
 
     def windows(self, domain: str) -> list[Window]:
         return plan_windows(len(self.domains[domain].stream), self.ctx, self.stride)
@@ -118,6 +119,8 @@ class Reference:
                 "domains": list(self.domains), "fim_modes": list(self.fim_prompts),
                 "fim_tasks": [asdict(t) for t in self.fim_tasks], **self.meta}
         arrays["meta"] = np.array(json.dumps(meta, ensure_ascii=False))
+        if self.long_stream is not None:
+            arrays["longctx.stream"] = self.long_stream
         path = Path(path)
         tmp = path.with_name(path.name + ".partial.npz")
         np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
@@ -133,11 +136,12 @@ class Reference:
                 domains = {d: DomainRef(str(z[f"{d}.text"]), z[f"{d}.stream"], z[f"{d}.target"], z[f"{d}.top_ids"], z[f"{d}.top_lp"])
                            for d in meta["domains"]}
                 prompts = {m: PackedIds(z[f"fim.{m}.ids"], z[f"fim.{m}.offsets"]) for m in meta["fim_modes"]}
+                long_stream = z["longctx.stream"] if "longctx.stream" in z.files else None
         except (OSError, ValueError, KeyError) as exc:
             raise KizamiError(f"{path}: not a readable kizami reference ({exc}); rebuild it with `kizami eval --ref MODEL`") from None
         tasks = [FimTask(**t) for t in meta.pop("fim_tasks")]
         return cls(ctx=meta.pop("ctx"), stride=meta.pop("stride"), top_k=meta.pop("top_k"), domains=domains,
-                   fim_tasks=tasks, fim_prompts=prompts, meta=meta)
+                   fim_tasks=tasks, fim_prompts=prompts, meta=meta, long_stream=long_stream)
 
     @classmethod
     def build(cls, backend: Any, texts: Mapping[str, str], streams: Mapping[str, Sequence[int]], fim_tasks: list[FimTask],
