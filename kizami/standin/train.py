@@ -16,7 +16,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -175,6 +175,43 @@ def _extra_code(folder: str, budget: int, rng: random.Random) -> list[str]:
     return texts
 
 
+def _fit(model: Any, source: Iterator[list[int]], *, steps: int, lr: float, shape: Callable[[int], tuple[int, int]],
+         progress: Callable[[int, int, float], None] | None) -> tuple[float, int]:
+    """AdamW with warm-up and cosine decay on packed rows of ``source``; ``shape(step)`` = (rows, tokens per row).
+    Returns the last loss and the tokens seen."""
+    import torch
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
+    warmup = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
+    buf: list[int] = []
+    loss, seen, start = float("nan"), 0, time.time()
+    model.train()
+    for step in range(steps):
+        n_rows, seq_len = shape(step)
+        rows = []
+        for _ in range(n_rows):
+            while len(buf) < seq_len:
+                buf.extend(next(source))
+            rows.append(buf[:seq_len])
+            buf = buf[seq_len:]
+        batch = torch.tensor(rows)
+        seen += batch.numel()
+        loss_t = model(input_ids=batch, labels=batch).loss
+        loss_t.backward()
+        loss = loss_t.item()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        if progress:
+            progress(step + 1, steps, loss)
+        if step % 20 == 0:
+            log.info("step %d/%d len %d loss %.3f (%.0fs)", step, steps, seq_len, loss, time.time() - start)
+    return loss, seen
+
+
 def train_standin(out: Path, cfg: TrainConfig = TrainConfig(), progress: Callable[[int, int, float], None] | None = None) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -204,12 +241,8 @@ def train_standin(out: Path, cfg: TrainConfig = TrainConfig(), progress: Callabl
         attention_bias=False, mlp_bias=False, architectures=["LlamaForCausalLM"],
     )
     model = LlamaForCausalLM(config)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.1)
-    warmup = max(1, cfg.steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps))))
 
-    def stream():
+    def stream() -> Iterator[list[int]]:
         while True:
             rng.shuffle(pieces)
             for p in pieces:
@@ -218,28 +251,9 @@ def train_standin(out: Path, cfg: TrainConfig = TrainConfig(), progress: Callabl
                 else:
                     yield [sp["<|begin_of_text|>"], *ids(p), sp["<|end_of_text|>"]]
 
-    source, buf = stream(), []
-    model.train()
     start = time.time()
-    for step in range(cfg.steps):
-        rows = []
-        for _ in range(cfg.batch_size):
-            while len(buf) < cfg.seq_len:
-                buf.extend(next(source))
-            rows.append(buf[: cfg.seq_len])
-            buf = buf[cfg.seq_len:]
-        batch = torch.tensor(rows)
-        loss_t = model(input_ids=batch, labels=batch).loss
-        loss_t.backward()
-        loss = loss_t.item()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        if progress:
-            progress(step + 1, cfg.steps, loss)
-        if step % 50 == 0:
-            log.info("step %d/%d loss %.3f (%.0fs)", step, cfg.steps, loss, time.time() - start)
+    loss, _seen = _fit(model, stream(), steps=cfg.steps, lr=cfg.lr, shape=lambda _step: (cfg.batch_size, cfg.seq_len),
+                       progress=progress)
 
     save_bf16_llama(model, out)
     (out / "TRAINING.json").write_text(json.dumps({"config": asdict(cfg), "final_loss": round(loss, 4),
@@ -398,12 +412,8 @@ def train_codellama(out: Path, cfg: CodeLlamaTrainConfig = CodeLlamaTrainConfig(
         architectures=["LlamaForCausalLM"],
     )
     model = LlamaForCausalLM(config)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.1)
-    warmup = max(1, cfg.steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps))))
 
-    def stream():
+    def stream() -> Iterator[list[int]]:
         while True:
             rng.shuffle(texts)
             for t in texts:
@@ -412,31 +422,14 @@ def train_codellama(out: Path, cfg: CodeLlamaTrainConfig = CodeLlamaTrainConfig(
                 else:
                     yield [bos, *enc(t), eos]
 
-    source, buf, loss, seen = stream(), [], float("nan"), 0
     long_from = cfg.steps - int(cfg.steps * cfg.long_fraction)
-    model.train()
-    start = time.time()
-    for step in range(cfg.steps):
+
+    def shape(step: int) -> tuple[int, int]:  # the last steps see long windows: long-context fine-tuning in small
         seq_len = cfg.long_len if step >= long_from else cfg.short_len
-        rows = []
-        for _ in range(max(1, cfg.tokens_per_step // seq_len)):
-            while len(buf) < seq_len:
-                buf.extend(next(source))
-            rows.append(buf[:seq_len])
-            buf = buf[seq_len:]
-        batch = torch.tensor(rows)
-        seen += batch.numel()
-        loss_t = model(input_ids=batch, labels=batch).loss
-        loss_t.backward()
-        loss = loss_t.item()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        if progress:
-            progress(step + 1, cfg.steps, loss)
-        if step % 20 == 0:
-            log.info("step %d/%d len %d loss %.3f (%.0fs)", step, cfg.steps, seq_len, loss, time.time() - start)
+        return max(1, cfg.tokens_per_step // seq_len), seq_len
+
+    start = time.time()
+    loss, seen = _fit(model, stream(), steps=cfg.steps, lr=cfg.lr, shape=shape, progress=progress)
 
     save_bf16_llama(model, out)
     (out / "generation_config.json").write_text(json.dumps({  # HF generate stops at </s> and at <EOT> (infilling)
