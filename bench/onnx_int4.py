@@ -37,8 +37,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         calib = build_calib(load_recipe("default"), model, root / "calib", CalibConfig(**size, fim_per_language=1))
-        gptq = quantize_gptq(model, root / "gptq", GPTQConfig(**size), calib=calib, threads=args.threads)
-        awq = quantize_awq(model, root / "awq", AWQConfig(**size), calib=calib, threads=args.threads)
+        gptq = quantize_gptq(model, root / "gptq", GPTQConfig(threads=args.threads, **size), calib=calib)
+        awq = quantize_awq(model, root / "awq", AWQConfig(threads=args.threads, **size), calib=calib)
         builds = {"int4 RTN (builder)": export_onnx(model, root / "rtn", ONNXConfig(precision="int4")),
                   "int4 from GPTQ": export_onnx(model, root / "from-gptq", ONNXConfig(precision="int4", from_build=str(gptq))),
                   "int4 from AWQ": export_onnx(model, root / "from-awq", ONNXConfig(precision="int4", from_build=str(awq))),

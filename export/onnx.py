@@ -22,9 +22,10 @@ from kizami import manifest
 from kizami.checkpoint import check_hf_dir, count_parameters, read_config
 from kizami.engine import run_engine
 from kizami.errors import BackendUnavailable, KizamiError
+from kizami.export.onnx_quant import LayerDiff, check_source, compare_layers, write_source_weights
 from kizami.hf_folder import finish_hf_folder
 
-__all__ = ["PRECISIONS", "TARGETS", "WORKING_PAIRS", "ONNXConfig", "export_onnx"]
+__all__ = ["LM_HEADS", "PRECISIONS", "TARGETS", "WORKING_PAIRS", "ONNXConfig", "export_onnx"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ TARGETS = ("cpu", "cuda")
 WORKING_PAIRS = (("fp32", "cpu"), ("int8", "cpu"), ("int4", "cpu"),
                  ("fp32", "cuda"), ("fp16", "cuda"), ("int8", "cuda"), ("int4", "cuda"))
 BLOCK_SIZES = (16, 32, 64, 128, 256)
+LM_HEADS = ("source", "int8", "int4")
+_QUANTIZED = ("int4", "int8")
 # Bits per weight of the MatMul weights, for the free-space check (int: weights + one fp scale per block).
 _BITS = {"fp32": 32, "fp16": 16, "int8": 9, "int4": 5}
 
@@ -46,7 +49,10 @@ class ONNXConfig:
     target: str = "cpu"
     accuracy_level: int | None = None  # MatMulNBits activation precision; None: 4 (int8) on cpu, 0 (kernel's choice) on cuda
     int4_block_size: int = 32  # block size of int4/int8 weight-only quantization (the builder's ``block_size``)
-    from_build: str = ""  # a GPTQ/AWQ folder to build from instead of the source checkpoint
+    from_build: str = ""  # a GPTQ/AWQ folder to build from instead of the source checkpoint (its integers are kept exactly)
+    # lm_head precision: "source" keeps it float (the source's weights, at the I/O precision); "int8"/"int4" let the
+    # builder round it to nearest at int4_block_size. "" = "source" with from_build, else the build's precision.
+    lm_head: str = ""
     version: int = 1
 
     def __post_init__(self) -> None:
@@ -64,16 +70,24 @@ class ONNXConfig:
                               f"got {self.accuracy_level!r}")
         if self.int4_block_size not in BLOCK_SIZES:
             raise KizamiError(f"int4 block size must be one of {BLOCK_SIZES}, got {self.int4_block_size}")
+        if not self.lm_head:
+            object.__setattr__(self, "lm_head", "source" if self.from_build or self.precision not in _QUANTIZED
+                               else self.precision)
+        if self.lm_head not in LM_HEADS:
+            raise KizamiError(f"lm_head must be one of {', '.join(LM_HEADS)}, got {self.lm_head!r}")
+        if self.lm_head != "source" and (self.precision not in _QUANTIZED or (self.lm_head, self.precision) == ("int4", "int8")):
+            raise KizamiError(f"lm_head {self.lm_head} needs an int4 build (int8 builds: lm_head int8 or source), "
+                              f"got precision {self.precision}")
         if self.from_build:
-            _check_quantized_folder(Path(self.from_build))
+            _check_quantized_folder(Path(self.from_build), self.precision)
 
 
-def _check_quantized_folder(path: Path) -> None:
-    config = path / "config.json"
-    if not config.is_file():
-        raise KizamiError(f"--from-build {path}: no config.json; give a GPTQ or AWQ build folder")
-    if "quantization_config" not in read_config(path):
-        raise KizamiError(f"--from-build {path}: config.json has no quantization_config; is it a GPTQ or AWQ build?")
+def _check_quantized_folder(path: Path, precision: str) -> None:
+    """A GPTQ/AWQ folder whose bits and groups MatMulNBits represents exactly; else one error naming what it can."""
+    check_source(path)
+    if precision != "int4":
+        raise KizamiError(f"--from-build takes the bits from the GPTQ/AWQ build; use precision int4 (the builder's "
+                          f"quantized-input path), got {precision}")
 
 
 def _builder_version() -> str:
@@ -89,8 +103,12 @@ def _builder_command(source: Path, stage: Path, cache: Path, cfg: ONNXConfig) ->
     cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source),
            "-o", str(stage), "-p", cfg.precision, "-e", cfg.target, "-c", str(cache)]
     extra = ["hf_token=false"]  # never look for (or send) a Hugging Face token
-    if cfg.precision in ("int4", "int8"):
+    if cfg.precision in _QUANTIZED:
         extra += [f"accuracy_level={cfg.accuracy_level}", f"block_size={cfg.int4_block_size}"]
+        if cfg.lm_head == "source":
+            extra.append("nodes_to_exclude=/lm_head/MatMul")  # float MatMul with the source's weights
+        elif cfg.lm_head != cfg.precision:
+            extra.append(f"matmul_mixed_precision=last_matmul:{cfg.lm_head}")
     return [*cmd, "--extra_options", *extra]
 
 
@@ -100,6 +118,31 @@ def _run_builder(cmd: list[str], tmp: Path) -> None:
            "TOKENIZERS_PARALLELISM": "false"}
     run_engine(cmd, "onnxruntime-genai's model builder", env=env, cwd=tmp)
 
+
+
+def _carry_source_weights(stage: Path, source: Path, extra: dict[str, Any]) -> None:
+    """Check every decoder MatMulNBits node against the GPTQ/AWQ layers it came from; where the builder's re-packing
+    moved any weight, write the source's integers, scales and zero points in directly, then check again."""
+    def check() -> list[LayerDiff]:
+        diffs = [d for d in compare_layers(source, stage / "model.onnx") if isinstance(d, LayerDiff)]
+        if not diffs:
+            raise KizamiError(f"the ONNX build from {source} has no MatMulNBits node made from its layers; the builder "
+                              "did not take the quantized input")
+        return diffs
+
+    diffs = check()
+    moved = [d.node for d in diffs if d.mismatched]
+    if moved:
+        log.info("builder re-packing moved weights in %d of %d layers; writing the source's integers", len(moved), len(diffs))
+        write_source_weights(stage, source)
+        diffs = check()
+        still = [d.node for d in diffs if d.mismatched]
+        if still:
+            raise KizamiError(f"ONNX layers {', '.join(still[:3])} still differ from {source} after re-writing them; "
+                              "this is a kizami bug, please report it with the build's quantization_config")
+    extra["from_build_check"] = {"layers": len(diffs), "rewritten_by_kizami": len(moved),
+                                 "max_abs_weight_diff": max(d.max_abs for d in diffs),
+                                 "block_sizes": sorted({d.block_size for d in diffs})}
 
 
 def _need_bytes(model: Path, cfg: ONNXConfig) -> int:
@@ -125,10 +168,14 @@ def export_onnx(model: Path, out: Path, cfg: ONNXConfig = ONNXConfig(), *,
         return out
     manifest.check_free_space(out.parent, _need_bytes(model, cfg), "the ONNX export")
     progress(f"building ONNX {cfg.precision} for {cfg.target}")
-    m = manifest.Manifest(format="onnx", parameters=params, source=source)
+    extra: dict[str, Any] = {}
+    m = manifest.Manifest(format="onnx", parameters=params, source=source, extra=extra)
     with manifest.staged_build(out, m, overwrite=True) as stage, tempfile.TemporaryDirectory(prefix="kizami-onnx-") as tmp:
         _run_builder(_builder_command(builder_input, stage, Path(tmp) / "cache", cfg), Path(tmp))
         finish_hf_folder(model, stage)
         if not (stage / "genai_config.json").is_file() or not any(stage.glob("*.onnx")):
             raise KizamiError("onnxruntime-genai's model builder finished without writing model.onnx and genai_config.json")
+        if cfg.from_build:
+            progress("checking the ONNX layers against the GPTQ/AWQ build")
+            _carry_source_weights(stage, builder_input, extra)
     return out

@@ -93,7 +93,8 @@ def eval_cmd(
                                                     "checkpoint from its manifest).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: BUILD.eval.json next to the build).")] = None,
     tasks: Annotated[str, typer.Option(help="Comma-separated: ppl,kld,fim,speed,size,parity; also humaneval (pass@k, "
-                                            "code run in a sandbox) and humaneval-infill; longctx (loss by position, key retrieval).")] = "ppl,kld,fim,speed,size,parity",
+                                            "code run in a sandbox), humaneval-infill and longctx (loss by position, "
+                                            "key retrieval).")] = "ppl,kld,fim,speed,size,parity",
     problems: Annotated[str, typer.Option(help="HumanEval-format problems: `humaneval` (built in) or a JSONL file "
                                                "(`kizami problems check FILE` validates one).")] = "humaneval",
     problems_limit: Annotated[int, typer.Option(help="Only the first N problems (0: all).")] = 0,

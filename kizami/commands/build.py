@@ -137,11 +137,14 @@ def export_onnx_cmd(
     target: Annotated[str, typer.Option(help="cpu or cuda (a CUDA build still runs on the CPU provider).")] = d(ONNXConfig, "target"),
     accuracy_level: Annotated[Optional[int], typer.Option(help="MatMulNBits accuracy level (default 4 on CPU).")] = None,
     block_size: Annotated[int, typer.Option(help="Block size of int4/int8 weight quantization.")] = d(ONNXConfig, "int4_block_size"),
-    from_build: Annotated[Optional[Path], typer.Option(help="Build from a GPTQ/AWQ folder instead (calibrated int4).")] = None,
+    from_build: Annotated[Optional[Path], typer.Option(help="Build from a GPTQ/AWQ folder instead: its int4 weights are "
+                                                            "carried over unchanged.")] = None,
+    lm_head: Annotated[str, typer.Option(help="lm_head precision: source (float), int8 or int4 (default: source with "
+                                              "--from-build, else the build's precision).")] = "",
 ) -> None:
     """Export to ONNX with onnxruntime-genai's model builder (KV cache, genai_config.json, tokenizer)."""
     cfg = ONNXConfig(precision=precision, target=target, accuracy_level=accuracy_level, int4_block_size=block_size,
-                     from_build=str(from_build) if from_build else "")
+                     from_build=str(from_build) if from_build else "", lm_head=lm_head)
     build = _build("onnx", model, out, cfg, None)[""]
     size = sum(p.stat().st_size for p in build.rglob("*") if p.is_file())
     console.print(f"[green]wrote[/] {build} ({size / 2**20:.1f} MiB, accuracy_level {cfg.accuracy_level})")

@@ -146,7 +146,6 @@ def test_onnx_int4_built_from_the_gptq_build(quant_builds: dict[str, Path], quan
     kld = {name: quality(open_build(path, threads=2), reference)["kld"]["all"]["mean"]
            for name, path in (("from-gptq", build), ("rtn", rtn))}
     gptq = quant_quality["gptq-4"]["kld"]["all"]["mean"]
-    # the calibrated int4 weights beat the builder's round-to-nearest (measured 0.0065 vs 0.0090), though int8
-    # activations (accuracy_level 4) keep them above the GPTQ build itself (0.0026)
-    assert gptq < kld["from-gptq"] < kld["rtn"], (gptq, kld)
-    assert kld["from-gptq"] < 4 * gptq, (gptq, kld)
+    # the source's int4 weights arrive unchanged and lm_head stays float: within 1.1x of the GPTQ build itself
+    # (measured 1.04x; the rest is int8 activations, accuracy_level 4) and below the builder's round-to-nearest
+    assert kld["from-gptq"] < 1.1 * gptq and kld["from-gptq"] < kld["rtn"], (gptq, kld)
