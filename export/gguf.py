@@ -30,7 +30,8 @@ from kizami.engine import run_engine
 from kizami.errors import KizamiError
 from kizami.gguf_header import read_metadata
 
-__all__ = ["BASE_TYPES", "QUANT_TYPES", "GGUFConfig", "detect_pre_tokenizer", "size_label", "export_gguf"]
+__all__ = ["BASE_TYPES", "QUANT_TYPES", "GGUFConfig", "detect_pre_tokenizer", "size_label", "file_name",
+           "export_gguf"]
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +120,38 @@ def _special_ids(model_dir: Path) -> dict[str, int]:
 
 
 def size_label(n_params: int) -> str:
+    """The naming convention's SizeLabel: ``8B`` for Llama 3.1 8B's 8.03e9 parameters, ``7.2M``, ``135M``.
+
+    Whole numbers from 10 up; below 10 one decimal, unless within 1% of a whole number (how model families name
+    themselves: 8.03B is "8B", 3.8B stays "3.8B").
+    """
     for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
         if n_params >= scale:
             value = n_params / scale
-            return f"{value:.0f}{unit}" if value >= 10 or value.is_integer() else f"{value:.1f}{unit}"
-    return str(n_params)
+            if value >= 10 or abs(value - round(value)) <= 0.01 * value:
+                return f"{round(value)}{unit}"
+            return f"{value:.1f}{unit}"
+    return f"{n_params}"
+
+
+def _name_part(text: str) -> str:
+    """A BaseName/FineTune component the convention's pattern accepts: dash-separated parts, each all digits or
+    starting with a letter, no dots (``Llama-3.1-Future-Code-Ja`` → ``Llama-3-1-Future-Code-Ja``)."""
+    text = re.sub(r"[\s/._]+", "-", text.strip())
+    text = re.sub(r"[^A-Za-z0-9-]", "", text)
+    text = re.sub(r"(?<=\d)(?=[A-Za-z])", "-", text)  # "3b" → "3-b": a part starting with a digit is digits only
+    return re.sub(r"-{2,}", "-", text).strip("-")
+
+
+def file_name(name: str, n_params: int, encoding: str, *, finetune: str = "", version: str = "v1.0") -> str:
+    """``<BaseName>-<SizeLabel>[-<FineTune>]-<Version>-<Encoding>.gguf``, ggml's GGUF naming convention (docs/gguf.md
+    in ggml-org/ggml). The version is required by the convention's check; "v1.0" when the model has none. Shards
+    (``llama-gguf-split``, the converter's ``--split-max-size``) append ``-00001-of-0000N`` before ``.gguf``."""
+    if not re.fullmatch(r"v\d+(\.\d+)*", version):
+        raise KizamiError(f"GGUF file version {version!r} must look like v1.0")
+    base = _name_part(name) or "model"
+    parts = [base, size_label(n_params), _name_part(finetune), version, encoding.upper()]
+    return "-".join(p for p in parts if p) + ".gguf"
 
 
 _CONVERTER_HINTS = {"BPE pre-tokenizer was not recognized": (
@@ -144,8 +172,7 @@ class _Exporter:
                        "config": asdict(cfg)}
 
     def file_name(self, gtype: str) -> str:
-        parts = [self.name.replace(" ", "-"), size_label(self.n_params), self.cfg.variant, gtype.upper()]
-        return "-".join(p for p in parts if p) + ".gguf"
+        return file_name(self.name, self.n_params, gtype, finetune=self.cfg.variant)
 
     def _metadata_override(self, tmp: Path) -> Path:
         meta: dict[str, Any] = {"general.name": self.name, "general.quantized_by": self.cfg.quantized_by,

@@ -105,7 +105,7 @@ def check_source(path: Path) -> SourceQuant:
     if problem:
         raise KizamiError(f"--from-build {path}: {problem} cannot be carried into ONNX MatMulNBits; it can represent "
                           f"{REPRESENTABLE}. Re-quantize with one of those, or export from the checkpoint instead")
-    return SourceQuant(method=method, bits=int(bits), group_size=int(group),
+    return SourceQuant(method=method, bits=int(bits or 0), group_size=int(group or 0),
                        zero_offset=1 if method == "gptq" and fmt != "gptq_v2" else 0,
                        desc_act=bool(qc.get("desc_act", False)))
 
@@ -243,7 +243,7 @@ def unpack_matmulnbits(qweight: npt.NDArray[np.uint8], scales: npt.NDArray[Any],
         z = np.full((n, groups), 1 << (bits - 1), np.uint8)
     elif bits == 4:
         zz = qzeros.reshape(n, -1)
-        z = np.stack([zz & 0xF, zz >> 4], axis=-1).reshape(n, -1)[:, :groups]
+        z = np.stack([zz & 0xF, zz >> 4], axis=-1).reshape(n, -1)[:, :groups]  # type: ignore[assignment]
     else:
         z = qzeros.reshape(n, groups)
     gi = np.arange(k, dtype=np.int32) // block if g_idx is None else np.asarray(g_idx, np.int32)
@@ -279,9 +279,11 @@ def onnx_layers(model_file: Path) -> Iterator[tuple[str, QuantLinear, int]]:
         attrs = {name: a.value for name, a in node.attributes.items()}
         vals = [None if v is None or v.const_value is None else v.const_value.numpy() for v in node.inputs]
         vals += [None] * (5 - len(vals))
+        if vals[1] is None or vals[2] is None:
+            raise KizamiError(f"{model_file}: MatMulNBits node {node.name} has no constant weights or scales")
         layer = unpack_matmulnbits(vals[1], vals[2], vals[3], vals[4], k=int(attrs["K"]), n=int(attrs["N"]),
                                    bits=int(attrs["bits"]), block=int(attrs["block_size"]))
-        yield node.name, layer, int(attrs["block_size"])
+        yield str(node.name), layer, int(attrs["block_size"])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -333,7 +335,7 @@ def write_source_weights(stage: Path, source: Path, *, model_name: str = "model.
     for node in model.graph:
         if node.op_type != "MatMulNBits":
             continue
-        found = _node_sources(node.name)
+        found = _node_sources(str(node.name))
         if found is None:
             continue
         layer_id, names = found

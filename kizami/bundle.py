@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tarfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from kizami import manifest
@@ -23,7 +24,7 @@ from kizami.formats import get_format
 from kizami.report_text import COLUMNS, result_row
 from kizami.runtime.result import EvalResult
 
-__all__ = ["BundleCard", "make_bundle", "model_card", "find_result", "unpack_bundle"]
+__all__ = ["BundleCard", "make_bundle", "model_card", "card_metadata", "machine_paths", "find_result", "unpack_bundle"]
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +38,24 @@ class BundleCard:
     base_model: str = ""  # the upstream repo id, e.g. future-architect/Llama-3.1-Future-Code-Ja-8B
     license: str = ""
     repo: str = ""  # where the bundle will live on the Hub (its name in snippets)
+    quantized_by: str = "kizami"  # the Hub's `quantized_by`: who made the build
 
 
 def _prompt_format(build: Path, m: manifest.Manifest) -> list[str]:
-    """The chat template's output for one user turn, rendered in the sandbox (no template: nothing)."""
+    """The FIM dialect the build's tokens fit and the chat template's output for one user turn (sandboxed)."""
     from kizami.checkpoint import chat_template, render_chat
+    from kizami.snippets import build_facts
 
     source = Path((m.source or {}).get("path", ""))
+    facts = build_facts(build, repo="", source=source if source.is_dir() else None)
     template = chat_template(build) or (chat_template(source) if source.is_dir() else "")
     prompt = render_chat(template) if template else ""
-    if not prompt:
-        return []
-    return ["## Prompt format", "", "Fill-in-the-middle (PSM): "
-            "`<|fim_prefix|><|begin_of_text|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>`; chat, one user turn "
-            "through the model's chat template:", "", "```text", prompt.rstrip("\n"), "```", ""]
+    lines = ["## Prompt format", ""]
+    if facts.dialect is not None:
+        lines += [facts.dialect.card_text(), ""]
+    if prompt:
+        lines += ["Chat, one user turn through the model's chat template:", "", "```text", prompt.rstrip("\n"), "```", ""]
+    return lines if len(lines) > 2 else []
 
 
 def _eval_table(result: EvalResult | None, reference: EvalResult | None) -> str:
@@ -66,26 +71,51 @@ def _eval_table(result: EvalResult | None, reference: EvalResult | None) -> str:
     return "\n".join(lines)
 
 
+_ABSOLUTE = re.compile(r"^(/|~|[A-Za-z]:[\\/])")
+
+
+def _no_paths(value: Any) -> Any:
+    """``value`` with every absolute path (of the machine that made the build) cut to its last part."""
+    if isinstance(value, str) and _ABSOLUTE.match(value):
+        return f"…/{PurePath(value).name}"
+    if isinstance(value, dict):
+        return {k: _no_paths(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_no_paths(v) for v in value]
+    return value
+
+
+def card_metadata(m: manifest.Manifest, card: BundleCard) -> dict[str, Any]:
+    """The Hub metadata (YAML front matter) of a build's card."""
+    unit = get_format(m.format)
+    return {"base_model": card.base_model or None, "base_model_relation": "quantized" if card.base_model else None,
+            "quantized_by": card.quantized_by or None, "license": card.license or None,
+            "library_name": unit.library_name, "pipeline_tag": "text-generation",
+            "tags": list(dict.fromkeys(["kizami", *unit.tags(m), "code", "japanese"])), "language": ["ja", "en"]}
+
+
 def model_card(build: Path, m: manifest.Manifest, card: BundleCard, *, result: EvalResult | None,
-               reference: EvalResult | None) -> str:
+               reference: EvalResult | None, folder: str = "") -> str:
+    """The bundle's README.md. ``folder``: the bundle's folder name (the download target in the card)."""
     fmt, unit = m.format, get_format(m.format)
     base_model, license, repo = card.base_model, card.license, card.repo
-    meta = {"base_model": base_model or None, "base_model_relation": "quantized" if base_model else None,
-            "license": license or None, "library_name": unit.library_name,
-            "pipeline_tag": "text-generation", "tags": ["kizami", *unit.tags(m), "code", "japanese"],
-            "language": ["ja", "en"]}
+    meta = card_metadata(m, card)
     front = "\n".join(["---", *(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in meta.items() if v), "---"])
     calib = m.calibration or {}
     calib_text = (f"`{calib.get('id')}` (sha256 `{str(calib.get('sha256', ''))[:16]}…`): kizami's code + Japanese "
                   "mixture; its manifest lists every source and its share." if calib else "none (this build needs none).")
-    params = json.dumps(dict(m.parameters), indent=2, ensure_ascii=False)
-    title = repo.split("/")[-1] if repo else build.name
+    params = json.dumps(_no_paths(dict(m.parameters)), indent=2, ensure_ascii=False)
+    folder = folder or build.name
+    title = repo.split("/")[-1] if repo else folder
+    source_name = PurePath(str((m.source or {}).get("path", "") or "the source model")).name
+    where = (f"Run the snippets from inside the downloaded folder: `hf download {repo} --local-dir {folder} && "
+             f"cd {folder}`." if repo else f"Run the snippets from inside this folder (`cd {folder}`).")
     return "\n".join([
         front, "", f"# {title}", "",
-        f"A **{fmt.upper()}** build of `{base_model or Path((m.source or {}).get('path', 'the source model')).name}`, made and "
+        f"A **{fmt.upper()}** build of `{base_model or source_name}`, made and "
         "measured by kizami against the bf16 original on the same token ids.",
         "", "## Evaluation vs bf16", "", _eval_table(result, reference), "",
-        "## How to run", "", unit.how_to_run(build, m, repo), "", *_prompt_format(build, m),
+        "## How to run", "", where, "", unit.how_to_run(build, m, repo), "", *_prompt_format(build, m),
         "## Quantization", "", f"- format: `{fmt}`", f"- calibration set: {calib_text}",
         f"- source checkpoint sha256: `{(m.source or {}).get('sha256', '?')}`",
         f"- made with: {', '.join(f'{k} {v}' for k, v in m.versions.items())}", "",
@@ -93,6 +123,12 @@ def model_card(build: Path, m: manifest.Manifest, card: BundleCard, *, result: E
         "## License", "", (f"`{license}`; the source model's license files are included." if license
                            else "See the source model's license files included here."), "",
         "`kizami.json` lists the sha256 of every file in this folder: `kizami verify .` checks them.", ""])
+
+
+def machine_paths(text: str, *paths: Path) -> list[str]:
+    """The paths of the building machine that ``text`` mentions (the home folder, the given folders, /tmp)."""
+    candidates = {str(Path.home()), "/tmp/", *(str(Path(p).resolve()) for p in paths), *(str(p) for p in paths)}
+    return sorted(c for c in candidates if c not in ("", "/", ".") and c in text)
 
 
 def find_result(results: Any, build: Path) -> tuple[EvalResult | None, EvalResult | None]:
@@ -133,8 +169,15 @@ def make_bundle(build: Path, out: Path, *, card: BundleCard = BundleCard(), resu
         for name in _LICENSE_FILES:
             if (source_dir / name).is_file() and not (stage / name).exists():
                 shutil.copy(source_dir / name, stage / name)
-        (stage / "README.md").write_text(model_card(build, m, card, result=result, reference=reference),
-                                         encoding="utf-8")
+        unit = get_format(m.format)
+        text = model_card(build, m, card, result=result, reference=reference, folder=out.name)
+        leaks = machine_paths(text, build, out, source_dir)
+        if leaks:
+            raise KizamiError(f"the model card of {build} names path(s) of this machine ({', '.join(leaks)}); this is a "
+                              "kizami bug: report it with the build's kizami.json")
+        (stage / "README.md").write_text(text, encoding="utf-8")
+        for name, content in unit.bundle_files(build, m, card.repo).items():
+            (stage / name).write_text(content, encoding="utf-8")
     if tarball:  # weights barely compress: the tarball needs about the bundle's size
         manifest.check_free_space(out.parent, sum(int(f["size"]) for f in m.files.values()), "the bundle tarball")
         _write_tarball(out)

@@ -17,6 +17,7 @@ from rich.markup import escape
 from kizami import __version__
 from kizami.commands.build import export_app, quantize_app
 from kizami.commands.data import calib_app, standin_app, toolchain_app
+from kizami.commands.lm_eval import lm_eval_command
 from kizami.commands.problems import problems_app
 from kizami.errors import KizamiError
 from kizami.render import console, err_console, error_line
@@ -35,6 +36,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(toolchain_app, name="toolchain")
 app.add_typer(standin_app, name="standin")
 app.add_typer(problems_app, name="problems")
+app.command("lm-eval")(lm_eval_command)
 
 
 def _version_callback(value: bool) -> None:

@@ -61,7 +61,7 @@ if ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('llama-cp
   echo "$WHEEL_TAG" > "$VENV/.llama-cpp-build"
 fi
 
-step "llama.cpp converter and tools (llama-quantize, llama-imatrix, llama-perplexity, llama-bench)"
+step "llama.cpp converter and tools (llama-quantize, llama-imatrix, llama-perplexity, llama-bench, llama-server)"
 "$VENV/bin/kizami" toolchain build
 
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -16,7 +16,7 @@ def test_import_contracts_hold(tmp_path: Path) -> None:
                     "--disable-pip-version-check", "--target", str(tmp_path / "site"), str(ROOT)],
                    check=True, capture_output=True, text=True)
     linter = Path(sys.executable).with_name("lint-imports")
-    proc = subprocess.run([str(linter), str(ROOT / "pyproject.toml")], capture_output=True, text=True,
+    proc = subprocess.run([str(linter), "--config", str(ROOT / "pyproject.toml")], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(tmp_path / "site")}, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "4 kept, 0 broken" in proc.stdout, proc.stdout[-2000:]

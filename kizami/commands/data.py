@@ -23,7 +23,8 @@ def toolchain_build(
     force: Annotated[bool, typer.Option(help="Rebuild even if every tool is present.")] = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Parallel compile jobs (default: all cores).")] = None,
 ) -> None:
-    """Fetch the pinned llama.cpp source and build llama-quantize, llama-imatrix, llama-perplexity, llama-bench."""
+    """Fetch the pinned llama.cpp source and build llama-quantize, llama-imatrix, llama-perplexity, llama-bench,
+    llama-gguf-split and llama-server."""
     from kizami import toolchain
 
     with console.status("building llama.cpp tools (≈5 min on 2 cores)…"):

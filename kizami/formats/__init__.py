@@ -69,7 +69,12 @@ class Format:
         return [self.name]
 
     def how_to_run(self, build: Path, m: Manifest, repo: str) -> str:
+        """Model-card markdown; runnable snippets are fenced ``<lang> kizami:<name>`` (``kizami.snippets``)."""
         return ""
+
+    def bundle_files(self, build: Path, m: Manifest, repo: str) -> dict[str, str]:
+        """Extra text files a bundle of this format carries (name → content), e.g. an Ollama ``Modelfile``."""
+        return {}
 
 
 formats: Registry[Format] = Registry("format", entry_points="kizami.formats")

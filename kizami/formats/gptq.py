@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -11,7 +13,42 @@ from kizami.formats.hf import HFFormat
 from kizami.manifest import Manifest
 from kizami.quantize.gptq import GPTQConfig
 
-__all__ = ["QuantizedFormat", "GPTQ"]
+__all__ = ["QuantizedFormat", "GPTQ", "fast_kernels"]
+
+log = logging.getLogger(__name__)
+
+# The fast int4/int8 kernels' conditions, from vLLM's compatibility checks (quantization/gptq_marlin.py,
+# awq_marlin.py and utils/marlin_utils.py, as summarised in DESIGN.md; not run here: the machine has no GPU).
+MARLIN_GROUP_SIZES = (-1, 32, 64, 128)
+_SOURCE = ("vLLM's `gptq_marlin.py` / `awq_marlin.py` compatibility checks and `marlin_utils.py` "
+           "(`MARLIN_SUPPORTED_GROUP_SIZES`); conditions read from the source, not measured here")
+
+
+def fast_kernels(method: str, cfg: Mapping[str, Any]) -> list[tuple[str, bool, str]]:
+    """(kernel, usable, why) for a GPTQ/AWQ config: which fast serving kernels this build can use."""
+    bits, group, sym = cfg.get("bits"), cfg.get("group_size"), cfg.get("sym", True)
+    group_ok = group in MARLIN_GROUP_SIZES
+    if method == "gptq":
+        ok = bits in (4, 8) and bool(sym) and group_ok
+        why = [] if ok else [w for w, bad in (
+            (f"{bits}-bit (needs 4 or 8)", bits not in (4, 8)), ("asymmetric (needs sym=true)", not sym),
+            (f"group size {group} (needs -1, 32, 64 or 128)", not group_ok)) if bad]
+        marlin = ("vLLM GPTQ-Marlin", ok, "symmetric 4/8-bit, group size -1/32/64/128" if ok else "; ".join(why))
+    else:
+        ok = bits == 4 and group_ok
+        why = [w for w, bad in ((f"{bits}-bit (needs 4)", bits != 4),
+                                (f"group size {group} (needs -1, 32, 64 or 128)", not group_ok)) if bad]
+        marlin = ("vLLM AWQ-Marlin", ok, "4-bit, group size -1/32/64/128" if ok else "; ".join(why))
+    hf = ("transformers (through gptqmodel)", True,
+          "loads on CPU and GPU; gptqmodel picks its kernel at load time (its Marlin kernel on CUDA under the same "
+          "conditions as above" + ("" if ok else ", so a slower kernel for this build") + ")")
+    return [marlin, hf]
+
+
+def _serving_notes(method: str, cfg: Mapping[str, Any]) -> str:
+    rows = ["| kernel | this build | why |", "|---|---|---|"]
+    rows += [f"| {k} | {'yes' if ok else '**no**'} | {why} |" for k, ok, why in fast_kernels(method, cfg)]
+    return "\n".join(["### Serving notes", "", *rows, "", f"Source: {_SOURCE}."])
 
 
 def _group(cfg: Any) -> str:
@@ -34,15 +71,25 @@ class QuantizedFormat(HFFormat):
         return [_group(cfg)]
 
     def tags(self, m: Manifest) -> list[str]:
-        return [self.name, f"{m.parameters.get('config', {}).get('bits', '?')}-bit", "safetensors"]
+        cfg = m.parameters.get("config", {})
+        bits = cfg.get("bits")
+        return [self.name, *([f"{bits}-bit", f"int{bits}"] if bits else []), "safetensors"]
 
     def how_to_run(self, build: Path, m: Manifest, repo: str) -> str:
-        return HFFormat.how_to_run(self, build, m, repo) + f"\n\n```bash\nvllm serve {repo or './' + build.name}\n```"
+        cfg = m.parameters.get("config", {})
+        return "\n\n".join([HFFormat.how_to_run(self, build, m, repo), "With vLLM (a CUDA GPU):",
+                             f"```bash\nvllm serve {repo or '.'}  # vLLM picks the Marlin kernel itself when the build fits it\n```",
+                             _serving_notes(self.name, cfg)])
 
     def build(self, model: Path, out: Path, cfg: Any, *, calib: Path | None,
               progress: Progress = _no_progress) -> dict[str, Path]:
         from kizami.quantize.common import quantize_with_gptqmodel
 
+        for kernel, ok, why in fast_kernels(self.name, {"bits": cfg.bits, "group_size": cfg.group_size, "sym": cfg.sym}):
+            if not ok:
+                log.warning("%s build w%dg%d%s falls off the fast serving path: %s cannot serve it (%s); it will run "
+                            "on slower kernels", self.name.upper(), cfg.bits, cfg.group_size, "" if cfg.sym else " asym",
+                            kernel, why)
         if calib is None:
             raise KizamiError(f"{self.name.upper()} learns from a calibration set; give one (--calib, or [calib])")
         return {"": quantize_with_gptqmodel(model, out, cfg, calib=calib, force=True, progress=progress)}

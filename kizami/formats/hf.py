@@ -10,6 +10,7 @@ from typing import ClassVar
 from kizami.checkpoint import check_hf_dir
 from kizami.formats import Format
 from kizami.manifest import Manifest
+from kizami.snippets import build_facts, transformers_snippet
 
 __all__ = ["HFConfig", "HFFormat", "HF"]
 
@@ -32,10 +33,15 @@ class HFFormat(Format):
         return ["safetensors"]
 
     def how_to_run(self, build: Path, m: Manifest, repo: str) -> str:
-        name = repo or "./" + build.name
-        return ("```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
-                f"tok = AutoTokenizer.from_pretrained('{name}')\n"
-                f"model = AutoModelForCausalLM.from_pretrained('{name}', device_map='auto')\n```")
+        facts = build_facts(build, repo=repo, source=_source(m))
+        quantized = self.name != "hf"
+        return ("With transformers (CPU or GPU; chat through the model's template, then fill-in-the-middle):\n\n"
+                + transformers_snippet(facts, quantized=quantized))
+
+
+def _source(m: Manifest) -> Path | None:
+    path = (m.source or {}).get("path")
+    return Path(path) if path else None
 
 
 HF = HFFormat()

@@ -10,6 +10,7 @@ from kizami.errors import KizamiError
 from kizami.export.onnx import ONNXConfig, export_onnx
 from kizami.formats import Format, NameTag, Progress, _no_progress
 from kizami.manifest import Manifest
+from kizami.snippets import build_facts, onnx_snippet
 
 __all__ = ["ONNX"]
 
@@ -22,7 +23,7 @@ class ONNXFormat(Format):
     label_fields: ClassVar[tuple[str, ...]] = ("precision", "target")
     name_tags: ClassVar[dict[str, NameTag]] = {
         "accuracy_level": lambda v: f"acc{v}", "int4_block_size": lambda v: f"b{v}",
-        "from_build": lambda v: f"from-{Path(v).name}"}
+        "from_build": lambda v: f"from-{Path(v).name}", "lm_head": lambda v: f"head-{v}"}
     recipe_exclude: ClassVar[tuple[str, ...]] = ("version", "from_build")
     plural_keys: ClassVar[dict[str, str]] = {"precisions": "precision"}
 
@@ -46,16 +47,14 @@ class ONNXFormat(Format):
             raise KizamiError(f"{path}: genai_config.json names model file {model_file!r}, which is not there")
 
     def tags(self, m: Manifest) -> list[str]:
-        precision = m.parameters.get("config", {}).get("precision", "")
-        return ["onnx", "onnxruntime-genai", *([precision] if precision else [])]
+        precision = str(m.parameters.get("config", {}).get("precision", ""))
+        bits = {"int4": 4, "int8": 8, "fp16": 16, "bf16": 16, "fp32": 32}.get(precision)
+        return ["onnx", "onnxruntime-genai", *([precision] if precision else []), *([f"{bits}-bit"] if bits else [])]
 
     def how_to_run(self, build: Path, m: Manifest, repo: str) -> str:
-        name = repo or "./" + build.name
-        return ("```python\nimport onnxruntime_genai as og\n\n"
-                f"model = og.Model('{name}')\ntokenizer = og.Tokenizer(model)\n"
-                "params = og.GeneratorParams(model)\nparams.set_search_options(max_length=256)\n"
-                "gen = og.Generator(model, params)\ngen.append_tokens(tokenizer.encode('def fib(n):'))\n"
-                "while not gen.is_done():\n    gen.generate_next_token()\nprint(tokenizer.decode(gen.get_sequence(0)))\n```")
+        source = (m.source or {}).get("path")
+        facts = build_facts(build, repo=repo, source=Path(source) if source else None)
+        return ("With onnxruntime-genai's generator loop (`pip install onnxruntime-genai`):\n\n" + onnx_snippet(facts))
 
 
 ONNX = ONNXFormat()

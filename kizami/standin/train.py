@@ -226,10 +226,10 @@ def train_standin(out: Path, cfg: TrainConfig = TrainConfig(), progress: Callabl
     out = Path(out)
     train_tokenizer(texts, cfg.vocab_size, out)
     tok = PreTrainedTokenizerFast(tokenizer_file=str(out / "tokenizer.json"))
-    sp = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS[:14]}
+    sp: dict[str, int] = {t: int(tok.convert_tokens_to_ids(t)) for t in SPECIAL_TOKENS[:14]}  # type: ignore[arg-type]
 
     def ids(s: str) -> list[int]:
-        return tok(s, add_special_tokens=False)["input_ids"]
+        return list(tok(s, add_special_tokens=False)["input_ids"])
 
     pieces = [c for t in texts for c in _chunks(t, 900)]
     config = LlamaConfig(
@@ -316,7 +316,9 @@ def _sp_tokenizer_json(proto: Any) -> Any:
     them (its whitespace runs score -1e9, so they merge last; ranking by id instead splits ``"    return"`` wrongly).
     The normalizer always prepends ``▁`` as SentencePiece's dummy prefix does, even before a leading space.
     """
-    from sentencepiece import sentencepiece_model_pb2 as sp_pb2
+    from sentencepiece import sentencepiece_model_pb2
+
+    sp_pb2: Any = sentencepiece_model_pb2  # generated protobuf code: no type information
     from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, processors
 
     kind = sp_pb2.ModelProto.SentencePiece
@@ -339,7 +341,9 @@ def build_codellama_tokenizer(out: Path) -> Path:
     """tokenizer.model (32,016 pieces) + tokenizer.json and configs, laid out as Code Llama's tokenizer."""
     from importlib import resources
 
-    from sentencepiece import sentencepiece_model_pb2 as sp_pb2
+    from sentencepiece import sentencepiece_model_pb2
+
+    sp_pb2: Any = sentencepiece_model_pb2  # generated protobuf code: no type information
 
     proto = sp_pb2.ModelProto()
     proto.ParseFromString((resources.files(SP_SOURCE[0]) / SP_SOURCE[1]).read_bytes())

@@ -70,7 +70,8 @@ def key_retrieval(backend: Backend, filler_text: str, settings: LongCtxSettings,
     if not lines:
         raise KizamiError("key retrieval needs held-out code to hide the key in")
     tokens_per_line = max(1.0, len(backend.tokenize(["\n".join(lines[:200])])[0]) / min(len(lines), 200))
-    cells, trials = {}, []
+    cells: dict[str, float] = {}
+    trials: list[dict[str, Any]] = []
     for length in settings.retrieval_lengths:
         n_lines = int(length / tokens_per_line)
         body = [lines[i % len(lines)] for i in range(n_lines)]

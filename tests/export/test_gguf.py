@@ -60,7 +60,7 @@ def test_builds_verify_and_carry_tokenizer_metadata(gguf_builds: dict[str, Path]
     assert q4["general.license"] == "apache-2.0" and q4["general.base_model.0.name"] == "tiny-fcj"
     assert manifest.load(gguf_builds["q4_k_m"]).calibration["id"] == calib_id
     assert "quantize.imatrix.file" not in read_metadata(next(gguf_builds["q4_k_m-plain"].glob("*.gguf")))
-    assert next(gguf_builds["q4_k_m"].glob("*.gguf")).name == "tiny-fcj-7.2M-Q4_K_M.gguf"
+    assert next(gguf_builds["q4_k_m"].glob("*.gguf")).name == "tiny-fcj-7.2M-v1.0-Q4_K_M.gguf"  # GGUF naming convention
 
 
 def test_f16_matches_the_reference_and_kld_orders_types(gguf_quality: dict[str, dict]) -> None:
