@@ -111,7 +111,7 @@ def calibration_rows(calib: Path, samples: int, seq_len: int) -> list[list[int]]
     rows: list[list[int]] = []
     with open(calib / "samples.jsonl", encoding="utf-8") as fh:
         for line in fh:
-            if len(rows) == samples:
+            if samples and len(rows) == samples:
                 break
             ids = json.loads(line)["input_ids"]
             rows.append(ids[:seq_len] if seq_len else ids)

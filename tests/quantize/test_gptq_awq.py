@@ -149,3 +149,11 @@ def test_onnx_int4_built_from_the_gptq_build(quant_builds: dict[str, Path], quan
     # the source's int4 weights arrive unchanged and lm_head stays float: within 1.1x of the GPTQ build itself
     # (measured 1.04x; the rest is int8 activations, accuracy_level 4) and below the builder's round-to-nearest
     assert kld["from-gptq"] < 1.1 * gptq and kld["from-gptq"] < kld["rtn"], (gptq, kld)
+
+
+def test_zero_samples_and_length_mean_the_whole_calibration_set(calib_build: Path) -> None:
+    from kizami.quantize.common import calibration_rows
+
+    rows = calibration_rows(calib_build, 0, 0)  # the recipe default: every row, at its full length
+    assert len(rows) == 32 and {len(r) for r in rows} == {256}
+    assert [len(r) for r in calibration_rows(calib_build, 4, 64)] == [64] * 4
