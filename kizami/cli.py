@@ -84,7 +84,8 @@ def verify(path: Annotated[Path, typer.Argument(help="A build or bundle folder (
 
 
 _TASKS = {"ppl": "quality", "kld": "quality", "fim": "fim", "speed": "speed", "size": "size", "parity": "parity",
-          "humaneval": "humaneval", "humaneval-infill": "humaneval-infill", "longctx": "longctx"}
+          "humaneval": "humaneval", "humaneval-chat": "humaneval-chat", "humaneval-infill": "humaneval-infill",
+          "longctx": "longctx"}
 
 
 @app.command("eval")
@@ -95,7 +96,7 @@ def eval_cmd(
                                                     "checkpoint from its manifest).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: BUILD.eval.json next to the build).")] = None,
     tasks: Annotated[str, typer.Option(help="Comma-separated: ppl,kld,fim,speed,size,parity; also humaneval (pass@k, "
-                                            "code run in a sandbox), humaneval-infill and longctx (loss by position, "
+                                            "code run in a sandbox), humaneval-chat, humaneval-infill and longctx (loss by position, "
                                             "key retrieval).")] = "ppl,kld,fim,speed,size,parity",
     problems: Annotated[str, typer.Option(help="HumanEval-format problems: `humaneval` (built in) or a JSONL file "
                                                "(`kizami problems check FILE` validates one).")] = "humaneval",
@@ -123,7 +124,7 @@ def eval_cmd(
     if unknown:
         raise KizamiError(f"unknown task(s) {unknown}; choose from {', '.join(_TASKS)}")
     metrics = tuple(dict.fromkeys(_TASKS[t.strip()] for t in tasks.split(",") if t.strip()))
-    if "humaneval" in metrics or "humaneval-infill" in metrics:
+    if {"humaneval", "humaneval-chat", "humaneval-infill"} & set(metrics):
         from kizami.calib_data.problems import load_problems
 
         load_problems(problems)  # a bad problem file fails now, before any model loads

@@ -32,7 +32,7 @@ from kizami.tokenizer import load_tokenizer
 __all__ = ["METRICS", "EvalSettings", "eval_texts", "make_reference", "reference_for", "tokenizer_parity", "result_key",
            "evaluate"]
 
-METRICS = ("quality", "fim", "speed", "size", "parity", "humaneval", "humaneval-infill", "longctx")
+METRICS = ("quality", "fim", "speed", "size", "parity", "humaneval", "humaneval-chat", "humaneval-infill", "longctx")
 DEFAULT_METRICS = METRICS[:5]  # functional correctness generates far more tokens: asked for by name
 # (description, total) -> advance(n)
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
@@ -222,14 +222,15 @@ def result_key(build: Path, settings: EvalSettings, ref: Reference) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _functional(backend: Any, settings: EvalSettings, dialect: fim_dialects.Dialect | None, progress: ProgressFactory,
-                journal: Path | None) -> dict[str, Any]:
+def _functional(backend: Any, settings: EvalSettings, dialect: fim_dialects.Dialect | None, ref_model: str | None,
+                progress: ProgressFactory, journal: Path | None) -> dict[str, Any]:
     """HumanEval pass@k and execution-checked infilling, when asked for (model-written code runs in the sandbox)."""
     from kizami.calib_data.problems import InfillConfig, load_problems, make_infill_tasks
-    from kizami.runtime.metrics.functional import GenSettings, humaneval, infilling
+    from kizami.checkpoint import chat_template, render_chat
+    from kizami.runtime.metrics.functional import GenSettings, humaneval, humaneval_chat, infilling
     from kizami.runtime.sandbox import SandboxConfig
 
-    wanted = {"humaneval", "humaneval-infill"} & set(settings.metrics)
+    wanted = {"humaneval", "humaneval-chat", "humaneval-infill"} & set(settings.metrics)
     if not wanted:
         return {}
     out: dict[str, Any] = {}
@@ -240,6 +241,15 @@ def _functional(backend: Any, settings: EvalSettings, dialect: fim_dialects.Dial
         gen = settings.generation()
         out["humaneval"] = humaneval(backend, problems, gen, sandbox=sandbox, journal=log_file,
                                      progress=progress("HumanEval completions", len(problems) * gen.samples))
+    if "humaneval-chat" in wanted:
+        template = chat_template(Path(ref_model)) if ref_model else ""
+        if not template:
+            out["humaneval_chat"] = {"skipped": "the source model has no chat template"}
+        else:
+            gen = settings.generation()
+            out["humaneval_chat"] = humaneval_chat(
+                backend, problems, lambda text: render_chat(template, [{"role": "user", "content": text}]), gen,
+                sandbox=sandbox, journal=log_file, progress=progress("HumanEval chat", len(problems) * gen.samples))
     if "humaneval-infill" in wanted:
         if not backend.caps.fim or dialect is None:
             out["humaneval_infill"] = {"skipped": "no FIM tokens"}
@@ -311,7 +321,7 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
         if "speed" in settings.metrics:
             source = next(iter(ref.domains.values())).stream.tolist()
             sections["speed"] = speed(backend, source, settings.speed)
-        sections |= _functional(backend, settings, ref_dialect(ref), progress, journal)
+        sections |= _functional(backend, settings, ref_dialect(ref), ref.meta.get("ref_model"), progress, journal)
         if "longctx" in settings.metrics:
             sections["longctx"] = _long_context(build, backend, ref, settings, progress)
     finally:

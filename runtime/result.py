@@ -45,6 +45,7 @@ class EvalResult:
     fim: dict[str, Any] | None = None
     speed: dict[str, Any] | None = None
     humaneval: dict[str, Any] | None = None  # completion pass@k, each problem's outcome
+    humaneval_chat: dict[str, Any] | None = None  # the same problems asked through the chat template
     humaneval_infill: dict[str, Any] | None = None  # infilling by exact match and by execution, per FIM mode
     longctx: dict[str, Any] | None = None  # loss by position and key retrieval (and per KV-cache type)
     gates: dict[str, Any] | None = None  # the verdict, set once by the pipeline; None for the reference itself

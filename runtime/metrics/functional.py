@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -37,7 +38,7 @@ from kizami.runtime.sandbox import OUTCOMES, RunResult, SandboxConfig, run_progr
 
 __all__ = ["STOP_SEQUENCES", "GenSettings", "pass_at_k", "wilson_interval", "generate_completions",
            "score_completions", "humaneval", "generate_infills", "score_infills", "infilling", "check_problems",
-           "agreement"]
+           "agreement", "CHAT_INSTRUCTION", "extract_code", "humaneval_chat"]
 
 STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")  # HumanEval's, from its paper and harness
 FimPrompt = Callable[[str, str, str], Sequence[int]]
@@ -194,6 +195,39 @@ def humaneval(backend: Backend, problems: Sequence[Problem], settings: GenSettin
     completions, stats = generate_completions(backend, problems, settings, journal=journal, progress=progress)
     out = score_completions(problems, completions, sandbox=sandbox, workers=workers)
     return {"settings": settings.to_dict(), "generation": stats, **out}
+
+
+# The chat path: the instruction the model's chat template wraps, and where the code is taken from in the answer.
+CHAT_INSTRUCTION = ("Complete the following Python function. Reply with the complete function in one ```python code "
+                    "block.\n\n```python\n{prompt}```")
+_CODE_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.S)
+
+
+def extract_code(answer: str) -> str:
+    """The first fenced code block of a chat answer (an unclosed one runs to the end), else the whole answer.
+
+    The program is the problem's prompt followed by this code: a complete function in the answer redefines the
+    prompt's (which holds only its signature and docstring), and the prompt keeps its imports and helpers."""
+    match = _CODE_BLOCK.search(answer + ("```" if answer.count("```") % 2 else ""))
+    return "\n" + (match.group(1) if match else answer)
+
+
+def humaneval_chat(backend: Backend, problems: Sequence[Problem], render: Callable[[str], str],
+                   settings: GenSettings = GenSettings(), *, sandbox: SandboxConfig = SandboxConfig(),
+                   workers: int | None = None, journal: Path | None = None,
+                   progress: Progress = lambda _n: None) -> dict[str, Any]:
+    """pass@k through the chat template: ``render(instruction)`` gives the prompt text of one user turn (the source
+    model's template, rendered in the sandbox); generation runs to the end of the turn; the code is extracted."""
+    jobs = []
+    for p in problems:
+        ids = backend.tokenize([render(CHAT_INSTRUCTION.format(prompt=p.prompt))])[0]
+        jobs += [(p.task_id, s, ids, ()) for s in range(settings.samples)]
+    answers, stats = _generate(backend, jobs, settings, "chat", journal, progress)
+    n = settings.samples
+    grouped = [answers[i * n:(i + 1) * n] for i in range(len(problems))]
+    completions = [None if any(a is None for a in g) else [extract_code(a) for a in g if a is not None] for g in grouped]
+    out = score_completions(problems, completions, sandbox=sandbox, workers=workers)
+    return {"settings": settings.to_dict(), "instruction": CHAT_INSTRUCTION, "generation": stats, **out}
 
 
 def generate_infills(backend: Backend, tasks: Sequence[InfillTask], fim_prompt: FimPrompt, mode: str,

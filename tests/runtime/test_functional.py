@@ -163,3 +163,19 @@ def test_infilling_scores_exact_match_and_execution_per_mode() -> None:
     assert spm["pass@1"] == 0.0 and spm["by_kind"]["multi-line"] == {"tasks": 1, "exact_match": 0.0, "pass@1": 0.0}
     assert agreement(spm, psm) == 0.0
     json.dumps(res)
+
+
+def test_chat_answers_are_extracted_and_run_with_the_prompt_in_front() -> None:
+    from kizami.runtime.metrics.functional import CHAT_INSTRUCTION, extract_code, humaneval_chat
+
+    assert extract_code("Sure:\n```python\ndef f():\n    return 1\n```\nDone.") == "\ndef f():\n    return 1\n"
+    assert extract_code("```py\nx = 1\n") == "\nx = 1\n"  # an answer cut at the length limit
+    answers = ["Here it is:\n```python\ndef add(a, b):\n    return a + b\n```", "I cannot do that."]
+    backend = ScriptedBackend(answers)
+    rendered: list[str] = []
+    res = humaneval_chat(backend, [ADD, SUB], lambda t: rendered.append(t) or f"<user>{t}</user>",
+                         sandbox=FAST, workers=2)
+    assert rendered[0] == CHAT_INSTRUCTION.format(prompt=ADD.prompt)
+    assert backend.requests[0].prompt == [ord(c) for c in f"<user>{rendered[0]}</user>"]
+    assert backend.requests[0].stop_strings == ()  # the turn ends at the model's end-of-turn token
+    assert [t["outcome"] for t in res["per_task"]] == ["passed", "error"] and res["pass@1"] == 0.5
