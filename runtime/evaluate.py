@@ -270,9 +270,9 @@ def _functional(backend: Any, settings: EvalSettings, dialect: fim_dialects.Dial
     return out
 
 
-def _long_context(build: Path, backend: Any, ref: Reference, settings: EvalSettings,
-                  progress: ProgressFactory) -> dict[str, Any]:
-    """Loss by position and key retrieval; again per KV-cache type the engine offers, each in a fresh instance."""
+def _long_context(backend: Any, ref: Reference, settings: EvalSettings, progress: ProgressFactory,
+                  label: str = "long context") -> dict[str, Any]:
+    """Loss by position and key retrieval on the reference's long stream of held-out code."""
     from kizami.runtime.metrics.longctx import longctx
 
     if ref.long_stream is None:
@@ -280,15 +280,19 @@ def _long_context(build: Path, backend: Any, ref: Reference, settings: EvalSetti
     lc = settings.long_context()
     code = ref.domains["code"].text if "code" in ref.domains else ""
     steps = 1 + len(lc.retrieval_lengths) * len(lc.depths) * lc.trials
-    out = longctx(backend, ref.long_stream.tolist(), code, lc, progress("long context", steps))
-    kinds = [k for k in settings.kv_cache_types if k in backend.caps.kv_cache_types]
+    return longctx(backend, ref.long_stream.tolist(), code, lc, progress(label, steps))
+
+
+def _kv_cache_variants(build: Path, ref: Reference, settings: EvalSettings, progress: ProgressFactory,
+                       kinds: list[str]) -> dict[str, Any]:
+    """The long-context checks again per KV-cache precision, each in its own fresh instance of the engine."""
+    out: dict[str, Any] = {}
     for kind in kinds:
-        other = open_build(build, device=settings.device, threads=settings.threads, kv_cache=kind)
+        backend = open_build(build, device=settings.device, threads=settings.threads, kv_cache=kind)
         try:
-            out.setdefault("kv_cache", {})[kind] = longctx(other, ref.long_stream.tolist(), code, lc,
-                                                           progress(f"long context, KV {kind}", steps))
+            out[kind] = _long_context(backend, ref, settings, progress, f"long context, KV {kind}")
         finally:
-            other.close()
+            backend.close()
     return out
 
 
@@ -303,6 +307,7 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
         journal = Path(journal_dir) / f"fim-{result_key(build, settings, ref)}.jsonl"
     sections: dict[str, Any] = {}
     backend = open_build(build, device=settings.device, threads=settings.threads)
+    kv_kinds: list[str] = []
     try:
         environment = _environment(backend)
         if "size" in settings.metrics:
@@ -323,9 +328,12 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
             sections["speed"] = speed(backend, source, settings.speed)
         sections |= _functional(backend, settings, ref_dialect(ref), ref.meta.get("ref_model"), progress, journal)
         if "longctx" in settings.metrics:
-            sections["longctx"] = _long_context(build, backend, ref, settings, progress)
+            sections["longctx"] = _long_context(backend, ref, settings, progress)
+        kv_kinds = [k for k in settings.kv_cache_types if k in backend.caps.kv_cache_types]
     finally:
         backend.close()
+    if "longctx" in settings.metrics and kv_kinds:  # after the build's own instance is closed
+        sections["longctx"]["kv_cache"] = _kv_cache_variants(build, ref, settings, progress, kv_kinds)
     if journal is not None:
         journal.unlink(missing_ok=True)
     return EvalResult(build=str(build), format=build_format(build), name=name or build.name,

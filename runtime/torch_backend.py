@@ -62,6 +62,8 @@ class TorchBackend:
             raise KizamiError(f"transformers could not load {self.path}: {str(exc).splitlines()[0]}") from None
         vocab = self.tokenizer.get_vocab()
         self.caps = Caps(full_logits=True, fim=detect(vocab) is not None, device=str(self.device))
+        self._anchor = vocab.get("a")
+        self._anchor_text = str(self.tokenizer.decode([self._anchor])) if self._anchor is not None else ""
         self.dtype = str(self.model.dtype).removeprefix("torch.")
         self.threads = torch.get_num_threads()
 
@@ -92,7 +94,13 @@ class TorchBackend:
                                decode=self._decode) for r in reqs]
 
     def _decode(self, ids: list[int]) -> str:
-        return str(self.tokenizer.decode(ids, skip_special_tokens=False))
+        # SentencePiece decoders drop the first piece's leading space (a sentence-start convention), but a generated
+        # continuation keeps it, as llama.cpp and Code Llama's reference decode infills: decode after an anchor
+        # piece and cut the anchor off. Byte-level BPE decodes the same either way.
+        if self._anchor is None:
+            return str(self.tokenizer.decode(ids, skip_special_tokens=False))
+        text = str(self.tokenizer.decode([self._anchor, *ids], skip_special_tokens=False))
+        return text[len(self._anchor_text):]
 
     @torch.inference_mode()
     def _start(self, prompt: list[int]) -> np.ndarray:
