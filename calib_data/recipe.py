@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tomllib
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from kizami.errors import CalibError
 

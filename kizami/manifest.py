@@ -207,7 +207,7 @@ def staged_build(out: Path, manifest: Manifest, *, overwrite: bool = False) -> I
     with staging(out, overwrite=overwrite) as stage:
         yield stage
         final = Manifest(**{**_fields(manifest), "files": _hash_tree(stage),
-                            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+                            "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")})
         write_atomic(stage / MANIFEST_NAME, json.dumps(final.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 

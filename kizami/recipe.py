@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from kizami.calib_data.build import CalibConfig
 from kizami.errors import KizamiError
