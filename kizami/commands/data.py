@@ -118,3 +118,22 @@ def standin_show_path(
     from kizami.standin import standin_path
 
     print(standin_path(name))
+
+
+@standin_app.command("synth")
+def standin_synth(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the checkpoint into.")],
+    shape: Annotated[str, typer.Option(help="llama-3.1-8b (the target) or codellama-7b.")] = "llama-3.1-8b",
+    layers: Annotated[int, typer.Option(help="Decoder layers (the full model has 32; 1-2 fit anywhere).")] = 2,
+    seed: Annotated[int, typer.Option(help="Random seed of the weights.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+) -> None:
+    """Write a checkpoint with a real model's exact shape (config, 128k vocabulary, sharded bf16 safetensors) and random
+    weights, to find what breaks or swells at full width. It measures time and memory, never quality."""
+    from kizami.render import format_progress
+    from kizami.standin.synth import synth
+
+    with format_progress(f"synthetic {shape}") as progress:
+        path = synth(out, shape=shape, layers=layers, seed=seed, overwrite=overwrite, progress=progress)
+    size = sum(p.stat().st_size for p in path.glob("*.safetensors"))
+    console.print(f"[green]wrote[/] {path} ({size / 2**30:.2f} GiB in {len(list(path.glob('*.safetensors')))} shards)")
