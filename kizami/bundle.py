@@ -43,18 +43,15 @@ class BundleCard:
 
 def _prompt_format(build: Path, m: manifest.Manifest) -> list[str]:
     """The FIM dialect the build's tokens fit and the chat template's output for one user turn (sandboxed)."""
-    from kizami.checkpoint import chat_template, render_chat
     from kizami.snippets import build_facts
 
-    source = Path((m.source or {}).get("path", ""))
-    facts = build_facts(build, repo="", source=source if source.is_dir() else None)
-    template = chat_template(build) or (chat_template(source) if source.is_dir() else "")
-    prompt = render_chat(template) if template else ""
+    facts = build_facts(build, repo="", source=m.source_path)
     lines = ["## Prompt format", ""]
     if facts.dialect is not None:
         lines += [facts.dialect.card_text(), ""]
-    if prompt:
-        lines += ["Chat, one user turn through the model's chat template:", "", "```text", prompt.rstrip("\n"), "```", ""]
+    if facts.prompt:
+        lines += ["Chat, one user turn through the model's chat template:", "", "```text", facts.prompt.rstrip("\n"),
+                  "```", ""]
     return lines if len(lines) > 2 else []
 
 

@@ -97,6 +97,12 @@ class Manifest:
     extra: Mapping[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
 
+    @property
+    def source_path(self) -> Path | None:
+        """The checkpoint folder the build was made from, when it is still there."""
+        path = (self.source or {}).get("path")
+        return Path(path) if path and Path(path).is_dir() else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": self.schema,

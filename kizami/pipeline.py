@@ -129,7 +129,7 @@ def _run(recipe: RunRecipe, out: Path, *, progress: Progress, status: Status, fa
     settings = recipe.eval
     status("calibration set")
     spec = recipe.calib_recipe if recipe.calib_recipe == "default" else str(recipe.path(recipe.calib_recipe))
-    calib_dir = resolve_calib(spec, model, folder=out / "calib", cfg=recipe.calib or _default_calib_config())
+    calib_dir = resolve_calib(spec, model, folder=out / "calib", cfg=recipe.calib)
 
     failures: dict[str, str] = {}
     builds = _make_builds(recipe, model, out, calib_dir, status, fail_fast, failures)
@@ -186,12 +186,6 @@ def _run(recipe: RunRecipe, out: Path, *, progress: Progress, status: Status, fa
     manifest.write_atomic(out / "results.json", json.dumps(summary.to_dict(), indent=1, ensure_ascii=False) + "\n")
     write_reports(out, summary)
     return summary
-
-
-def _default_calib_config() -> Any:
-    from kizami.calib_data.build import CalibConfig
-
-    return CalibConfig()
 
 
 def _write_bundles(recipe: RunRecipe, summary: RunSummary, builds: dict[str, Path], out: Path,

@@ -55,7 +55,7 @@ class RunRecipe:
     model: str
     out: str
     calib_recipe: str = "default"  # the mixture: built-in, or a .toml (relative to the recipe file)
-    calib: CalibConfig | None = None  # None: no [calib] table (no build needs one)
+    calib: CalibConfig = field(default_factory=CalibConfig)  # the set's size (the defaults when there is no [calib])
     builds: tuple[BuildStep, ...] = ()
     eval: Any = None  # kizami.runtime.evaluate.EvalSettings
     gates: Gates = field(default_factory=Gates)
@@ -233,7 +233,7 @@ def load_run_recipe(path: Path) -> RunRecipe:
         fmt = get_format(fmt_name)
         where = f"{where} ({fmt.name})"
         for step in _build_steps(fmt, table, where):
-            if step.config is not None and fmt.needs_calibration(step.config) and "calib" not in data:
+            if fmt.needs_calibration(step.config) and "calib" not in data:
                 raise RecipeError(f"{where} learns from calibration data; add a [calib] table"
                                   + (" or set imatrix = \"none\"" if fmt.name == "gguf" else ""))
             steps.append(step)
@@ -243,15 +243,11 @@ def load_run_recipe(path: Path) -> RunRecipe:
             if seen.setdefault(name, i) != i:
                 raise RecipeError(f"{path}: two [[build]] tables make a build named {name!r}; they would overwrite "
                                   "each other. Give one of them `name = \"...\"` or change its settings")
-    calib_table = dict(data.get("calib", {})) if isinstance(data.get("calib", {}), dict) else data.get("calib")
-    calib_recipe = "default"
-    calib = None
-    if "calib" in data:
-        kwargs = parse_table(CalibConfig, calib_table, f"{path}: [calib]", extra=("recipe",))
-        calib_recipe = str(kwargs.pop("recipe", "default"))
-        if calib_recipe != "default" and not (path.parent / calib_recipe).is_file() and not Path(calib_recipe).is_file():
-            raise RecipeError(f"{path}: [calib] recipe {calib_recipe!r} not found; use \"default\" or a mixture .toml")
-        calib = _make(CalibConfig, kwargs, f"{path}: [calib]")
+    kwargs = parse_table(CalibConfig, data.get("calib", {}), f"{path}: [calib]", extra=("recipe",))
+    calib_recipe = str(kwargs.pop("recipe", "default"))
+    if calib_recipe != "default" and not (path.parent / calib_recipe).is_file() and not Path(calib_recipe).is_file():
+        raise RecipeError(f"{path}: [calib] recipe {calib_recipe!r} not found; use \"default\" or a mixture .toml")
+    calib = _make(CalibConfig, kwargs, f"{path}: [calib]")
     gates = _make(Gates, parse_table(Gates, data.get("gates", {}), f"{path}: [gates]"), f"{path}: [gates]")
     bundle = _make(BundleOptions, parse_table(BundleOptions, data.get("bundle", {}), f"{path}: [bundle]"),
                    f"{path}: [bundle]")

@@ -43,13 +43,18 @@ class BuildFacts:
 
     repo: str  # Hub repo id, or "" when unknown
     dialect: Dialect | None  # the FIM dialect its tokens fit, or None (no FIM, or one the snippets cannot write)
-    chat: bool  # has a chat template
+    prompt: str  # one user turn rendered through its chat template (sandboxed); "" without a template
     llama3_chat: bool  # ... in the Llama 3 header format (the Ollama template reproduces it)
     gguf: str = ""  # the GGUF file (first shard) for llama.cpp formats
 
     @property
     def fim(self) -> bool:
         return self.dialect is not None
+
+    @property
+    def chat(self) -> bool:
+        """Has a chat template."""
+        return bool(self.prompt)
 
 
 def fence(lang: str, name: str, code: str) -> str:
@@ -107,7 +112,7 @@ def build_facts(build: Path, *, repo: str, source: Path | None = None) -> BuildF
     rendered = render_chat(template) if template else ""
     llama3 = bool(rendered) and all(t in rendered for t in _LLAMA3_HEADERS)
     ggufs = sorted(build.glob("*.gguf"))
-    return BuildFacts(repo=repo, dialect=dialect, chat=bool(rendered), llama3_chat=llama3,
+    return BuildFacts(repo=repo, dialect=dialect, prompt=rendered, llama3_chat=llama3,
                       gguf=ggufs[0].name if ggufs else "")
 
 

@@ -53,9 +53,10 @@ class Format:
         """Fields that do not change the build ``stem`` (e.g. imatrix settings for a type that learns none)."""
         return ()
 
-    def outputs(self, cfg: Any) -> dict[str, str]:
-        """Build-name stem → sub-folder of the step's folder ("" = the folder itself). One build by default."""
-        return {"": ""}
+    def outputs(self, cfg: Any) -> tuple[str, ...]:
+        """The stems of the builds one config makes (the keys of ``build``'s result); "" = one build, named by
+        ``label``."""
+        return ("",)
 
     def build(self, model: Path, out: Path, cfg: Any, *, calib: Path | None,
               progress: Progress = _no_progress) -> dict[str, Path]:
@@ -119,8 +120,9 @@ def _suffix(fmt: Format, cfg: Any, ignore: tuple[str, ...]) -> list[str]:
 
 
 def build_names(fmt: Format, cfg: Any) -> tuple[str, dict[str, str]]:
-    """The step's folder name, and build name → output stem (a key of ``fmt.build``'s result), derived from every field of ``cfg`` that is not its
-    default (given the label fields), so two configs that make different weights never share a name:
+    """The step's folder name, and build name → output stem (a key of ``fmt.build``'s result), derived from every
+    field of ``cfg`` that is not its default (given the label fields), so two configs that make different weights
+    never share a name:
     ``gptq-w4g128-act``, ``gguf-q4_k_m``, ``onnx-int4-cuda``."""
     step = "-".join([fmt.name, *fmt.label(cfg), *_suffix(fmt, cfg, ())])
     names = {}

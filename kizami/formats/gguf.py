@@ -9,7 +9,7 @@ from kizami.export.gguf import BASE_TYPES, QUANT_TYPES, GGUFConfig, export_gguf
 from kizami.formats import Format, NameTag, Progress, _no_progress
 from kizami.gguf_header import gguf_file, read_metadata
 from kizami.manifest import Manifest
-from kizami.snippets import BuildFacts, build_facts, llama_server_snippets, modelfile
+from kizami.snippets import build_facts, llama_server_snippets, modelfile
 
 __all__ = ["GGUF"]
 
@@ -37,8 +37,8 @@ class GGUFFormat(Format):
     def needs_calibration(self, cfg: Any) -> bool:
         return bool(cfg.imatrix == "calib" and any(_learns(t) for t in cfg.types))
 
-    def outputs(self, cfg: Any) -> dict[str, str]:
-        return {t: (QUANT_TYPES[t][0] if t in QUANT_TYPES else t.upper()) for t in (cfg.base, *cfg.types)}
+    def outputs(self, cfg: Any) -> tuple[str, ...]:
+        return (cfg.base, *cfg.types)
 
     def name_ignores(self, cfg: Any, stem: str) -> tuple[str, ...]:
         return ("base", *_IMATRIX_FIELDS) if stem in BASE_TYPES else () if _learns(stem) else _IMATRIX_FIELDS
@@ -62,12 +62,8 @@ class GGUFFormat(Format):
         bits = _BITS.get(gtype)
         return ["gguf", "llama.cpp", gtype.upper(), *([f"{bits}-bit"] if bits else [])]
 
-    def _facts(self, build: Path, m: Manifest, repo: str) -> BuildFacts:
-        source = (m.source or {}).get("path")
-        return build_facts(build, repo=repo, source=Path(source) if source else None)
-
     def how_to_run(self, build: Path, m: Manifest, repo: str) -> str:
-        facts = self._facts(build, m, repo)
+        facts = build_facts(build, repo=repo, source=m.source_path)
         snippets = llama_server_snippets(facts)
         parts = ["With llama.cpp's `llama-server` (an OpenAI-style HTTP API on 127.0.0.1; `PORT` picks the port):", "",
                  snippets["llama-server"]]
@@ -83,7 +79,7 @@ class GGUFFormat(Format):
         return "\n".join(parts)
 
     def bundle_files(self, build: Path, m: Manifest, repo: str) -> dict[str, str]:
-        facts = self._facts(build, m, repo)
+        facts = build_facts(build, repo=repo, source=m.source_path)
         return {"Modelfile": modelfile(facts)} if facts.gguf else {}
 
 

@@ -33,15 +33,10 @@ class HFFormat(Format):
         return ["safetensors"]
 
     def how_to_run(self, build: Path, m: Manifest, repo: str) -> str:
-        facts = build_facts(build, repo=repo, source=_source(m))
+        facts = build_facts(build, repo=repo, source=m.source_path)
         quantized = self.name != "hf"
         return ("With transformers (CPU or GPU; chat through the model's template, then fill-in-the-middle):\n\n"
                 + transformers_snippet(facts, quantized=quantized))
-
-
-def _source(m: Manifest) -> Path | None:
-    path = (m.source or {}).get("path")
-    return Path(path) if path else None
 
 
 HF = HFFormat()

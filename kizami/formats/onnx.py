@@ -52,8 +52,7 @@ class ONNXFormat(Format):
         return ["onnx", "onnxruntime-genai", *([precision] if precision else []), *([f"{bits}-bit"] if bits else [])]
 
     def how_to_run(self, build: Path, m: Manifest, repo: str) -> str:
-        source = (m.source or {}).get("path")
-        facts = build_facts(build, repo=repo, source=Path(source) if source else None)
+        facts = build_facts(build, repo=repo, source=m.source_path)
         return ("With onnxruntime-genai's generator loop (`pip install onnxruntime-genai`):\n\n" + onnx_snippet(facts))
 
 
