@@ -168,6 +168,7 @@ class _Exporter:
         self.n_params = count_parameters(self.model)
         self.name = cfg.name or self.model.name
         self.source = manifest.checkpoint_digest(self.model)
+        self.specials = _special_ids(self.model)  # read once: a 128k-token tokenizer.json is 17 MB
         self.common = {"source_sha256": self.source["sha256"], "llama_cpp": toolchain.LLAMA_CPP_PYTHON_VERSION,
                        "config": asdict(cfg)}
 
@@ -192,7 +193,7 @@ class _Exporter:
         cfg = self.cfg
         dest = self.out / cfg.base.upper()
         pre = {"auto": detect_pre_tokenizer(self.model), "converter": None}.get(cfg.pre_tokenizer, cfg.pre_tokenizer)
-        specials = _special_ids(self.model)
+        specials = self.specials
         params = {**self.common, "type": cfg.base, "pre_tokenizer": pre or "converter-hash", "special_ids": specials}
         if manifest.is_current(dest, params):
             return dest
@@ -283,7 +284,7 @@ class _Exporter:
                 run_engine([str(self.chain.tool("llama-gguf-split")), "--split", "--split-max-size", self.cfg.split_max_size,
                       str(target), str(target.with_suffix(""))], "llama-gguf-split")
                 target.unlink()
-            self._check(stage, _special_ids(self.model), None)
+            self._check(stage, self.specials, None)
         return dest
 
 

@@ -186,6 +186,14 @@ def ref_dialect(ref: Reference) -> fim_dialects.Dialect | None:
     return fim_dialects.get(name) if name else None
 
 
+def fim_prompter(backend: Any, dialect: fim_dialects.Dialect) -> Callable[[str, str, str], list[int]]:
+    """``(prefix, suffix, mode) -> ids`` in ``dialect``, with the build's own tokenizer and special-token ids."""
+    def prompt(prefix: str, suffix: str, mode: str) -> list[int]:
+        return dialect.prompt_ids(lambda t: backend.tokenize([t])[0], backend.token_id, prefix, suffix, mode)
+
+    return prompt
+
+
 def tokenizer_parity(backend: Any, ref: Reference) -> dict[str, Any]:
     """Does the build's own tokenizer give the source tokenizer's ids for the eval texts and the FIM prompts?"""
     checks: dict[str, bool] = {}
@@ -198,8 +206,8 @@ def tokenizer_parity(backend: Any, ref: Reference) -> dict[str, Any]:
         if dialect is None or not backend.caps.fim:
             checks[f"fim:{mode}"] = False
             continue
-        mine = [dialect.prompt_ids(lambda t: backend.tokenize([t])[0], backend.token_id, task.prompt, task.suffix, mode)
-                for task in ref.fim_tasks]
+        prompt = fim_prompter(backend, dialect)
+        mine = [prompt(task.prompt, task.suffix, mode) for task in ref.fim_tasks]
         checks[f"fim:{mode}"] = all(list(a) == list(b) for a, b in zip(mine, prompts))
     return {"match": sum(checks.values()) / len(checks), "checks": checks}
 
@@ -260,11 +268,8 @@ def _functional(backend: Any, settings: EvalSettings, dialect: fim_dialects.Dial
             if not settings.infill_limit or per_kind[task.kind] <= settings.infill_limit:
                 tasks.append(task)
 
-        def prompt(prefix: str, suffix: str, mode: str) -> list[int]:
-            return dialect.prompt_ids(lambda t: backend.tokenize([t])[0], backend.token_id, prefix, suffix, mode)
-
         modes = [m for m in settings.fim_modes if m in dialect.modes]
-        out["humaneval_infill"] = infilling(backend, tasks, prompt, modes=modes,
+        out["humaneval_infill"] = infilling(backend, tasks, fim_prompter(backend, dialect), modes=modes,
                                             settings=GenSettings(max_new_tokens=128), sandbox=sandbox, journal=log_file,
                                             progress=progress("HumanEval infilling", len(tasks) * len(modes)))
     return out
@@ -306,6 +311,7 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
         Path(journal_dir).mkdir(parents=True, exist_ok=True)
         journal = Path(journal_dir) / f"fim-{result_key(build, settings, ref)}.jsonl"
     sections: dict[str, Any] = {}
+    dialect = ref_dialect(ref)
     backend = open_build(build, device=settings.device, threads=settings.threads)
     kv_kinds: list[str] = []
     try:
@@ -319,14 +325,13 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
             sections["quality"] = quality(backend, ref, progress("perplexity · KLD · top-1", n))
         if "fim" in settings.metrics:
             total = len(ref.fim_tasks) * len(ref.fim_prompts)
-            dialect = ref_dialect(ref)
             sections["fim"] = fim_exact_match(backend, ref.fim_tasks, ref.fim_prompts, settings.fim,
                                               progress("FIM exact match", total), journal=journal,
                                               stop_ids=dialect.stop_ids(backend.token_id) if dialect else ())
         if "speed" in settings.metrics:
             source = next(iter(ref.domains.values())).stream.tolist()
             sections["speed"] = speed(backend, source, settings.speed)
-        sections |= _functional(backend, settings, ref_dialect(ref), ref.meta.get("ref_model"), progress, journal)
+        sections |= _functional(backend, settings, dialect, ref.meta.get("ref_model"), progress, journal)
         if "longctx" in settings.metrics:
             sections["longctx"] = _long_context(backend, ref, settings, progress)
         kv_kinds = [k for k in settings.kv_cache_types if k in backend.caps.kv_cache_types]
