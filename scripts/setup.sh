@@ -57,7 +57,9 @@ if ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('llama-cp
     CFLAGS="$NO_AMX" CXXFLAGS="$NO_AMX" CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" "$PY" -m pip wheel --disable-pip-version-check -q --no-deps \
       -c requirements/constraints.txt -w "$WHEELS" "$ARCHIVE"
   fi
+  # replace a same-version install built with other flags, then add its dependencies (diskcache, ...) if missing
   "${PIP[@]}" --force-reinstall --no-deps "$WHEELS"/llama_cpp_python-0.3.36-*.whl
+  "${PIP[@]}" "$WHEELS"/llama_cpp_python-0.3.36-*.whl
   echo "$WHEEL_TAG" > "$VENV/.llama-cpp-build"
 fi
 
