@@ -28,9 +28,10 @@ from kizami import fim_dialects, manifest, toolchain
 from kizami.checkpoint import check_hf_dir, count_parameters, read_config
 from kizami.engine import run_engine
 from kizami.errors import KizamiError
-from kizami.gguf_header import read_metadata
+from kizami.gguf_header import gguf_file, read_metadata, read_tensors
 
-__all__ = ["BASE_TYPES", "QUANT_TYPES", "GGUFConfig", "detect_pre_tokenizer", "size_label", "file_name",
+__all__ = ["BASE_TYPES", "QUANT_TYPES", "TENSOR_TYPES", "LAYER_KINDS", "GGUFConfig", "weight_names", "match_overrides",
+           "tensor_override", "mixed_stem", "detect_pre_tokenizer", "size_label", "file_name",
            "export_gguf"]
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,12 @@ QUANT_TYPES = {
     "q8_0": ("Q8_0", False), "q6_k": ("Q6_K", True), "q5_k_m": ("Q5_K_M", True), "q4_k_m": ("Q4_K_M", True),
     "q4_0": ("Q4_0", False), "iq4_xs": ("IQ4_XS", True), "q3_k_m": ("Q3_K_M", True), "q2_k": ("Q2_K", True),
 }
+DEFAULT_TYPES = ("q8_0", "q4_k_m")
+# ggml types one tensor can be given (llama-quantize --tensor-type) -> bits per weight (block bytes * 8 / block size)
+TENSOR_TYPES = {"q2_k": 2.625, "q3_k": 3.4375, "iq4_xs": 4.25, "q4_0": 4.5, "q4_k": 4.5, "q5_0": 5.5, "q5_k": 5.5,
+                "q6_k": 6.5625, "q8_0": 8.5, "f16": 16.0}
+# A decoder layer's 2-D weights by their GGUF names (llama.cpp's LLM_TENSOR_* names for Llama)
+LAYER_KINDS = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
 # Approximate bits per weight, for the free-space check before starting.
 _APPROX_BITS = {"q8_0": 8.5, "q6_k": 6.6, "q5_k_m": 5.7, "q4_k_m": 4.9, "q4_0": 4.5, "iq4_xs": 4.3, "q3_k_m": 3.9, "q2_k": 3.0}
 # Pre-tokenizer regexes llama.cpp implements, by the name the converter writes.
@@ -53,7 +60,7 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GGUFConfig:
-    types: tuple[str, ...] = ("q8_0", "q4_k_m")
+    types: tuple[str, ...] = ()  # llama.cpp's named types; empty: DEFAULT_TYPES, or none when a budget is set
     base: str = "f16"
     imatrix: str = "calib"  # none | calib | path to an imatrix .gguf
     imatrix_chunks: int = 64
@@ -66,6 +73,13 @@ class GGUFConfig:
     quantized_by: str = "kizami"
     split_max_size: str = ""  # e.g. "2G": shard outputs larger than this
     threads: int | None = None
+    # Mixed precision (docs/mixed.md): one build per budget (bits per weight over the 2-D weights), each tensor's type
+    # chosen from `candidates` by measured sensitivity so that the predicted KLD is least.
+    budget: tuple[float, ...] = ()
+    candidates: tuple[str, ...] = ("q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "q8_0")
+    sensitivity: str = "kld"  # kld: measured KLD per tensor and type; proxy: activation-weighted weight error
+    sensitivity_rows: int = 16  # calibration rows the sensitivity pass reads
+    tensor_types: tuple[str, ...] = ()  # "regex=type" overrides (llama-quantize --tensor-type); fixed in budget builds
     version: int = 1
 
     def __post_init__(self) -> None:
@@ -79,6 +93,78 @@ class GGUFConfig:
             raise KizamiError(f"{other_base[0]} is an unquantized base type; pass --base {other_base[0]} instead of listing it")
         if self.split_max_size and not re.fullmatch(r"\d+[MG]", self.split_max_size):
             raise KizamiError(f"split size {self.split_max_size!r} must look like 500M or 2G")
+        for spec in self.tensor_types:
+            tensor_override(spec)
+        self._check_budget()
+
+    def _check_budget(self) -> None:
+        if not self.budget:
+            return
+        if self.types:
+            raise KizamiError("a GGUF build with a budget chooses its own tensor types; drop `types` "
+                              f"({', '.join(self.types)}) or put them in a [[build]] of their own")
+        bad = [t for t in self.candidates if t not in TENSOR_TYPES]
+        if bad or len(set(self.candidates)) < 2:
+            raise KizamiError(f"candidates must be two or more of {', '.join(TENSOR_TYPES)}; got {list(self.candidates)}")
+        low, high = min(TENSOR_TYPES[t] for t in self.candidates), max(TENSOR_TYPES[t] for t in self.candidates)
+        for b in self.budget:
+            if not low <= b <= high:
+                raise KizamiError(f"budget {b:g} bits per weight is outside what the candidates can reach "
+                                  f"({low:g} with all {min(self.candidates, key=TENSOR_TYPES.__getitem__)} to {high:g} "
+                                  f"with all {max(self.candidates, key=TENSOR_TYPES.__getitem__)})")
+        if len(set(self.budget)) != len(self.budget):
+            raise KizamiError(f"budget lists a value twice: {list(self.budget)}")
+        if self.sensitivity not in ("kld", "proxy"):
+            raise KizamiError(f"sensitivity {self.sensitivity!r} must be kld (measured) or proxy")
+        if self.sensitivity_rows < 1:
+            raise KizamiError("sensitivity_rows must be at least 1")
+
+    @property
+    def quant_types(self) -> tuple[str, ...]:
+        """The named types to build: ``types``, or DEFAULT_TYPES when neither types nor a budget is given."""
+        return self.types or (() if self.budget else DEFAULT_TYPES)
+
+    @property
+    def mixed_stems(self) -> tuple[str, ...]:
+        return tuple(mixed_stem(b) for b in self.budget)
+
+
+def mixed_stem(budget: float) -> str:
+    return f"mix{budget:g}"
+
+
+def tensor_override(spec: str) -> tuple[str, str]:
+    """``"regex=type"`` → (regex, type), checked: llama-quantize matches the regex anywhere in the tensor name."""
+    pattern, sep, gtype = spec.rpartition("=")
+    if not sep or not pattern or gtype.lower() not in TENSOR_TYPES:
+        raise KizamiError(f"tensor type {spec!r} must be REGEX=TYPE with TYPE one of {', '.join(TENSOR_TYPES)}, "
+                          "e.g. attn_v=q6_k")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise KizamiError(f"tensor type {spec!r}: {pattern!r} is not a regular expression ({exc})") from None
+    return pattern.lower(), gtype.lower()
+
+
+def weight_names(config: dict[str, Any]) -> list[str]:
+    """The GGUF names of a Llama-family checkpoint's 2-D weights, the tensors a quantizer types one by one."""
+    names = [f"blk.{i}.{kind}.weight" for i in range(int(config["num_hidden_layers"])) for kind in LAYER_KINDS]
+    return ["token_embd.weight", *names, *([] if config.get("tie_word_embeddings") else ["output.weight"])]
+
+
+def match_overrides(specs: tuple[str, ...], names: list[str]) -> dict[str, str]:
+    """Tensor name → type from ``regex=type`` overrides (the first matching one wins, as in llama-quantize); an
+    override that matches no tensor is an error."""
+    chosen: dict[str, str] = {}
+    for spec in specs:
+        pattern, gtype = tensor_override(spec)
+        hits = [n for n in names if re.search(pattern, n)]
+        if not hits:
+            raise KizamiError(f"tensor type {spec!r} matches no tensor of this model; names look like "
+                              f"{names[1]}, token_embd.weight, output.weight")
+        for name in hits:
+            chosen.setdefault(name, gtype)
+    return chosen
 
 
 def detect_pre_tokenizer(model_dir: Path) -> str | None:
@@ -169,11 +255,12 @@ class _Exporter:
         self.name = cfg.name or self.model.name
         self.source = manifest.checkpoint_digest(self.model)
         self.specials = _special_ids(self.model)  # read once: a 128k-token tokenizer.json is 17 MB
+        self.names = weight_names(read_config(self.model))
         self.common = {"source_sha256": self.source["sha256"], "llama_cpp": toolchain.LLAMA_CPP_PYTHON_VERSION,
                        "config": asdict(cfg)}
 
     def file_name(self, gtype: str) -> str:
-        return file_name(self.name, self.n_params, gtype, finetune=self.cfg.variant)
+        return file_name(self.name, self.n_params, gtype.replace(".", "_"), finetune=self.cfg.variant)
 
     def _metadata_override(self, tmp: Path) -> Path:
         meta: dict[str, Any] = {"general.name": self.name, "general.quantized_by": self.cfg.quantized_by,
@@ -228,7 +315,7 @@ class _Exporter:
     def imatrix_source(self) -> Path | manifest.Manifest | None:
         """What the imatrix comes from (an imatrix file, a calibration set, or none), checked before any work."""
         cfg = self.cfg
-        if cfg.imatrix == "none" or not any(QUANT_TYPES.get(t, ("", False))[1] for t in cfg.types):
+        if cfg.imatrix == "none" or not (cfg.budget or any(QUANT_TYPES.get(t, ("", False))[1] for t in cfg.quant_types)):
             return None
         if cfg.imatrix != "calib":
             path = Path(cfg.imatrix)
@@ -264,22 +351,43 @@ class _Exporter:
         return dest / "imatrix.gguf"
 
     def quantized(self, gtype: str, base: Path, imatrix: Path | None) -> Path:
+        """One of llama.cpp's named types (its own mixture of tensor types), with the config's overrides on top."""
         qname, learns = QUANT_TYPES[gtype]
-        use = imatrix if learns else None
-        dest = self.out / qname
-        params = {**self.common, "type": gtype, "base": manifest.load(base).files,
-                  "imatrix_sha256": manifest.sha256_file(use) if use else None}
+        overrides = match_overrides(self.cfg.tensor_types, self.names)
+        return self._quantize(self.out / qname, gtype, qname, base, imatrix if learns else None, overrides, {})
+
+    def typed(self, dest: Path, stem: str, base: Path, imatrix: Path | None, tensor_map: dict[str, str],
+              facts: dict[str, Any], expect: dict[str, str] | None = None) -> Path:
+        """Every 2-D weight at the type ``tensor_map`` gives it; ``expect``: the types the file must then hold
+        (llama-quantize falls back to another type where a row does not fit the asked one's blocks)."""
+        return self._quantize(dest, stem, "Q8_0", base, imatrix, tensor_map, facts, expect)
+
+    def _quantize(self, dest: Path, stem: str, ftype: str, base: Path, use: Path | None, tensor_map: dict[str, str],
+                  facts: dict[str, Any], expect: dict[str, str] | None = None) -> Path:
+        params = {**self.common, "type": stem, "base": manifest.load(base).files,
+                  "imatrix_sha256": manifest.sha256_file(use) if use else None,
+                  **({"tensor_types": tensor_map} if tensor_map else {}), **facts}
         if manifest.is_current(dest, params):
             return dest
-        self.progress(f"quantizing {qname}" + (" with imatrix" if use else ""))
+        self.progress(f"quantizing {stem.upper()}" + (" with imatrix" if use else ""))
         calibration = manifest.load(use.parent).calibration if use and (use.parent / manifest.MANIFEST_NAME).is_file() else None
         m = manifest.Manifest(format="gguf", parameters=params, source=self.source, calibration=calibration)
-        with manifest.staged_build(dest, m, overwrite=True) as stage:
-            target = stage / self.file_name(gtype)
+        with manifest.staged_build(dest, m, overwrite=True) as stage, tempfile.TemporaryDirectory() as tmp:
+            target = stage / self.file_name(stem)
             cmd = [str(self.chain.tool("llama-quantize"))]
             if use:
                 cmd += ["--imatrix", str(use)]
-            run_engine([*cmd, str(sorted(base.glob("*.gguf"))[0]), str(target), qname, str(self.threads)], "llama-quantize")
+            if tensor_map:  # anchored names: llama-quantize searches the regex anywhere in the tensor name
+                types_file = Path(tmp) / "tensor-types.txt"
+                types_file.write_text("".join(f"^{re.escape(n)}$={t}\n" for n, t in tensor_map.items()))
+                cmd += ["--tensor-type-file", str(types_file)]
+            run_engine([*cmd, str(sorted(base.glob("*.gguf"))[0]), str(target), ftype, str(self.threads)], "llama-quantize")
+            if expect:
+                stored = read_tensors(target)
+                wrong = [f"{n} is {stored[n].type if n in stored else 'missing'} (want {t})" for n, t in expect.items()
+                         if n not in stored or stored[n].type != t]
+                if wrong:
+                    raise KizamiError(f"llama-quantize did not store the chosen types: {'; '.join(wrong[:3])}")
             if self.cfg.split_max_size:
                 run_engine([str(self.chain.tool("llama-gguf-split")), "--split", "--split-max-size", self.cfg.split_max_size,
                       str(target), str(target.with_suffix(""))], "llama-gguf-split")
@@ -288,20 +396,40 @@ class _Exporter:
         return dest
 
 
+# A budget build's chooser: the candidate builds ({type: folder}, every 2-D weight at that type) ->
+# {stem: (tensor name -> candidate type, facts for the manifest)}
+Choose = Callable[[dict[str, Path]], dict[str, tuple[dict[str, str], dict[str, Any]]]]
+
+
 def export_gguf(model: Path, out: Path, cfg: GGUFConfig = GGUFConfig(), *, calib: Path | None = None,
-                progress: Progress = lambda _msg: None) -> dict[str, Path]:
-    """Make the base GGUF and every requested type; returns ``{type: build folder}``."""
+                progress: Progress = lambda _msg: None, choose: Choose | None = None) -> dict[str, Path]:
+    """Make the base GGUF and every requested type; returns ``{type: build folder}``. With a budget, also one build
+    per candidate type (under ``out/candidates``), from which ``choose`` picks each budget build's tensor types."""
     exporter = _Exporter(model, out, cfg, calib, progress)
-    if read_config(exporter.model).get("model_type") not in ("llama", "mistral", "qwen2", "qwen3"):
-        log.warning("model_type %r has not been tested with kizami's GGUF export", read_config(exporter.model).get("model_type"))
-    bits = {"f32": 32, "bf16": 16, "f16": 16}[cfg.base] + sum(_APPROX_BITS.get(t, 16) for t in cfg.types if t not in BASE_TYPES)
+    config = read_config(exporter.model)
+    if config.get("model_type") not in ("llama", "mistral", "qwen2", "qwen3"):
+        log.warning("model_type %r has not been tested with kizami's GGUF export", config.get("model_type"))
+    match_overrides(cfg.tensor_types, exporter.names)  # an override that matches nothing fails before any work
+    if cfg.budget and choose is None:
+        raise KizamiError("a GGUF budget build needs a chooser of tensor types (kizami's GGUF format supplies one)")
+    bits = {"f32": 32, "bf16": 16, "f16": 16}[cfg.base] + sum(_APPROX_BITS.get(t, 16) for t in cfg.quant_types if t not in BASE_TYPES)
+    bits += sum(TENSOR_TYPES[t] for t in cfg.candidates) + sum(cfg.budget) if cfg.budget else 0
     manifest.check_free_space(Path(out), int(exporter.n_params * bits / 8 * 1.05) + (64 << 20), "the GGUF export")
     exporter.imatrix_source()  # a wrong --imatrix or --calib fails now, not after the base conversion
     base = exporter.base_build()
     builds = {cfg.base: base}
     imatrix = exporter.imatrix(base)
-    for gtype in cfg.types:
+    for gtype in cfg.quant_types:
         if gtype in BASE_TYPES:
             continue
         builds[gtype] = exporter.quantized(gtype, base, imatrix)
+    if cfg.budget and choose is not None:
+        pinned = match_overrides(cfg.tensor_types, exporter.names)
+        candidates = {t: exporter.typed(out / "candidates" / t.upper(), t, base, imatrix, dict.fromkeys(exporter.names, t), {})
+                      for t in cfg.candidates}
+        stored = {t: {n: i.type for n, i in read_tensors(gguf_file(folder)).items()} for t, folder in candidates.items()}
+        for stem, (tensor_map, facts) in choose(candidates).items():
+            tensor_map = {**tensor_map, **pinned}
+            expect = {n: stored[t][n] if t in stored else t for n, t in tensor_map.items()}
+            builds[stem] = exporter.typed(out / stem.upper().replace(".", "_"), stem, base, imatrix, tensor_map, facts, expect)
     return builds

@@ -8,13 +8,15 @@ Any malformed input raises ``GGUFError`` (a ``KizamiError``); nothing else escap
 
 from __future__ import annotations
 
+import math
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from kizami.errors import KizamiError
 
-__all__ = ["GGUFError", "read_metadata", "gguf_file"]
+__all__ = ["GGUFError", "GGML_TYPES", "TensorInfo", "read_metadata", "read_tensors", "gguf_file"]
 
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
@@ -66,7 +68,33 @@ def _value(fh: BinaryIO, vtype: int, depth: int = 0) -> Any:
 
 def read_metadata(path: Path) -> dict[str, Any]:
     """All key-value metadata of a GGUF file, plus ``__version__`` and ``__tensor_count__``."""
-    path = Path(path)
+    return _read_header(Path(path), tensors=False)[0]
+
+
+# ggml type id -> (name, weights per block, bytes per block), for the types kizami writes (ggml.h, ggml.c type traits)
+GGML_TYPES: dict[int, tuple[str, int, int]] = {
+    0: ("f32", 1, 4), 1: ("f16", 1, 2), 2: ("q4_0", 32, 18), 3: ("q4_1", 32, 20), 6: ("q5_0", 32, 22),
+    7: ("q5_1", 32, 24), 8: ("q8_0", 32, 34), 10: ("q2_k", 256, 84), 11: ("q3_k", 256, 110), 12: ("q4_k", 256, 144),
+    13: ("q5_k", 256, 176), 14: ("q6_k", 256, 210), 20: ("iq4_nl", 32, 18), 23: ("iq4_xs", 256, 136), 30: ("bf16", 1, 2)}
+
+
+@dataclass(frozen=True, slots=True)
+class TensorInfo:
+    shape: tuple[int, ...]  # ggml order: ne[0] (the row length) first
+    type: str  # ggml type name, e.g. q4_k; "type<N>" for a type kizami does not know
+    n_bytes: int  # 0 for an unknown type
+
+    @property
+    def n_weights(self) -> int:
+        return math.prod(self.shape)
+
+
+def read_tensors(path: Path) -> dict[str, TensorInfo]:
+    """Name -> shape, type and stored size of every tensor in one GGUF file (its header only)."""
+    return _read_header(Path(path), tensors=True)[1]
+
+
+def _read_header(path: Path, *, tensors: bool) -> tuple[dict[str, Any], dict[str, TensorInfo]]:
     try:
         with open(path, "rb") as fh:
             if _read(fh, 4) != b"GGUF":
@@ -81,7 +109,17 @@ def read_metadata(path: Path) -> dict[str, Any]:
             for _ in range(n_kv):
                 key = _string(fh)
                 meta[key] = _value(fh, _unpack(fh, "<I"))
-            return meta
+            infos: dict[str, TensorInfo] = {}
+            for _ in range(n_tensors if tensors else 0):
+                name, n_dims = _string(fh), _unpack(fh, "<I")
+                if n_dims > 8:
+                    raise GGUFError(f"{path}: tensor {name!r} has {n_dims} dimensions; the file is damaged")
+                shape = tuple(_unpack(fh, "<Q") for _ in range(n_dims))
+                type_id, _offset = _unpack(fh, "<I"), _unpack(fh, "<Q")
+                tname, block, block_bytes = GGML_TYPES.get(type_id, (f"type{type_id}", 0, 0))
+                n_bytes = math.prod(shape) // block * block_bytes if block else 0
+                infos[name] = TensorInfo(shape, tname, n_bytes)
+            return meta, infos
     except OSError as exc:
         raise GGUFError(f"{path}: cannot read ({exc.strerror})") from None
 

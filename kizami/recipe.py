@@ -96,10 +96,8 @@ def _coerce(value: Any, hint: Any) -> Any:
             except TypeError:
                 continue
         raise TypeError
-    if origin in (tuple, list):
-        if not isinstance(value, list):
-            raise TypeError
-        return tuple(_coerce(v, typing.get_args(hint)[0]) for v in value)
+    if origin in (tuple, list):  # a single value is a list of one: budget = 4.5
+        return tuple(_coerce(v, typing.get_args(hint)[0]) for v in (value if isinstance(value, list) else [value]))
     if hint is bool:
         if not isinstance(value, bool):
             raise TypeError
@@ -153,6 +151,9 @@ def _build_steps(fmt: Format, table: dict[str, Any], where: str) -> list[BuildSt
         raise RecipeError(f"{where}: format {fmt.name!r} is a source format, not something kizami builds; the bf16 "
                           "model is always measured")
     body = {k: v for k, v in table.items() if k not in ("format", "name")}
+    if "budget" in body and (fixed := [k for k in fmt.fixed_type_keys if k in body]):
+        raise RecipeError(f"{where}: a build with a budget chooses each tensor's type itself; remove {fixed[0]} = "
+                          f"{body[fixed[0]]!r} or the budget (two [[build]] tables can make both)")
     plural = [k for k in fmt.plural_keys if k in body]
     variants: list[dict[str, Any]] = [body]
     if plural:  # e.g. onnx precisions = ["int4", "int8"]: one build per item

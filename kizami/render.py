@@ -7,12 +7,13 @@ and progress bars are replaced by log lines, so a log reads like the screen woul
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -55,14 +56,14 @@ def progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
         return
 
     def logged(description: str, total: int) -> Callable[[int], None]:
-        done = [0, -1]
+        done, start = [0, -1], time.monotonic()
 
         def advance(n: int) -> None:
             done[0] += n
             tenth = done[0] * 10 // max(total, 1)
             if tenth != done[1]:
                 done[1] = tenth
-                err_console.log(f"{escape(description)}: {done[0]}/{total}", highlight=False)
+                err_console.log(f"{escape(description)}: {done[0]}/{total}{_eta(start, done[0], total)}", highlight=False)
         return advance
 
     yield logged
@@ -73,13 +74,31 @@ def format_progress(title: str) -> Iterator[Callable[[str, int, int], None]]:
     """A ``(message, done, total)`` callback for a format's build verb: one bar with an ETA once totals are known."""
     with _bar(transient=True) as bar:  # the command prints what it made when done
         task = bar.add_task(title, total=None)
+        start: list[float] = []  # when the first unit of work was counted: loading is not part of the rate
 
         def update(message: str, done: int, total: int) -> None:
             bar.update(task, description=f"{title}: {escape(message)}", completed=done, total=total or None)
+            if total and not start:
+                start.append(time.monotonic())
             if not err_console.is_terminal:
-                err_console.log(f"{title}: {escape(message)}", highlight=False)
+                eta = _eta(start[0], done, total) if start and 0 < done < total else ""
+                err_console.log(f"{title}: {escape(message)}{eta}", highlight=False)
 
         yield update
+
+
+def _eta(start: float, done: int, total: int) -> str:
+    """`` · 1:23 elapsed, ETA 4:56`` for a log line (the terminal's bars show the same)."""
+    if done <= 0 or total <= 0:
+        return ""
+    elapsed = time.monotonic() - start
+    left = elapsed / done * max(total - done, 0)
+    return f" · {_hms(elapsed)} elapsed, ETA {_hms(left)}"
+
+
+def _hms(seconds: float) -> str:
+    m, s = divmod(int(seconds + 0.5), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
 def error_line(message: str) -> None:
@@ -132,11 +151,33 @@ def layer_table(method: str, rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def gguf_table(out: Path, builds: dict[str, Path]) -> Table:
+def gguf_table(out: Path, builds: dict[str, Path]) -> Group:
+    from kizami import manifest
+
     table = Table(title=f"GGUF builds in {out}")
-    for col in ("type", "folder", "file", "MiB"):
+    for col in ("type", "folder", "file", "MiB", "bits/weight"):
         table.add_column(col)
+    grids = []
     for gtype, folder in builds.items():
+        params = manifest.load(folder).parameters
         for f in sorted(folder.glob("*.gguf")):
-            table.add_row(gtype, folder.name, f.name, f"{f.stat().st_size / 2**20:.1f}")
+            bpw = f"{params['bpw']:.3f} (budget {params['budget_bpw']:g})" if "bpw" in params else ""
+            table.add_row(gtype, folder.name, f.name, f"{f.stat().st_size / 2**20:.1f}", bpw)
+        if params.get("tensor_types") and "budget_bpw" in params:
+            grids.append(type_grid_table(f"{gtype}: tensor types chosen", params["tensor_types"]))
+    return Group(table, *grids)
+
+
+def type_grid_table(title: str, tensor_types: dict[str, str]) -> Table:
+    """A mixed build's chosen type per layer and tensor, coloured from few bits (red) to many (green)."""
+    from kizami.mixed import type_grid
+
+    colours = {"q2_k": "red", "q3_k": "dark_orange", "iq4_xs": "yellow", "q4_0": "yellow", "q4_k": "yellow",
+               "q5_0": "green_yellow", "q5_k": "green_yellow", "q6_k": "green", "q8_0": "bright_green", "f16": "cyan"}
+    columns, rows = type_grid(tensor_types)
+    table = Table(title=title)
+    for col in ["", *columns]:
+        table.add_column(col)
+    for label, types in rows:
+        table.add_row(label, *[f"[{colours.get(t, 'white')}]{t}[/]" if t else "" for t in types])
     return table

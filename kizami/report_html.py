@@ -1,7 +1,8 @@
 """The run's comparison as one self-contained HTML page: inline CSS and SVG, no scripts, nothing fetched.
 
 It shows the same rows as the Markdown report, a size-vs-KLD plot with the Pareto front marked (no other build is both
-smaller and closer to bf16 than a build on the front), and per-domain perplexity change bars.
+smaller and closer to bf16 than a build on the front), per-domain perplexity change bars, and for mixed-precision
+builds a per-layer map of the bits each tensor got.
 """
 
 from __future__ import annotations
@@ -119,6 +120,43 @@ def _bars(results: dict[str, EvalResult]) -> str:
     return "\n".join([*parts, "</svg>"])
 
 
+def _heat_maps(results: dict[str, EvalResult]) -> str:
+    """For each mixed-precision build: the bits its budget gave each tensor, a row per layer (a heat map)."""
+    from kizami.mixed import type_bits, type_grid
+
+    maps = []
+    for name, r in results.items():
+        mixed = (r.size or {}).get("mixed") or {}
+        if not mixed.get("tensor_types"):
+            continue
+        columns, rows = type_grid(mixed["tensor_types"])
+        bits = [type_bits(t) for _, types in rows for t in types if t]
+        lo, hi = min(bits), max(bits)
+        cell_w, cell_h, label_w = 78, 20, 90
+        w, h = label_w + cell_w * len(columns), cell_h * (len(rows) + 1) + 8
+        parts = [f"<svg class='heat' data-build='{escape(name)}' viewBox='0 0 {w} {h}' width='{w}' height='{h}' "
+                 f"role='img' aria-label='bits per tensor of {escape(name)}'>"]
+        parts += [f"<text x='{label_w + cell_w * (i + .5)}' y='14' text-anchor='middle'>{escape(c)}</text>"
+                  for i, c in enumerate(columns)]
+        for j, (label, types) in enumerate(rows):
+            y = cell_h * (j + 1)
+            parts.append(f"<text x='0' y='{y + 14}'>{escape(label)}</text>")
+            for i, t in enumerate(types):
+                if not t:
+                    continue
+                share = (type_bits(t) - lo) / (hi - lo) if hi > lo else 1.0
+                colour = f"hsl({int(share * 120)},65%,{72 - int(share * 20)}%)"  # red (few bits) to green (many)
+                parts.append(f"<rect x='{label_w + cell_w * i}' y='{y}' width='{cell_w - 2}' height='{cell_h - 2}' "
+                             f"fill='{colour}'><title>{escape(label)}{' ' + escape(columns[i]) if label.startswith('layer') else ''}: "
+                             f"{escape(t)}</title></rect>"
+                             f"<text x='{label_w + cell_w * (i + .5)}' y='{y + 14}' text-anchor='middle'>{escape(t)}</text>")
+        predicted = f", predicted KLD {mixed['predicted_kld']:.4f}" if mixed.get("predicted_kld") is not None else ""
+        maps.append(f"<h3>{escape(name)}</h3><p class='muted'>budget {mixed['budget_bpw']:g} bits per weight, "
+                    f"stored {mixed['bpw']:.3f}{predicted}; each tensor's type chosen from its measured "
+                    f"sensitivity ({escape(str(mixed.get('sensitivity')))})</p>" + "\n".join([*parts, "</svg>"]))
+    return ("<h2>Mixed precision: bits per tensor</h2>" + "".join(maps)) if maps else ""
+
+
 def _long_context(results: dict[str, EvalResult]) -> str:
     header, rows = long_context_rows(results)
     if not rows:
@@ -160,7 +198,7 @@ def html_report(summary: RunSummary) -> str:
         ("<h2>Builds that failed</h2><ul>" + "".join(f"<li><b>{escape(k)}</b>: {escape(v)}</li>"
                                                       for k, v in failures.items()) + "</ul>") if failures else "",
         "<h2>Size vs quality</h2>", _scatter(_points(results), front),
-        "<h2>Perplexity change by domain</h2>", _bars(results), _long_context(results),
+        "<h2>Perplexity change by domain</h2>", _bars(results), _heat_maps(results), _long_context(results),
         "<h2>Environment</h2>",
         f"<p class='muted'>{escape(str(env.get('machine')))} · {escape(str(env.get('device')))} · CPU features "
         f"{escape(' '.join(env.get('cpu_features', [])))}<br>{escape(versions)}</p>",

@@ -109,6 +109,7 @@ def markdown_report(summary: RunSummary) -> str:
                 for name, r in results.items()]
         out += [_md_table(["build", *langs], rows), ""]
     out += long_context_section(results)
+    out += mixed_section(results)
     any_result = next(iter(results.values()), None)
     env = any_result.environment if any_result else {}
     settings = any_result.settings if any_result else {}
@@ -139,6 +140,20 @@ def long_context_rows(results: dict[str, EvalResult]) -> tuple[list[str], list[l
                      for x, b in zip(loss, base or loss)]
             rows.append([name, kv, *cells, _num(acc, ".0%"), _num(mem, ".0f")])
     return header, rows
+
+
+def mixed_section(results: dict[str, EvalResult]) -> list[str]:
+    """Each mixed-precision build's chosen type per layer and tensor."""
+    from kizami.mixed import type_grid
+
+    out = []
+    for name, r in results.items():
+        mixed = (r.size or {}).get("mixed") or {}
+        if mixed.get("tensor_types"):
+            columns, rows = type_grid(mixed["tensor_types"])
+            out += [f"### {name}: budget {mixed['budget_bpw']:g} bits per weight, stored {mixed['bpw']:.3f}", "",
+                    _md_table(["", *columns], [[label, *types] for label, types in rows]), ""]
+    return ["## Mixed precision: type per tensor", "", *out] if out else []
 
 
 def long_context_section(results: dict[str, EvalResult]) -> list[str]:

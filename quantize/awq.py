@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from kizami.errors import KizamiError
 from kizami.quantize.common import LayerProgress, QuantConfig, quantize_with_gptqmodel
 
 __all__ = ["AWQConfig", "quantize_awq"]
@@ -22,6 +23,12 @@ class AWQConfig(QuantConfig):
     method: ClassVar[str] = "awq"
     group_sizes: ClassVar[tuple[int, ...]] = (-1, 32, 64, 128)
     out_multiple: ClassVar[int] = 8
+
+    def __post_init__(self) -> None:
+        if self.budget or self.module_bits:
+            raise KizamiError("AWQ builds hold one bit width (gptqmodel's AWQ kernels); for mixed precision use "
+                              "GPTQ or GGUF with a budget")
+        QuantConfig.__post_init__(self)
 
 
 def quantize_awq(model: Path, out: Path, cfg: AWQConfig = AWQConfig(), *, calib: Path, force: bool = False,

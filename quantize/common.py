@@ -12,6 +12,7 @@ import csv
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -46,16 +47,38 @@ class QuantConfig:
     batch_size: int = 4
     device: str = "cpu"  # cpu, or cuda / cuda:N for the GPU path
     threads: int | None = None  # CPU threads (default: all cores); does not change the result
+    module_bits: tuple[str, ...] = ()  # "regex=bits": other bits for matching linear layers (gptqmodel's `dynamic`)
+    # Mixed precision (docs/mixed.md): bits per weight as stored (codes, zero points, scales) over the decoder's
+    # linear layers; each layer's bits chosen from `candidates` by measured sensitivity. 0: uniform `bits`.
+    budget: float = 0.0
+    candidates: tuple[int, ...] = (2, 3, 4, 8)
+    sensitivity: str = "kld"  # kld: measured per layer and bit width; proxy: activation-weighted weight error
+    sensitivity_rows: int = 16
     version: int = 1
 
     # subclasses name the method and its own limits
     method: ClassVar[str] = ""
     group_sizes: ClassVar[tuple[int, ...]] = ()
+    bit_widths: ClassVar[tuple[int, ...]] = (4, 8)
     out_multiple: ClassVar[int] = 1  # kernels that pack output channels in blocks
 
     def __post_init__(self) -> None:
-        if self.bits not in (4, 8):
-            raise KizamiError(f"{self.method.upper()} bits must be 4 or 8, got {self.bits}")
+        if self.bits not in self.bit_widths:
+            raise KizamiError(f"{self.method.upper()} bits must be {' or '.join(map(str, self.bit_widths))}, got {self.bits}")
+        for spec in self.module_bits:
+            module_override(spec, self.bit_widths)
+        if self.budget:
+            bad = [b for b in self.candidates if b not in self.bit_widths]
+            if bad or len(set(self.candidates)) < 2:
+                raise KizamiError(f"{self.method.upper()} candidates must be two or more of "
+                                  f"{', '.join(map(str, self.bit_widths))} bits; got {list(self.candidates)}")
+            if not min(self.candidates) <= self.budget <= max(self.candidates) + 1:
+                raise KizamiError(f"budget {self.budget:g} bits per weight is outside what the candidates can reach "
+                                  f"(about {min(self.candidates)} to {max(self.candidates) + 1} with scales)")
+            if self.sensitivity not in ("kld", "proxy"):
+                raise KizamiError(f"sensitivity {self.sensitivity!r} must be kld (measured) or proxy")
+            if self.sensitivity_rows < 1:
+                raise KizamiError("sensitivity_rows must be at least 1")
         if self.group_size not in self.group_sizes:
             raise KizamiError(f"{self.method.upper()} group size {self.group_size} is not one of "
                               f"{', '.join(map(str, self.group_sizes))} (-1 = per channel)")
@@ -70,7 +93,33 @@ class QuantConfig:
     def library_config(self) -> dict[str, Any]:
         """Keyword arguments for gptqmodel's config class."""
         dynamic: dict[str, dict[str, Any]] = {f"-:{pattern}": {} for pattern in self.skip_modules}
+        for spec in self.module_bits:
+            pattern, bits = module_override(spec, self.bit_widths)
+            dynamic[f"+:{pattern}"] = {"bits": bits}
         return {"bits": self.bits, "group_size": self.group_size, "sym": self.sym, **({"dynamic": dynamic} if dynamic else {})}
+
+
+def module_override(spec: str, allowed: tuple[int, ...]) -> tuple[str, int]:
+    """``"regex=bits"`` → (regex, bits), checked; the regex is searched in the module name (model.layers.3.mlp.up_proj)."""
+    pattern, sep, bits = spec.rpartition("=")
+    if not sep or not pattern or not bits.isdigit() or int(bits) not in allowed:
+        raise KizamiError(f"module bits {spec!r} must be REGEX=BITS with BITS one of {', '.join(map(str, allowed))}, "
+                          "e.g. mlp.down_proj=8")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise KizamiError(f"module bits {spec!r}: {pattern!r} is not a regular expression ({exc})") from None
+    return pattern, int(bits)
+
+
+def check_module_bits(model: Path, cfg: QuantConfig) -> None:
+    """Every ``module_bits`` regex must match a linear layer of this model (checked before any work)."""
+    config = read_config(model)
+    modules = [f"model.layers.{i}.{kind}" for i in range(int(config["num_hidden_layers"])) for kind in _linear_shapes(config)]
+    for spec in cfg.module_bits:
+        pattern, _ = module_override(spec, cfg.bit_widths)
+        if not any(re.search(pattern, m) for m in modules):
+            raise KizamiError(f"module bits {spec!r} matches no linear layer of this model; names look like {modules[0]}")
 
 
 def _linear_shapes(config: dict[str, Any]) -> dict[str, tuple[int, int]]:
@@ -191,18 +240,19 @@ def _log_error(log_path: Path) -> str:
 
 
 def quantize_with_gptqmodel(model: Path, out: Path, cfg: QuantConfig, *,
-                            calib: Path, force: bool = False,
+                            calib: Path, force: bool = False, facts: dict[str, Any] | None = None,
                             progress: LayerProgress = lambda *_: None) -> Path:
     """Quantize ``model`` into the build folder ``out`` with gptqmodel (``cfg.method``: gptq or awq)."""
     model, out, calib = check_hf_dir(Path(model)), Path(out).absolute(), Path(calib).absolute()
     check_group_size(model, cfg)
+    check_module_bits(model, cfg)
     rows = calibration_rows(calib, cfg.samples, cfg.seq_len)
     calib_m = manifest.load(calib)
     source = manifest.checkpoint_digest(model)  # hashes every weight file: once
     config = {k: v for k, v in asdict(cfg).items() if k != "threads"}  # threads do not change the weights
     params = {"source_sha256": source["sha256"], "config": config,
               "calibration_sha256": calib_m.calibration.get("sha256") if calib_m.calibration else None,
-              "engine": _engine_version(), "unquantized_dtype": "float16"}
+              "engine": _engine_version(), "unquantized_dtype": "float16", **(facts or {})}
     if manifest.is_current(out, params):
         progress(f"{out} is current; skipping", 1, 1)
         return out

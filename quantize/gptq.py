@@ -23,6 +23,7 @@ class GPTQConfig(QuantConfig):
     true_sequential: bool = True  # quantize attention, then MLP, each seeing the already quantized outputs
 
     method: ClassVar[str] = "gptq"
+    bit_widths: ClassVar[tuple[int, ...]] = (2, 3, 4, 8)
     group_sizes: ClassVar[tuple[int, ...]] = (-1, 32, 64, 128, 256)
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ import io
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +24,18 @@ __all__ = ["TorchBackend"]
 
 _DTYPES = {"auto": None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
            "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
+
+
+def _cpu_float_dtype(path: Path) -> Any:
+    """fp32 on CPU while the upcast weights fit in half the machine's RAM; else the stored dtype ("auto"): an 8B's
+    bf16 weights are 16 GiB, upcast 32 GiB, more than a 24 GiB machine holds (the reference records the dtype used)."""
+    import os
+
+    stored = sum(f.stat().st_size for f in Path(path).glob("*.safetensors"))
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    dtype = str(read_config(path).get("torch_dtype") or read_config(path).get("dtype") or "")
+    upcast = stored * (2 if dtype in ("bfloat16", "float16") else 1)
+    return torch.float32 if upcast <= ram // 2 else "auto"
 
 
 class TorchBackend:
@@ -47,14 +60,20 @@ class TorchBackend:
         # fp16 or bf16 only: fp16 (10 mantissa bits, and the dtype their scales are stored in).
         quantized = "quantization_config" in read_config(self.path)
         torch_dtype = _DTYPES[dtype] or ("auto" if self.device.type == "cuda" else
-                                         torch.float16 if quantized else torch.float32)
+                                         torch.float16 if quantized else _cpu_float_dtype(self.path))
         # gptqmodel (transformers' GPTQ/AWQ loader) prints its kernel choices to stdout; keep kizami's output readable
         quiet = contextlib.redirect_stdout(io.StringIO()) if quantized else contextlib.nullcontext()
+        # transformers' GPTQ loader ignores gptqmodel's per-module bits (`dynamic`, as in mixed-precision builds) and
+        # fails on their shapes; gptqmodel's own loader reads them
+        per_module = any(k.startswith("+:") for k in (read_config(self.path).get("quantization_config") or {}).get("dynamic") or {})
         try:
             with quiet:
-                self.model = AutoModelForCausalLM.from_pretrained(
-                    str(self.path), dtype=torch_dtype, trust_remote_code=False, use_safetensors=not allow_pickle,
-                    local_files_only=True).to(self.device).eval()  # type: ignore[arg-type]  # transformers' stub
+                if per_module:
+                    self.model = _load_with_gptqmodel(self.path, device, torch_dtype)
+                else:
+                    self.model = AutoModelForCausalLM.from_pretrained(
+                        str(self.path), dtype=torch_dtype, trust_remote_code=False, use_safetensors=not allow_pickle,
+                        local_files_only=True).to(self.device).eval()  # type: ignore[arg-type]  # transformers' stub
         except pickle.UnpicklingError:
             raise KizamiError(f"{self.path}: the pickle weights hold more than tensors (code to run on load); torch's "
                               "weights_only loader refused them. Do not use this checkpoint") from None
@@ -127,3 +146,13 @@ class TorchBackend:
     def close(self) -> None:
         del self.model
 
+
+
+def _load_with_gptqmodel(path: Path, device: str, dtype: Any) -> Any:
+    import os
+
+    os.environ.setdefault("GPTQMODEL_OFFLINE", "1")
+    from gptqmodel import BACKEND, GPTQModel
+
+    wrapper = GPTQModel.load(str(path), backend=BACKEND.TORCH, device=device, dtype=dtype, trust_remote_code=False)
+    return wrapper.model.eval()

@@ -59,7 +59,7 @@ def _quantize(method: str, model: str, out: Path, cfg: Any, calib: str) -> None:
     console.print(f"[green]wrote[/] {build} ({size / 2**20:.1f} MiB of weights)")
 
 
-Bits = Annotated[int, typer.Option(help="Bits per weight: 4 or 8.")]
+Bits = Annotated[Optional[int], typer.Option(help="Bits per weight: 4 or 8 (GPTQ also 2 or 3). Default 4.")]
 GroupSize = Annotated[int, typer.Option(help="Weights per scale: 32, 64, 128 (GPTQ also 256), or -1 per output channel.")]
 Samples = Annotated[int, typer.Option(help="Calibration samples (0: every sample of the set; 128 for `default`).")]
 SeqLen = Annotated[int, typer.Option(help="Tokens per calibration sample (0: the set's length; 512 for `default`).")]
@@ -73,7 +73,7 @@ Threads = Annotated[Optional[int], typer.Option(help="CPU threads (default: all 
 
 @quantize_app.command("gptq")
 def quantize_gptq_cmd(
-    model: Model, out: Out, bits: Bits = d(GPTQConfig, "bits"), group_size: GroupSize = d(GPTQConfig, "group_size"),
+    model: Model, out: Out, bits: Bits = None, group_size: GroupSize = d(GPTQConfig, "group_size"),
     sym: Annotated[bool, typer.Option(help="Symmetric quantization (no zero point).")] = d(GPTQConfig, "sym"),
     desc_act: Annotated[bool, typer.Option(help="Act-order: quantize columns by decreasing activation size.")] = d(GPTQConfig, "desc_act"),
     damp_percent: Annotated[float, typer.Option(help="Hessian dampening (fraction of its mean diagonal).")] = d(GPTQConfig, "damp_percent"),
@@ -81,17 +81,31 @@ def quantize_gptq_cmd(
     calib: Calib = "default", samples: Samples = d(GPTQConfig, "samples"), seq_len: SeqLen = d(GPTQConfig, "seq_len"),
     skip: Skip = None, batch_size: BatchSize = d(GPTQConfig, "batch_size"), device: Device = d(GPTQConfig, "device"),
     threads: Threads = None,
+    budget: Annotated[float, typer.Option(help="Mixed precision: bits per weight as stored, over the linear layers; "
+                                               "each layer's bits chosen by measured sensitivity (docs/mixed.md).")] = d(GPTQConfig, "budget"),
+    candidates: Annotated[str, typer.Option(help="Bit widths a budget build may give a layer.")] = ",".join(map(str, d(GPTQConfig, "candidates"))),
+    sensitivity: Annotated[str, typer.Option(help="`kld` (measured) or `proxy` (activation-weighted weight error).")] = d(GPTQConfig, "sensitivity"),
+    module_bits: Annotated[Optional[list[str]], typer.Option(help="REGEX=BITS, e.g. mlp.down_proj=8 (repeatable): "
+                                                                  "those bits for matching layers.")] = None,
 ) -> None:
     """GPTQ: second-order weight rounding learned from the calibration set (loads in transformers, vLLM, GPTQModel)."""
+    if budget and bits is not None:
+        raise typer.BadParameter("a budget build chooses each layer's bits; drop --bits or --budget", param_hint="--bits")
+    try:
+        widths = tuple(int(b) for b in candidates.split(",") if b.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{candidates!r} is not a comma-separated list of bit widths", param_hint="--candidates") from None
     _quantize("gptq", model, out, GPTQConfig(
-        bits=bits, group_size=group_size, sym=sym, desc_act=desc_act, damp_percent=damp_percent, threads=threads,
-        true_sequential=true_sequential, samples=samples, seq_len=seq_len, skip_modules=tuple(skip or ()),
-        batch_size=batch_size, device=device), calib)
+        bits=d(GPTQConfig, "bits") if bits is None else bits, group_size=group_size, sym=sym, desc_act=desc_act,
+        damp_percent=damp_percent, threads=threads, true_sequential=true_sequential, samples=samples, seq_len=seq_len,
+        skip_modules=tuple(skip or ()), batch_size=batch_size, device=device, budget=budget, candidates=widths,
+        sensitivity=sensitivity, module_bits=tuple(module_bits or ())), calib)
 
 
 @quantize_app.command("awq")
 def quantize_awq_cmd(
-    model: Model, out: Out, bits: Bits = d(AWQConfig, "bits"), group_size: GroupSize = d(AWQConfig, "group_size"),
+    model: Model, out: Out, bits: Annotated[int, typer.Option(help="Bits per weight: 4 or 8.")] = d(AWQConfig, "bits"),
+    group_size: GroupSize = d(AWQConfig, "group_size"),
     sym: Annotated[bool, typer.Option(help="Symmetric quantization (default: with a zero point, AWQ's usual layout).")] = d(AWQConfig, "sym"),
     calib: Calib = "default", samples: Samples = d(AWQConfig, "samples"), seq_len: SeqLen = d(AWQConfig, "seq_len"),
     skip: Skip = None, batch_size: BatchSize = d(AWQConfig, "batch_size"), device: Device = d(AWQConfig, "device"),
@@ -107,7 +121,8 @@ def quantize_awq_cmd(
 def export_gguf_cmd(
     model: Model,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: one build folder per type inside.")],
-    types: Annotated[str, typer.Option(help="Comma-separated: q8_0,q6_k,q5_k_m,q4_k_m,q4_0,iq4_xs,q3_k_m,q2_k.")] = ",".join(d(GGUFConfig, "types")),
+    types: Annotated[str, typer.Option(help="Comma-separated: q8_0,q6_k,q5_k_m,q4_k_m,q4_0,iq4_xs,q3_k_m,q2_k "
+                                            "(default q8_0,q4_k_m; none with --budget).")] = ",".join(d(GGUFConfig, "types")),
     base: Annotated[str, typer.Option(help="Unquantized base GGUF: f16, bf16 or f32.")] = d(GGUFConfig, "base"),
     imatrix: Annotated[str, typer.Option(help="`calib` (learn from the calibration set), `none`, or an imatrix .gguf.")] = d(GGUFConfig, "imatrix"),
     calib: Annotated[str, typer.Option(help="The calibration set for --imatrix calib (as for `kizami quantize`).")] = "default",
@@ -119,14 +134,31 @@ def export_gguf_cmd(
     license: Annotated[str, typer.Option(help="general.license, e.g. llama3.1.")] = "",
     base_model: Annotated[str, typer.Option(help="Upstream repo id for general.base_model.*.")] = "",
     split_max_size: Annotated[str, typer.Option(help="Shard files larger than this, e.g. 2G.")] = "",
+    budget: Annotated[str, typer.Option(help="Mixed precision: comma-separated bits per weight, e.g. 4.5; one build "
+                                             "each, every tensor's type chosen by its measured cost (docs/mixed.md).")] = "",
+    candidates: Annotated[str, typer.Option(help="Types a budget build may give a tensor.")] = ",".join(d(GGUFConfig, "candidates")),
+    sensitivity: Annotated[str, typer.Option(help="`kld` (measured per tensor and type) or `proxy` (weight error "
+                                                  "weighted by activations; faster, cruder).")] = d(GGUFConfig, "sensitivity"),
+    sensitivity_rows: Annotated[int, typer.Option(help="Calibration rows the sensitivity pass reads.")] = d(GGUFConfig, "sensitivity_rows"),
+    tensor_type: Annotated[Optional[list[str]], typer.Option(help="REGEX=TYPE, e.g. attn_v=q6_k (repeatable): that type "
+                                                                 "for matching tensors, in every build.")] = None,
     threads: Threads = None,
 ) -> None:
-    """Convert to GGUF with llama.cpp's converter, learn an importance matrix, and quantize to each type."""
+    """Convert to GGUF with llama.cpp's converter, learn an importance matrix, and quantize to each type or budget."""
     from kizami.render import gguf_table
 
-    cfg = GGUFConfig(types=tuple(t.strip().lower() for t in types.split(",") if t.strip()), base=base, imatrix=imatrix,
-                     imatrix_chunks=imatrix_chunks, imatrix_ctx=imatrix_ctx, pre_tokenizer=pre_tokenizer, name=name,
-                     license=license, base_model=base_model, split_max_size=split_max_size, threads=threads)
+    def items(text: str) -> tuple[str, ...]:
+        return tuple(t.strip().lower() for t in text.split(",") if t.strip())
+
+    try:
+        budgets = tuple(float(b) for b in items(budget))
+    except ValueError:
+        raise typer.BadParameter(f"{budget!r} is not a comma-separated list of numbers", param_hint="--budget") from None
+    cfg = GGUFConfig(types=items(types), base=base, imatrix=imatrix, imatrix_chunks=imatrix_chunks,
+                     imatrix_ctx=imatrix_ctx, pre_tokenizer=pre_tokenizer, name=name, license=license,
+                     base_model=base_model, split_max_size=split_max_size, threads=threads, budget=budgets,
+                     candidates=items(candidates), sensitivity=sensitivity, sensitivity_rows=sensitivity_rows,
+                     tensor_types=tuple(tensor_type or ()))
     console.print(gguf_table(out, _build("gguf", model, out, cfg, calib)))
 
 

@@ -42,6 +42,7 @@ class Format:
     name_tags: ClassVar[Mapping[str, NameTag]] = {}
     recipe_exclude: ClassVar[tuple[str, ...]] = ("version",)  # config fields a recipe may not set
     plural_keys: ClassVar[Mapping[str, str]] = {}  # recipe key holding a list → one build per item of that field
+    fixed_type_keys: ClassVar[tuple[str, ...]] = ()  # keys that fix the type, which a `budget` build chooses itself
 
     def needs_calibration(self, cfg: Any) -> bool:
         return False

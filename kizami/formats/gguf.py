@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kizami.export.gguf import BASE_TYPES, QUANT_TYPES, GGUFConfig, export_gguf
+from kizami.errors import KizamiError
+from kizami.export.gguf import BASE_TYPES, QUANT_TYPES, GGUFConfig, export_gguf, match_overrides, mixed_stem
 from kizami.formats import Format, NameTag, Progress, _no_progress
 from kizami.gguf_header import gguf_file, read_metadata
 from kizami.manifest import Manifest
@@ -14,9 +15,18 @@ from kizami.snippets import build_facts, llama_server_snippets, modelfile
 __all__ = ["GGUF"]
 
 _IMATRIX_FIELDS = ("imatrix", "imatrix_chunks", "imatrix_ctx")
+_BUDGET_FIELDS = ("candidates", "sensitivity", "sensitivity_rows")  # change only the budget builds
 # Bits per weight as the tag says it (the type's name; K-quants mix a few higher-bit tensors in).
 _BITS = {"f32": 32, "f16": 16, "bf16": 16, "q8_0": 8, "q6_k": 6, "q5_k_m": 5, "q4_k_m": 4, "q4_0": 4, "iq4_xs": 4,
          "q3_k_m": 3, "q2_k": 2}
+
+
+def _choice(sens: Any, budget: float, pinned: dict[str, str]) -> tuple[dict[str, str], dict[str, Any]]:
+    from kizami.mixed import allocate
+
+    choice = allocate(sens, budget, pinned)
+    return choice, {"budget_bpw": budget, "bpw": round(sens.bits_per_weight(choice), 4), "sensitivity": sens.method,
+                    "predicted_kld": sens.predicted(choice) if sens.method == "kld" else None}
 
 
 def _learns(gtype: str) -> bool:
@@ -28,37 +38,59 @@ class GGUFFormat(Format):
     config: ClassVar[type] = GGUFConfig
     backend: ClassVar[str] = "llama-cpp"
     library_name: ClassVar[str] = "gguf"
+    fixed_type_keys: ClassVar[tuple[str, ...]] = ("types",)
     name_tags: ClassVar[dict[str, NameTag]] = {
         "types": None, "base": lambda v: f"from-{v}", "imatrix_chunks": lambda v: f"ic{v}",
         "imatrix_ctx": lambda v: f"ictx{v}", "imatrix": lambda v: "noimat" if v == "none" else f"imat-{Path(v).stem}",
         "pre_tokenizer": lambda v: f"pre-{v}", "name": None, "variant": None, "license": None, "base_model": None,
-        "quantized_by": None, "split_max_size": None, "threads": None}
+        "quantized_by": None, "split_max_size": None, "threads": None, "budget": None,
+        "candidates": lambda v: "from-" + "-".join(v), "sensitivity": lambda v: f"by-{v}",
+        "sensitivity_rows": lambda v: f"sr{v}"}
 
     def needs_calibration(self, cfg: Any) -> bool:
-        return bool(cfg.imatrix == "calib" and any(_learns(t) for t in cfg.types))
+        return bool(cfg.imatrix == "calib" and (cfg.budget or any(_learns(t) for t in cfg.quant_types)))
 
     def outputs(self, cfg: Any) -> tuple[str, ...]:
-        return (cfg.base, *cfg.types)
+        # a budget step's unquantized base (like its candidates) is a means, not one of its builds
+        return (*(() if cfg.budget else (cfg.base,)), *cfg.quant_types, *cfg.mixed_stems)
 
     def name_ignores(self, cfg: Any, stem: str) -> tuple[str, ...]:
-        return ("base", *_IMATRIX_FIELDS) if stem in BASE_TYPES else () if _learns(stem) else _IMATRIX_FIELDS
+        if stem in BASE_TYPES:
+            return "base", *_IMATRIX_FIELDS, *_BUDGET_FIELDS, "tensor_types"
+        return (*_BUDGET_FIELDS, *(() if _learns(stem) or stem.startswith("mix") else _IMATRIX_FIELDS))
 
     def build(self, model: Path, out: Path, cfg: Any, *, calib: Path | None,
               progress: Progress = _no_progress) -> dict[str, Path]:
-        steps = 1 + len(cfg.types) + (1 if self.needs_calibration(cfg) else 0)
+        steps = 1 + len(cfg.quant_types) + (1 if self.needs_calibration(cfg) else 0)
+        steps += len(cfg.candidates) + 1 + len(cfg.budget) if cfg.budget else 0
         done = [0]
 
         def step(message: str) -> None:
             progress(message, done[0], steps)
             done[0] += 1
 
-        return export_gguf(model, out, cfg, calib=calib, progress=step)
+        def choose(candidates: dict[str, Path]) -> dict[str, tuple[dict[str, str], dict[str, Any]]]:
+            from kizami.mixed import gguf_sensitivity
+
+            if calib is None:
+                raise KizamiError("a GGUF budget build measures its tensors on a calibration set; give one (--calib, or [calib])")
+            sens = gguf_sensitivity(model, candidates, calib, out / "sensitivity", method=cfg.sensitivity,
+                                    rows=cfg.sensitivity_rows,
+                                    progress=lambda msg, i, n: progress(f"{msg} ({i}/{n})", done[0], steps))
+            step("sensitivity measured")
+            pinned = match_overrides(cfg.tensor_types, list(sens.cost))
+            return {mixed_stem(b): _choice(sens, b, pinned) for b in cfg.budget}
+
+        builds = export_gguf(model, out, cfg, calib=calib, progress=step, choose=choose)
+        return {stem: builds[stem] for stem in self.outputs(cfg)}
 
     def check(self, path: Path, *, allow_pickle: bool = False) -> None:
         read_metadata(gguf_file(path))
 
     def tags(self, m: Manifest) -> list[str]:
         gtype = str(m.parameters.get("type", ""))
+        if "budget_bpw" in m.parameters:
+            return ["gguf", "llama.cpp", "mixed-precision", f"{m.parameters['bpw']:.2f}-bpw"]
         bits = _BITS.get(gtype)
         return ["gguf", "llama.cpp", gtype.upper(), *([f"{bits}-bit"] if bits else [])]
 

@@ -59,19 +59,29 @@ class QuantizedFormat(HFFormat):
     """What GPTQ and AWQ share: calibrated, loaded by transformers, named ``w<bits>g<group>`` (``ch``: per channel)."""
 
     buildable: ClassVar[bool] = True
+    fixed_type_keys: ClassVar[tuple[str, ...]] = ("bits",)
     label_fields: ClassVar[tuple[str, ...]] = ("bits", "group_size")
     name_tags: ClassVar[dict[str, NameTag]] = {
         "sym": lambda v: "sym" if v else "asym", "samples": lambda v: f"n{v}", "seq_len": lambda v: f"len{v}",
-        "batch_size": None, "device": None, "threads": None}
+        "batch_size": None, "device": None, "threads": None, "budget": None,
+        "candidates": lambda v: "from-" + "-".join(f"w{b}" for b in v), "sensitivity": lambda v: f"by-{v}",
+        "sensitivity_rows": lambda v: f"sr{v}"}
 
     def needs_calibration(self, cfg: Any) -> bool:
         return True
 
     def label(self, cfg: Any) -> list[str]:
+        if cfg.budget:  # the bits are chosen per layer: the name says the budget
+            return [f"mix{cfg.budget:g}" + ("ch" if cfg.group_size == -1 else f"g{cfg.group_size}")]
         return [_group(cfg)]
+
+    def name_ignores(self, cfg: Any, stem: str) -> tuple[str, ...]:
+        return () if cfg.budget else ("candidates", "sensitivity", "sensitivity_rows")
 
     def tags(self, m: Manifest) -> list[str]:
         cfg = m.parameters.get("config", {})
+        if "budget_bpw" in m.parameters:
+            return [self.name, "mixed-precision", f"{m.parameters['bpw']:.2f}-bpw", "safetensors"]
         bits = cfg.get("bits")
         return [self.name, *([f"{bits}-bit", f"int{bits}"] if bits else []), "safetensors"]
 
@@ -92,7 +102,36 @@ class QuantizedFormat(HFFormat):
                             kernel, why)
         if calib is None:
             raise KizamiError(f"{self.name.upper()} learns from a calibration set; give one (--calib, or [calib])")
-        return {"": quantize_with_gptqmodel(model, out, cfg, calib=calib, force=True, progress=progress)}
+        facts = None
+        if cfg.budget:
+            cfg, facts = _mixed(model, out, cfg, calib, progress)
+        return {"": quantize_with_gptqmodel(model, out, cfg, calib=calib, force=True, facts=facts, progress=progress)}
+
+
+def _mixed(model: Path, out: Path, cfg: Any, calib: Path, progress: Progress) -> tuple[Any, dict[str, Any]]:
+    """A budget build's per-layer bits: measured sensitivity, the allocator, then gptqmodel's ``dynamic`` overrides
+    on top of the most common choice; ``module_bits`` given by hand stay as they are."""
+    import collections
+    import dataclasses
+    import re
+
+    from kizami.mixed import allocate, gptq_sensitivity, hf_name
+    from kizami.quantize.common import module_override
+
+    # shared by the budget builds of one group size next to each other (one pass serves every budget)
+    folder = out.parent / f"sensitivity-gptq-g{cfg.group_size}"
+    sens = gptq_sensitivity(model, calib, folder, bits=cfg.candidates,
+                            group=cfg.group_size, method=cfg.sensitivity, rows=cfg.sensitivity_rows,
+                            progress=lambda msg, i, n: progress(msg, i, n))
+    fixed = [module_override(spec, cfg.bit_widths) for spec in cfg.module_bits]
+    pinned = {n: f"w{b}" for n in sens.cost for pattern, b in reversed(fixed) if re.search(pattern, hf_name(n))}
+    choice = allocate(sens, cfg.budget, pinned)
+    bits = {n: int(t[1:]) for n, t in choice.items()}
+    base = collections.Counter(bits.values()).most_common(1)[0][0]
+    overrides = tuple(f"^{re.escape(hf_name(n).removesuffix('.weight'))}$={b}" for n, b in bits.items() if b != base)
+    facts = {"budget_bpw": cfg.budget, "bpw": round(sens.bits_per_weight(choice), 4), "tensor_types": choice,
+             "sensitivity": sens.method, "predicted_kld": sens.predicted(choice) if sens.method == "kld" else None}
+    return dataclasses.replace(cfg, bits=base, module_bits=(*cfg.module_bits, *overrides)), facts
 
 
 class GPTQFormat(QuantizedFormat):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
+
+from kizami.manifest import MANIFEST_NAME
 
 __all__ = ["size"]
 
@@ -11,7 +14,15 @@ _WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".onnx", ".onnx.data", ".data")
 
 
 def size(build: Path, n_params: int) -> dict[str, Any]:
+    """Bytes on disk and bits per weight; for a mixed-precision build also its budget and the type of each tensor
+    (from its manifest), which the report draws as a per-layer map."""
     weight_bytes = sum(p.stat().st_size for p in Path(build).rglob("*") if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES))
     total = sum(p.stat().st_size for p in Path(build).rglob("*") if p.is_file())
-    return {"bytes": total, "weight_bytes": weight_bytes, "params": n_params,
-            "bits_per_weight": 8 * weight_bytes / n_params if n_params else None}
+    out = {"bytes": total, "weight_bytes": weight_bytes, "params": n_params,
+           "bits_per_weight": 8 * weight_bytes / n_params if n_params else None}
+    manifest_file = Path(build) / MANIFEST_NAME
+    if manifest_file.is_file():
+        params = json.loads(manifest_file.read_text(encoding="utf-8")).get("parameters", {})
+        if "budget_bpw" in params:
+            out["mixed"] = {k: params.get(k) for k in ("budget_bpw", "bpw", "predicted_kld", "sensitivity", "tensor_types")}
+    return out
