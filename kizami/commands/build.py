@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from kizami.calib_data.build import CalibConfig
+from kizami.errors import KizamiError
 from kizami.export.gguf import GGUFConfig
 from kizami.export.onnx import ONNXConfig
 from kizami.formats import default_of as d
@@ -36,6 +37,7 @@ def _build(fmt_name: str, model: str, out: Path, cfg: Any, calib: str | None) ->
     from kizami.standin import resolve_model
 
     fmt, model_path = get_format(fmt_name), check_hf_dir(resolve_model(model))
+    fmt.check_config(model_path, cfg)
     calib_dir = None
     if calib is not None and fmt.needs_calibration(cfg):
         sizes = CalibConfig(samples=getattr(cfg, "samples", 0) or d(CalibConfig, "samples"),
@@ -90,11 +92,11 @@ def quantize_gptq_cmd(
 ) -> None:
     """GPTQ: second-order weight rounding learned from the calibration set (loads in transformers, vLLM, GPTQModel)."""
     if budget and bits is not None:
-        raise typer.BadParameter("a budget build chooses each layer's bits; drop --bits or --budget", param_hint="--bits")
+        raise KizamiError("a budget build chooses each layer's bits; drop --bits or --budget")
     try:
         widths = tuple(int(b) for b in candidates.split(",") if b.strip())
     except ValueError:
-        raise typer.BadParameter(f"{candidates!r} is not a comma-separated list of bit widths", param_hint="--candidates") from None
+        raise KizamiError(f"--candidates {candidates!r} is not a comma-separated list of bit widths, e.g. 3,4,8") from None
     _quantize("gptq", model, out, GPTQConfig(
         bits=d(GPTQConfig, "bits") if bits is None else bits, group_size=group_size, sym=sym, desc_act=desc_act,
         damp_percent=damp_percent, threads=threads, true_sequential=true_sequential, samples=samples, seq_len=seq_len,
@@ -153,7 +155,7 @@ def export_gguf_cmd(
     try:
         budgets = tuple(float(b) for b in items(budget))
     except ValueError:
-        raise typer.BadParameter(f"{budget!r} is not a comma-separated list of numbers", param_hint="--budget") from None
+        raise KizamiError(f"--budget {budget!r} is not a comma-separated list of numbers, e.g. 4.5 or 3.9,4.9") from None
     cfg = GGUFConfig(types=items(types), base=base, imatrix=imatrix, imatrix_chunks=imatrix_chunks,
                      imatrix_ctx=imatrix_ctx, pre_tokenizer=pre_tokenizer, name=name, license=license,
                      base_model=base_model, split_max_size=split_max_size, threads=threads, budget=budgets,

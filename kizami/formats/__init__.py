@@ -47,6 +47,9 @@ class Format:
     def needs_calibration(self, cfg: Any) -> bool:
         return False
 
+    def check_config(self, model: Path, cfg: Any) -> None:
+        """Checks of ``cfg`` against the checkpoint ``model``, made before any work (a calibration set included)."""
+
     def label(self, cfg: Any) -> list[str]:
         return []
 

@@ -50,6 +50,12 @@ class GGUFFormat(Format):
     def needs_calibration(self, cfg: Any) -> bool:
         return bool(cfg.imatrix == "calib" and (cfg.budget or any(_learns(t) for t in cfg.quant_types)))
 
+    def check_config(self, model: Path, cfg: Any) -> None:
+        from kizami.checkpoint import read_config
+        from kizami.export.gguf import weight_names
+
+        match_overrides(cfg.tensor_types, weight_names(read_config(model)))
+
     def outputs(self, cfg: Any) -> tuple[str, ...]:
         # a budget step's unquantized base (like its candidates) is a means, not one of its builds
         return (*(() if cfg.budget else (cfg.base,)), *cfg.quant_types, *cfg.mixed_stems)

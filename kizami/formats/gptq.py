@@ -70,6 +70,12 @@ class QuantizedFormat(HFFormat):
     def needs_calibration(self, cfg: Any) -> bool:
         return True
 
+    def check_config(self, model: Path, cfg: Any) -> None:
+        from kizami.quantize.common import check_group_size, check_module_bits
+
+        check_group_size(model, cfg)
+        check_module_bits(model, cfg)
+
     def label(self, cfg: Any) -> list[str]:
         if cfg.budget:  # the bits are chosen per layer: the name says the budget
             return [f"mix{cfg.budget:g}" + ("ch" if cfg.group_size == -1 else f"g{cfg.group_size}")]
