@@ -174,10 +174,12 @@ def measure(model: Path, rows: Sequence[Sequence[int]], candidates: Mapping[str,
     from kizami.tokenizer import quiet_transformers
 
     quiet_transformers()
+    # fp32 (an 8B model needs 32 GB for its weights and as much again for the Fisher pass: a GPU's work)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     net = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch.float32, trust_remote_code=False,
-                                               use_safetensors=True, local_files_only=True).eval()
+                                               use_safetensors=True, local_files_only=True).to(device).eval()
     params = dict(net.named_parameters())
-    batches = [torch.tensor(list(rows[i:i + batch_size])) for i in range(0, len(rows), batch_size)]
+    batches = [torch.tensor(list(rows[i:i + batch_size]), device=device) for i in range(0, len(rows), batch_size)]
     tokens = sum(b.numel() for b in batches)
     # the unquantized model's log-probabilities, and the diagonal Fisher information of its next-token loss for each
     # weight (squared gradients, one row at a time), which the proxy weights the rounding error with
@@ -213,7 +215,7 @@ def measure(model: Path, rows: Sequence[Sequence[int]], candidates: Mapping[str,
         original = param.data.clone()
         kld[name], proxy[name] = {}, {}
         for gtype, load in candidates.items():
-            q = torch.from_numpy(load(name))
+            q = torch.from_numpy(load(name)).to(device)
             # second order: KLD ≈ ½ Δwᵀ F Δw per token, with F's diagonal summed over the rows' tokens
             proxy[name][gtype] = float((fisher_of[name] * (original - q).pow(2)).sum()) / (2 * tokens)
             if method == "kld":

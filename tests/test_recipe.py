@@ -56,7 +56,7 @@ def test_builtin_recipe_loads_typed() -> None:
     recipe = load_run_recipe(builtin_run_recipe())
     assert recipe.model == "tiny-fcj"
     assert recipe.build_names() == ["gptq-w4g128", "awq-w4g128", "gguf-f16", "gguf-q8_0", "gguf-q4_k_m", "gguf-q4_0",
-                                    "onnx-int4-cpu"]
+                                    "gguf-mixed", "onnx-int4-cpu"]
     gptq = recipe.builds[0].config
     assert isinstance(gptq, GPTQConfig) and gptq.damp_percent == 0.05 and gptq.samples == 0  # 0: the whole set
     assert recipe.gates.max_kld == 0.5 and recipe.calib is not None and recipe.calib.samples == 64
