@@ -113,7 +113,7 @@ def allocate(sens: Sensitivity, budget_bpw: float, pinned: Mapping[str, str] | N
         best = new
         picks.append((name, options, pick))
     if not np.isfinite(best).any():
-        smallest = sens.bits_per_weight({n: pinned.get(n) or min(sens.types, key=lambda t, n=n: sens.n_bytes[n][t]) for n in names})
+        smallest = sens.bits_per_weight({n: pinned.get(n) or min(sens.types, key=sens.n_bytes[n].__getitem__) for n in names})
         raise KizamiError(f"budget {budget_bpw:g} bits per weight is below the smallest this model's tensors reach "
                           f"({smallest:.3f} with every tensor at its smallest candidate)")
     at = int(np.nanargmin(best))
@@ -177,7 +177,7 @@ def measure(model: Path, rows: Sequence[Sequence[int]], candidates: Mapping[str,
     # fp32 (an 8B model needs 32 GB for its weights and as much again for the Fisher pass: a GPU's work)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     net = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch.float32, trust_remote_code=False,
-                                               use_safetensors=True, local_files_only=True).to(device).eval()
+                                               use_safetensors=True, local_files_only=True).to(device).eval()  # type: ignore[arg-type]  # transformers' stub
     params = dict(net.named_parameters())
     batches = [torch.tensor(list(rows[i:i + batch_size]), device=device) for i in range(0, len(rows), batch_size)]
     tokens = sum(b.numel() for b in batches)

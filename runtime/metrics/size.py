@@ -18,7 +18,7 @@ def size(build: Path, n_params: int) -> dict[str, Any]:
     (from its manifest), which the report draws as a per-layer map."""
     weight_bytes = sum(p.stat().st_size for p in Path(build).rglob("*") if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES))
     total = sum(p.stat().st_size for p in Path(build).rglob("*") if p.is_file())
-    out = {"bytes": total, "weight_bytes": weight_bytes, "params": n_params,
+    out: dict[str, Any] = {"bytes": total, "weight_bytes": weight_bytes, "params": n_params,
            "bits_per_weight": 8 * weight_bytes / n_params if n_params else None}
     manifest_file = Path(build) / MANIFEST_NAME
     if manifest_file.is_file():
