@@ -248,6 +248,7 @@ def cached_sensitivity(model: Path, calib: Path, folder: Path, *, names: list[st
         return Sensitivity.from_json(json.loads((folder / "sensitivity.json").read_text(encoding="utf-8")))
     key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
     journal = folder.parent / f".{folder.name}-{key}.journal.jsonl"
+    folder.parent.mkdir(parents=True, exist_ok=True)
     kld, proxy, tokens = measure(model, calibration_rows(calib, rows, 0), loaders, names, method=method,
                                  journal=journal, progress=progress)
     sens = Sensitivity(method=method, types=list(loaders), cost=kld or proxy, n_bytes=n_bytes, n_weights=n_weights,

@@ -26,7 +26,7 @@ def _choice(sens: Any, budget: float, pinned: dict[str, str]) -> tuple[dict[str,
 
     choice = allocate(sens, budget, pinned)
     return choice, {"budget_bpw": budget, "bpw": round(sens.bits_per_weight(choice), 4), "sensitivity": sens.method,
-                    "predicted_kld": sens.predicted(choice) if sens.method == "kld" else None}
+                    "predicted_kld": sens.predicted(choice)}  # the proxy is an estimate of the KLD too
 
 
 def _learns(gtype: str) -> bool:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -101,34 +104,31 @@ class QuantizedFormat(HFFormat):
               progress: Progress = _no_progress) -> dict[str, Path]:
         from kizami.quantize.common import quantize_with_gptqmodel
 
-        for kernel, ok, why in fast_kernels(self.name, {"bits": cfg.bits, "group_size": cfg.group_size, "sym": cfg.sym}):
-            if not ok:
-                log.warning("%s build w%dg%d%s falls off the fast serving path: %s cannot serve it (%s); it will run "
-                            "on slower kernels", self.name.upper(), cfg.bits, cfg.group_size, "" if cfg.sym else " asym",
-                            kernel, why)
         if calib is None:
             raise KizamiError(f"{self.name.upper()} learns from a calibration set; give one (--calib, or [calib])")
         facts = None
         if cfg.budget:
             cfg, facts = _mixed(model, out, cfg, calib, progress)
+        widths = sorted({int(t[1:]) for t in facts["tensor_types"].values()}) if facts else [cfg.bits]
+        for bits in widths:
+            for kernel, ok, why in fast_kernels(self.name, {"bits": bits, "group_size": cfg.group_size, "sym": cfg.sym}):
+                if not ok:
+                    log.warning("%s build%s w%dg%d%s falls off the fast serving path: %s cannot serve it (%s); it "
+                                "will run on slower kernels", self.name.upper(), " (its layers at)" if facts else "",
+                                bits, cfg.group_size, "" if cfg.sym else " asym", kernel, why)
         return {"": quantize_with_gptqmodel(model, out, cfg, calib=calib, force=True, facts=facts, progress=progress)}
 
 
 def _mixed(model: Path, out: Path, cfg: Any, calib: Path, progress: Progress) -> tuple[Any, dict[str, Any]]:
     """A budget build's per-layer bits: measured sensitivity, the allocator, then gptqmodel's ``dynamic`` overrides
     on top of the most common choice; ``module_bits`` given by hand stay as they are."""
-    import collections
-    import dataclasses
-    import re
-
     from kizami.mixed import allocate, gptq_sensitivity, hf_name
     from kizami.quantize.common import module_override
 
     # shared by the budget builds of one group size next to each other (one pass serves every budget)
     folder = out.parent / f"sensitivity-gptq-g{cfg.group_size}"
-    sens = gptq_sensitivity(model, calib, folder, bits=cfg.candidates,
-                            group=cfg.group_size, method=cfg.sensitivity, rows=cfg.sensitivity_rows,
-                            progress=lambda msg, i, n: progress(msg, i, n))
+    sens = gptq_sensitivity(model, calib, folder, bits=cfg.candidates, group=cfg.group_size, method=cfg.sensitivity,
+                            rows=cfg.sensitivity_rows, progress=progress)
     fixed = [module_override(spec, cfg.bit_widths) for spec in cfg.module_bits]
     pinned = {n: f"w{b}" for n in sens.cost for pattern, b in reversed(fixed) if re.search(pattern, hf_name(n))}
     choice = allocate(sens, cfg.budget, pinned)
@@ -136,7 +136,7 @@ def _mixed(model: Path, out: Path, cfg: Any, calib: Path, progress: Progress) ->
     base = collections.Counter(bits.values()).most_common(1)[0][0]
     overrides = tuple(f"^{re.escape(hf_name(n).removesuffix('.weight'))}$={b}" for n, b in bits.items() if b != base)
     facts = {"budget_bpw": cfg.budget, "bpw": round(sens.bits_per_weight(choice), 4), "tensor_types": choice,
-             "sensitivity": sens.method, "predicted_kld": sens.predicted(choice) if sens.method == "kld" else None}
+             "sensitivity": sens.method, "predicted_kld": sens.predicted(choice)}
     return dataclasses.replace(cfg, bits=base, module_bits=(*cfg.module_bits, *overrides)), facts
 
 
