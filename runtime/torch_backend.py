@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
@@ -154,5 +155,7 @@ def _load_with_gptqmodel(path: Path, device: str, dtype: Any) -> Any:
     os.environ.setdefault("GPTQMODEL_OFFLINE", "1")
     from gptqmodel import BACKEND, GPTQModel
 
+    for name in ("tokenicer", "tokenicer.tokenicer", "gptqmodel"):  # their INFO lines would fill kizami's console
+        logging.getLogger(name).setLevel(logging.WARNING)
     wrapper = GPTQModel.load(str(path), backend=BACKEND.TORCH, device=device, dtype=dtype, trust_remote_code=False)
     return wrapper.model.eval()
