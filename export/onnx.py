@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -112,11 +114,24 @@ def _builder_command(source: Path, stage: Path, cache: Path, cfg: ONNXConfig) ->
     return [*cmd, "--extra_options", *extra]
 
 
-def _run_builder(cmd: list[str], tmp: Path) -> None:
+def _run_builder(cmd: list[str], tmp: Path, progress: Progress = lambda _msg: None, n_layers: int = 0) -> None:
     # Offline and with every cache in the temp dir: the builder calls from_pretrained, which may otherwise reach out.
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp / "hf"),
-           "TOKENIZERS_PARALLELISM": "false"}
-    run_engine(cmd, "onnxruntime-genai's model builder", env=env, cwd=tmp)
+           "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+    start: list[float] = []
+
+    def on_line(line: str) -> None:  # the builder prints "Reading layer i" as it reaches each decoder layer
+        hit = re.match(r"Reading layer (\d+)", line.strip())
+        if not hit or not n_layers:
+            return
+        done = int(hit.group(1))  # layers before this one are written
+        if not start:
+            start.append(time.monotonic())
+        elapsed = time.monotonic() - start[0]
+        eta = f", ETA {elapsed / done * (n_layers - done):.0f} s" if done else ""
+        progress(f"layer {done + 1}/{n_layers} · {elapsed:.0f} s elapsed{eta}")
+
+    run_engine(cmd, "onnxruntime-genai's model builder", env=env, cwd=tmp, on_line=on_line)
 
 
 
@@ -171,7 +186,8 @@ def export_onnx(model: Path, out: Path, cfg: ONNXConfig = ONNXConfig(), *,
     extra: dict[str, Any] = {}
     m = manifest.Manifest(format="onnx", parameters=params, source=source, extra=extra)
     with manifest.staged_build(out, m, overwrite=True) as stage, tempfile.TemporaryDirectory(prefix="kizami-onnx-") as tmp:
-        _run_builder(_builder_command(builder_input, stage, Path(tmp) / "cache", cfg), Path(tmp))
+        _run_builder(_builder_command(builder_input, stage, Path(tmp) / "cache", cfg), Path(tmp), progress,
+                     int(read_config(model).get("num_hidden_layers") or 0))
         finish_hf_folder(model, stage)
         if not (stage / "genai_config.json").is_file() or not any(stage.glob("*.onnx")):
             raise KizamiError("onnxruntime-genai's model builder finished without writing model.onnx and genai_config.json")

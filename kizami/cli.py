@@ -108,6 +108,8 @@ def eval_cmd(
     fim_file: Annotated[Optional[Path], typer.Option(help="A SantaCoder-FIM JSONL file instead of the set's eval/fim.jsonl.")] = None,
     ctx: Annotated[int, typer.Option(help="Perplexity window length in tokens.")] = 512,
     stride: Annotated[int, typer.Option(help="Window advance; each token is scored once with >= ctx-stride context.")] = 256,
+    max_tokens: Annotated[int, typer.Option(help="Score at most this many held-out tokens per domain (0: all).")] = 0,
+    fim_limit: Annotated[int, typer.Option(help="Only the first N FIM tasks (0: all).")] = 0,
     fim_sampled: Annotated[bool, typer.Option(help="Model-card sampling (T=0.2, top-p 0.95, seeded) instead of greedy.")] = False,
     fim_dialect: Annotated[str, typer.Option(help="FIM prompt format: llama3-fim, codellama, starcoder, qwen-coder, "
                                                   "deepseek-coder, codestral (default: detected from the tokenizer).")] = "",
@@ -128,7 +130,8 @@ def eval_cmd(
         from kizami.calib_data.problems import load_problems
 
         load_problems(problems)  # a bad problem file fails now, before any model loads
-    settings = EvalSettings(ctx=ctx, stride=stride, metrics=metrics, fim=FimSettings(sampled=fim_sampled),
+    settings = EvalSettings(ctx=ctx, stride=stride, max_tokens_per_domain=max_tokens, fim_limit=fim_limit,
+                            metrics=metrics, fim=FimSettings(sampled=fim_sampled),
                             device=device, threads=threads, fim_file=str(fim_file) if fim_file else "",
                             problems=problems, problems_limit=problems_limit, fim_dialect=fim_dialect,
                             longctx_lengths=_ints(longctx_lengths, "--longctx-lengths"),

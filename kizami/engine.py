@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from kizami.errors import KizamiError
@@ -31,12 +31,27 @@ def last_error(output: str, limit: int = 400) -> str:
 
 
 def run_engine(cmd: Sequence[str], what: str, *, cwd: Path | str | None = None, env: Mapping[str, str] | None = None,
-               hints: Mapping[str, str] | None = None) -> str:
+               hints: Mapping[str, str] | None = None, on_line: Callable[[str], None] | None = None) -> str:
     """Run ``cmd``; return its output, or raise ``EngineError`` quoting its error. ``hints`` maps a fragment of the
-    output to the message to raise instead (a known failure with a known fix)."""
+    output to the message to raise instead (a known failure with a known fix). ``on_line`` sees each output line
+    (stdout and stderr merged) as it is printed: progress for long runs."""
     log.info("$ %s", " ".join(map(str, cmd)))
-    proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, errors="replace", cwd=cwd,
-                          env=dict(env) if env is not None else None)
+    if on_line is None:
+        proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, errors="replace", cwd=cwd,
+                              env=dict(env) if env is not None else None)
+    else:
+        lines: list[str] = []
+        with subprocess.Popen(list(map(str, cmd)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              errors="replace", cwd=cwd, env=dict(env) if env is not None else None) as child:
+            assert child.stdout is not None
+            try:
+                for line in child.stdout:
+                    lines.append(line)
+                    on_line(line.rstrip("\n"))
+            except BaseException:  # Ctrl-C: the engine must not go on writing
+                child.kill()
+                raise
+        proc = subprocess.CompletedProcess(child.args, child.returncode, "".join(lines), "")
     output = (proc.stdout or "") + (proc.stderr or "")
     if proc.returncode != 0:
         log.info("%s output:\n%s", what, "\n".join(output.splitlines()[-60:]))

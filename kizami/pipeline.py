@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -102,7 +103,14 @@ def _make_builds(recipe: RunRecipe, model: Path, out: Path, calib: Path | None, 
         status(f"building {step.name}")
         fmt = get_format(step.format)
 
-        def progress(message: str, _done: int, _total: int, step_name: str = step.name) -> None:
+        started: list[float] = []  # when the build first reported a unit count: its ETA in the run's log
+
+        def progress(message: str, done: int, total: int, step_name: str = step.name, started: list[float] = started) -> None:
+            if total and not started:
+                started.append(time.monotonic())
+            if started and 0 < done < total:
+                elapsed = time.monotonic() - started[0]
+                message += f" · {elapsed:.0f} s elapsed, ETA {elapsed / done * (total - done):.0f} s"
             status(f"{step_name}: {message}")
 
         try:
@@ -127,6 +135,10 @@ def _run(recipe: RunRecipe, out: Path, *, progress: Progress, status: Status, fa
     named = resolve_model(recipe.model)  # a stand-in's name, or a path relative to the recipe
     model = named if named.is_absolute() else recipe.path(recipe.model)
     settings = recipe.eval
+    from kizami.formats import get_format
+
+    for step in recipe.builds:  # what needs the model to check (a tensor pattern that matches nothing) fails now
+        get_format(step.format).check_config(model, step.config)
     status("calibration set")
     spec = recipe.calib_recipe if recipe.calib_recipe == "default" else str(recipe.path(recipe.calib_recipe))
     calib_dir = resolve_calib(spec, model, folder=out / "calib", cfg=recipe.calib)

@@ -29,10 +29,13 @@ def main(spec_path: str) -> None:
     import gptqmodel.looper.module_looper as module_looper
     from gptqmodel import BACKEND, AWQConfig, GPTQConfig, GPTQModel
 
-    module_looper._IO_WRITE_SPEED_MB = 1e9  # skips a 100 MB write-speed probe; nothing is offloaded to disk
+    module_looper._IO_WRITE_SPEED_MB = 1e9  # skips a 100 MB write-speed probe (of $TMPDIR, a local temp folder)
     method = spec["method"]
     config_cls, backend = (GPTQConfig, BACKEND.GPTQ_TORCH) if method == "gptq" else (AWQConfig, BACKEND.AWQ_TORCH)
-    qcfg = config_cls(**spec["config"], offload_to_disk=False, device=spec["device"])
+    # offload_to_disk: the model is a shell whose layers are read from the checkpoint when reached and written to the
+    # temp folder once quantized, so memory holds about one layer, not the whole model (16 GiB of fp16 for an 8B)
+    qcfg = config_cls(**spec["config"], offload_to_disk=bool(spec.get("offload", True)),
+                      offload_to_disk_path=os.path.join(os.getcwd(), "offload"), device=spec["device"])
     emit(event="stage", message="loading the model")
     model = GPTQModel.load(spec["source"], qcfg, dtype=torch.float16, trust_remote_code=False)
     torch.manual_seed(0)  # after load: its warm-up draws from the global generator

@@ -147,7 +147,7 @@ def make_reference(ref_model: Path, data: Path, settings: EvalSettings, progress
     try:
         ref = Reference.build(backend, texts, streams, tasks, prompts, ctx=settings.ctx, stride=settings.stride,
                                top_k=settings.top_k, progress=progress("reference distributions", n_windows),
-                               meta={"ref_model": str(Path(ref_model).resolve()),
+                               meta={"ref_model": str(Path(ref_model).resolve()), "dtype": getattr(backend, "dtype", None),
                                      "fim_dialect": dialect.name if dialect else None,
                                      "eval_set": manifest.load(data).calibration if (Path(data) / manifest.MANIFEST_NAME).is_file() else None})
         ref.long_stream = long_stream
