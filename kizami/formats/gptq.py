@@ -100,22 +100,26 @@ class QuantizedFormat(HFFormat):
                              f"```bash\nvllm serve {repo or '.'}  # vLLM picks the Marlin kernel itself when the build fits it\n```",
                              _serving_notes(self.name, cfg)])
 
+    def _warn_off_fast_path(self, cfg: Any, widths: list[int], which: str = "") -> None:
+        for bits in widths:
+            for kernel, ok, why in fast_kernels(self.name, {"bits": bits, "group_size": cfg.group_size, "sym": cfg.sym}):
+                if not ok:
+                    log.warning("%s build%s w%dg%d%s falls off the fast serving path: %s cannot serve it (%s); it "
+                                "will run on slower kernels", self.name.upper(), which, bits, cfg.group_size,
+                                "" if cfg.sym else " asym", kernel, why)
+
     def build(self, model: Path, out: Path, cfg: Any, *, calib: Path | None,
               progress: Progress = _no_progress) -> dict[str, Path]:
         from kizami.quantize.common import quantize_with_gptqmodel
 
+        if not cfg.budget:  # before any work (a budget build knows its widths after choosing them)
+            self._warn_off_fast_path(cfg, [cfg.bits])
         if calib is None:
             raise KizamiError(f"{self.name.upper()} learns from a calibration set; give one (--calib, or [calib])")
         facts = None
         if cfg.budget:
             cfg, facts = _mixed(model, out, cfg, calib, progress)
-        widths = sorted({int(t[1:]) for t in facts["tensor_types"].values()}) if facts else [cfg.bits]
-        for bits in widths:
-            for kernel, ok, why in fast_kernels(self.name, {"bits": bits, "group_size": cfg.group_size, "sym": cfg.sym}):
-                if not ok:
-                    log.warning("%s build%s w%dg%d%s falls off the fast serving path: %s cannot serve it (%s); it "
-                                "will run on slower kernels", self.name.upper(), " (its layers at)" if facts else "",
-                                bits, cfg.group_size, "" if cfg.sym else " asym", kernel, why)
+            self._warn_off_fast_path(cfg, sorted({int(t[1:]) for t in facts["tensor_types"].values()}), " (its layers at)")
         return {"": quantize_with_gptqmodel(model, out, cfg, calib=calib, force=True, facts=facts, progress=progress)}
 
 
