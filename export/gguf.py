@@ -29,6 +29,7 @@ from kizami.checkpoint import check_hf_dir, count_parameters, read_config
 from kizami.engine import run_engine
 from kizami.errors import KizamiError
 from kizami.gguf_header import gguf_file, read_metadata, read_tensors
+from kizami.overrides import split_override
 
 __all__ = ["BASE_TYPES", "QUANT_TYPES", "TENSOR_TYPES", "LAYER_KINDS", "GGUFConfig", "weight_names", "match_overrides",
            "tensor_override", "mixed_stem", "detect_pre_tokenizer", "size_label", "file_name",
@@ -135,14 +136,8 @@ def mixed_stem(budget: float) -> str:
 
 def tensor_override(spec: str) -> tuple[str, str]:
     """``"regex=type"`` → (regex, type), checked: llama-quantize matches the regex anywhere in the tensor name."""
-    pattern, sep, gtype = spec.rpartition("=")
-    if not sep or not pattern or gtype.lower() not in TENSOR_TYPES:
-        raise KizamiError(f"tensor type {spec!r} must be REGEX=TYPE with TYPE one of {', '.join(TENSOR_TYPES)}, "
-                          "e.g. attn_v=q6_k")
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise KizamiError(f"tensor type {spec!r}: {pattern!r} is not a regular expression ({exc})") from None
+    pattern, gtype = split_override(spec, "tensor type", lambda v: v.lower() in TENSOR_TYPES,
+                                    f"REGEX=TYPE with TYPE one of {', '.join(TENSOR_TYPES)}, e.g. attn_v=q6_k")
     return pattern.lower(), gtype.lower()
 
 

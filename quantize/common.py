@@ -27,6 +27,7 @@ from kizami.checkpoint import check_hf_dir, read_config
 from kizami.engine import last_error
 from kizami.errors import BackendUnavailable, KizamiError
 from kizami.hf_folder import finish_hf_folder
+from kizami.overrides import split_override
 
 __all__ = ["QuantConfig", "check_group_size", "calibration_rows", "quantize_with_gptqmodel", "LayerProgress"]
 
@@ -101,14 +102,8 @@ class QuantConfig:
 
 def module_override(spec: str, allowed: tuple[int, ...]) -> tuple[str, int]:
     """``"regex=bits"`` → (regex, bits), checked; the regex is searched in the module name (model.layers.3.mlp.up_proj)."""
-    pattern, sep, bits = spec.rpartition("=")
-    if not sep or not pattern or not bits.isdigit() or int(bits) not in allowed:
-        raise KizamiError(f"module bits {spec!r} must be REGEX=BITS with BITS one of {', '.join(map(str, allowed))}, "
-                          "e.g. mlp.down_proj=8")
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise KizamiError(f"module bits {spec!r}: {pattern!r} is not a regular expression ({exc})") from None
+    pattern, bits = split_override(spec, "module bits", lambda v: v.isdigit() and int(v) in allowed,
+                                   f"REGEX=BITS with BITS one of {', '.join(map(str, allowed))}, e.g. mlp.down_proj=8")
     return pattern, int(bits)
 
 
