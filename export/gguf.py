@@ -26,7 +26,7 @@ from typing import Any
 
 from kizami import fim_dialects, manifest, toolchain
 from kizami.checkpoint import check_hf_dir, count_parameters, read_config
-from kizami.engine import run_engine
+from kizami.engine import counted_lines, run_engine
 from kizami.errors import KizamiError
 from kizami.gguf_header import gguf_file, read_metadata, read_tensors
 from kizami.overrides import split_override
@@ -242,7 +242,8 @@ _CONVERTER_HINTS = {"BPE pre-tokenizer was not recognized": (
 
 class _Exporter:
     def __init__(self, model: Path, out: Path, cfg: GGUFConfig, calib: Path | None, progress: Progress) -> None:
-        self.model, self.out, self.cfg, self.progress = check_hf_dir(model), Path(out), cfg, progress
+        # absolute: llama-imatrix runs in a temp folder (its dataset name comes from the text file's name)
+        self.model, self.out, self.cfg, self.progress = check_hf_dir(model), Path(out).resolve(), cfg, progress
         self.calib = Path(calib) if calib else None
         self.chain = toolchain.find()
         self.threads = cfg.threads or os.cpu_count() or 1
@@ -376,7 +377,9 @@ class _Exporter:
                 types_file = Path(tmp) / "tensor-types.txt"
                 types_file.write_text("".join(f"^{re.escape(n)}$={t}\n" for n, t in tensor_map.items()))
                 cmd += ["--tensor-type-file", str(types_file)]
-            run_engine([*cmd, str(sorted(base.glob("*.gguf"))[0]), str(target), ftype, str(self.threads)], "llama-quantize")
+            tensors = counted_lines(self.progress, (r"^\[\s*(\d+)/\s*(\d+)\]", f"{stem.upper()} tensors", 0))
+            run_engine([*cmd, str(sorted(base.glob("*.gguf"))[0]), str(target), ftype, str(self.threads)], "llama-quantize",
+                       on_line=tensors)  # llama-quantize ends a tensor's line "[ 12/ 292] name …" once it is written
             if expect:
                 stored = read_tensors(target)
                 wrong = [f"{n} is {stored[n].type if n in stored else 'missing'} (want {t})" for n, t in expect.items()

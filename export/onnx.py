@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -22,7 +20,7 @@ from typing import Any
 
 from kizami import manifest
 from kizami.checkpoint import check_hf_dir, count_parameters, read_config
-from kizami.engine import run_engine
+from kizami.engine import counted_lines, run_engine
 from kizami.errors import BackendUnavailable, KizamiError
 from kizami.export.onnx_quant import LayerDiff, check_source, compare_layers, write_source_weights
 from kizami.hf_folder import finish_hf_folder
@@ -102,7 +100,9 @@ def _builder_version() -> str:
 
 
 def _builder_command(source: Path, stage: Path, cache: Path, cfg: ONNXConfig) -> list[str]:
-    cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source),
+    # The builder's own command line, run through kizami's wrapper that maps the weights and quantizes one MatMul at a
+    # time (export/_onnx_stream.py): the same graph and bytes, with memory that does not grow with the model.
+    cmd = [sys.executable, "-m", "kizami.export._onnx_stream", "-i", str(source),
            "-o", str(stage), "-p", cfg.precision, "-e", cfg.target, "-c", str(cache)]
     extra = ["hf_token=false"]  # never look for (or send) a Hugging Face token
     if cfg.precision in _QUANTIZED:
@@ -118,19 +118,9 @@ def _run_builder(cmd: list[str], tmp: Path, progress: Progress = lambda _msg: No
     # Offline and with every cache in the temp dir: the builder calls from_pretrained, which may otherwise reach out.
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp / "hf"),
            "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
-    start: list[float] = []
-
-    def on_line(line: str) -> None:  # the builder prints "Reading layer i" as it reaches each decoder layer
-        hit = re.match(r"Reading layer (\d+)", line.strip())
-        if not hit or not n_layers:
-            return
-        done = int(hit.group(1))  # layers before this one are written
-        if not start:
-            start.append(time.monotonic())
-        elapsed = time.monotonic() - start[0]
-        eta = f", ETA {elapsed / done * (n_layers - done):.0f} s" if done else ""
-        progress(f"layer {done + 1}/{n_layers} · {elapsed:.0f} s elapsed{eta}")
-
+    # "Reading layer i" as the builder reaches each decoder layer (i read before it); the wrapper's quantizing counter
+    on_line = counted_lines(progress, (r"^Reading layer (\d+)", "layers read", n_layers),
+                            (r"^Quantized (\d+)/(\d+) MatMul", "weights quantized", 0))
     run_engine(cmd, "onnxruntime-genai's model builder", env=env, cwd=tmp, on_line=on_line)
 
 
@@ -172,7 +162,7 @@ def _need_bytes(model: Path, cfg: ONNXConfig) -> int:
 def export_onnx(model: Path, out: Path, cfg: ONNXConfig = ONNXConfig(), *,
                 progress: Progress = lambda _msg: None) -> Path:
     """Build ``out`` (a kizami build folder) from the HF checkpoint ``model``; returns ``out``."""
-    model, out = check_hf_dir(Path(model)), Path(out)
+    model, out = check_hf_dir(Path(model)), Path(out).resolve()  # absolute: the builder runs in a temp folder
     source = manifest.checkpoint_digest(model)
     builder_input = Path(cfg.from_build).resolve() if cfg.from_build else model.resolve()
     params: dict[str, Any] = {"source_sha256": source["sha256"], "config": asdict(cfg), "builder": _builder_version()}

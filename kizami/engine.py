@@ -8,13 +8,15 @@ output goes to the debug log (``kizami -v``).
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from kizami.errors import KizamiError
 
-__all__ = ["EngineError", "last_error", "run_engine"]
+__all__ = ["EngineError", "counted_lines", "last_error", "run_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -60,3 +62,26 @@ def run_engine(cmd: Sequence[str], what: str, *, cwd: Path | str | None = None, 
                 raise EngineError(message)
         raise EngineError(f"{what} failed: {last_error(proc.stderr or proc.stdout) or f'exit {proc.returncode}'}")
     return output
+
+
+def counted_lines(progress: Callable[[str], None], *counters: tuple[str, str, int]) -> Callable[[str], None]:
+    """An ``on_line`` for ``run_engine`` that turns an engine's own counter lines into progress with an ETA.
+
+    Each counter is ``(regex, label, total)``: a line matching ``regex`` (group 1: units done; group 2, if present:
+    the total, else ``total``) is reported as ``"{label} 12/32 · 41 s elapsed, ETA 69 s"``, timed from the
+    counter's first line."""
+    compiled = [(re.compile(rx), label, total) for rx, label, total in counters]
+    started: dict[str, float] = {}
+
+    def on_line(line: str) -> None:
+        for rx, label, total in compiled:
+            if hit := rx.search(line):
+                done = int(hit.group(1))
+                total = int(hit.group(2)) if rx.groups > 1 else total
+                if not total:
+                    return
+                elapsed = time.monotonic() - started.setdefault(label, time.monotonic())
+                eta = f", ETA {elapsed / done * (total - done):.0f} s" if done else ""
+                progress(f"{label} {done}/{total} · {elapsed:.0f} s elapsed{eta}")
+                return
+    return on_line

@@ -69,3 +69,15 @@ def test_init_writes_a_recipe_that_loads(tmp_path: Path) -> None:
     assert {b.format for b in recipe.builds} == {"gptq", "awq", "gguf", "onnx"}
     assert recipe.gates.max_kld is not None and recipe.gates.max_kld > 0
     _assert_one_line_error(kizami("init", str(tmp_path / "r.toml")), "already exists")
+
+
+def test_exports_to_a_relative_folder(tmp_path: Path, standin: Path) -> None:
+    """The engines run in temp folders of their own; a relative ``-o`` must still land where the user said."""
+    gguf = kizami("export", "gguf", str(standin), "-o", "out/gguf", "--types", "q4_k_m", cwd=tmp_path)
+    assert gguf.returncode == 0, gguf.stderr
+    f16, q4 = (next((tmp_path / "out/gguf" / d).glob("*.gguf")) for d in ("F16", "Q4_K_M"))
+    assert manifest.load(tmp_path / "out/gguf/Q4_K_M").parameters["imatrix_sha256"]  # the imatrix stage ran too
+    assert q4.stat().st_size < 0.45 * f16.stat().st_size
+    onnx = kizami("export", "onnx", str(standin), "-o", "out/onnx", cwd=tmp_path)
+    assert onnx.returncode == 0, onnx.stderr
+    assert manifest.verify(tmp_path / "out/onnx") == [] and (tmp_path / "out/onnx/model.onnx.data").stat().st_size < 30e6

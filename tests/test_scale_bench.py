@@ -65,11 +65,14 @@ def test_engine_output_streams_line_by_line_and_errors_still_quote(tmp_path):
 def test_onnx_builder_output_becomes_per_layer_progress_with_an_eta(tmp_path):
     from kizami.export.onnx import _run_builder
 
-    script = "import time\nfor i in range(4):\n    print(f'Reading layer {i}', flush=True); time.sleep(0.05)\n"
+    script = ("import time\nfor i in range(4):\n    print(f'Reading layer {i}', flush=True); time.sleep(0.05)\n"
+              "for k in (10, 20):\n    print(f'Quantized {k}/20 MatMul weights · 1 s', flush=True); time.sleep(0.05)\n")
     msgs: list[str] = []
     _run_builder([sys.executable, "-c", script], tmp_path, msgs.append, n_layers=4)
-    assert [m.split(" ·")[0] for m in msgs] == ["layer 1/4", "layer 2/4", "layer 3/4", "layer 4/4"]
+    assert [m.split(" ·")[0] for m in msgs] == ["layers read 0/4", "layers read 1/4", "layers read 2/4",
+                                               "layers read 3/4", "weights quantized 10/20", "weights quantized 20/20"]
     assert "ETA" not in msgs[0] and all("ETA" in m for m in msgs[1:])
+    assert msgs[-1].endswith("ETA 0 s")
 
 
 def test_log_lines_carry_elapsed_time_and_eta():
