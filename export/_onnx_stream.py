@@ -66,7 +66,9 @@ def _mapped_model(self: Any, input_path: str) -> Any:
     folder = Path(self.model_name_or_path)
     plain_hf = (self.quant_type is None and not input_path.endswith(".gguf") and folder.is_dir()
                 and not {"adapter_path", "num_hidden_layers"} & set(self.extra_options))
-    shards = sorted(folder.glob("*.safetensors"))
+    index = folder / "model.safetensors.index.json"
+    shards = (sorted({folder / f for f in json.loads(index.read_text())["weight_map"].values()}) if index.is_file()
+              else sorted(folder.glob("*.safetensors")))
     if not plain_hf or not shards:
         return _builder_load_weights(self, input_path)
     from accelerate import init_empty_weights
