@@ -241,9 +241,11 @@ _CONVERTER_HINTS = {"BPE pre-tokenizer was not recognized": (
 
 
 class _Exporter:
-    def __init__(self, model: Path, out: Path, cfg: GGUFConfig, calib: Path | None, progress: Progress) -> None:
+    def __init__(self, model: Path, out: Path, cfg: GGUFConfig, calib: Path | None, progress: Progress,
+                 detail: Progress) -> None:
         # absolute: llama-imatrix runs in a temp folder (its dataset name comes from the text file's name)
         self.model, self.out, self.cfg, self.progress = check_hf_dir(model), Path(out).resolve(), cfg, progress
+        self.detail = detail
         self.calib = Path(calib) if calib else None
         self.chain = toolchain.find()
         self.threads = cfg.threads or os.cpu_count() or 1
@@ -291,7 +293,8 @@ class _Exporter:
                    "--outfile", str(target), "--metadata", str(self._metadata_override(Path(tmp)))]
             if cfg.split_max_size:
                 cmd += ["--split-max-size", cfg.split_max_size]
-            run_engine(cmd, "GGUF conversion", hints=_CONVERTER_HINTS)
+            written = counted_lines(self.detail, (r"^Writing:\s+(\d+)%", f"{cfg.base.upper()} percent written", 100))
+            run_engine(cmd, "GGUF conversion", hints=_CONVERTER_HINTS, on_line=written)  # the converter's byte bar
             self._check(stage, specials, pre)
         return dest
 
@@ -377,7 +380,7 @@ class _Exporter:
                 types_file = Path(tmp) / "tensor-types.txt"
                 types_file.write_text("".join(f"^{re.escape(n)}$={t}\n" for n, t in tensor_map.items()))
                 cmd += ["--tensor-type-file", str(types_file)]
-            tensors = counted_lines(self.progress, (r"^\[\s*(\d+)/\s*(\d+)\]", f"{stem.upper()} tensors", 0))
+            tensors = counted_lines(self.detail, (r"^\[\s*(\d+)/\s*(\d+)\]", f"{stem.upper()} tensors", 0))
             run_engine([*cmd, str(sorted(base.glob("*.gguf"))[0]), str(target), ftype, str(self.threads)], "llama-quantize",
                        on_line=tensors)  # llama-quantize ends a tensor's line "[ 12/ 292] name …" once it is written
             if expect:
@@ -400,10 +403,13 @@ Choose = Callable[[dict[str, Path]], dict[str, tuple[dict[str, str], dict[str, A
 
 
 def export_gguf(model: Path, out: Path, cfg: GGUFConfig = GGUFConfig(), *, calib: Path | None = None,
-                progress: Progress = lambda _msg: None, choose: Choose | None = None) -> dict[str, Path]:
+                progress: Progress = lambda _msg: None, detail: Progress | None = None,
+                choose: Choose | None = None) -> dict[str, Path]:
     """Make the base GGUF and every requested type; returns ``{type: build folder}``. With a budget, also one build
-    per candidate type (under ``out/candidates``), from which ``choose`` picks each budget build's tensor types."""
-    exporter = _Exporter(model, out, cfg, calib, progress)
+    per candidate type (under ``out/candidates``), from which ``choose`` picks each budget build's tensor types.
+    ``progress`` hears each stage as it starts; ``detail`` (default: ``progress``) the counts within a stage (the
+    converter's bytes written, llama-quantize's tensors)."""
+    exporter = _Exporter(model, out, cfg, calib, progress, detail or progress)
     config = read_config(exporter.model)
     if config.get("model_type") not in ("llama", "mistral", "qwen2", "qwen3"):
         log.warning("model_type %r has not been tested with kizami's GGUF export", config.get("model_type"))

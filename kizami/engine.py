@@ -65,23 +65,27 @@ def run_engine(cmd: Sequence[str], what: str, *, cwd: Path | str | None = None, 
 
 
 def counted_lines(progress: Callable[[str], None], *counters: tuple[str, str, int]) -> Callable[[str], None]:
-    """An ``on_line`` for ``run_engine`` that turns an engine's own counter lines into progress with an ETA.
+    """An ``on_line`` for ``run_engine`` that turns an engine's own counter lines into progress with a time left.
 
     Each counter is ``(regex, label, total)``: a line matching ``regex`` (group 1: units done; group 2, if present:
-    the total, else ``total``) is reported as ``"{label} 12/32 · 41 s elapsed, ETA 69 s"``, timed from the
-    counter's first line."""
+    the total, else ``total``) is reported as ``"{label} 12/32 (41 s, ≈ 69 s left)"``, timed from the counter's first
+    line, at most once per 5 % of the total (and at the end) so that a log stays readable."""
     compiled = [(re.compile(rx), label, total) for rx, label, total in counters]
     started: dict[str, float] = {}
+    shown: dict[str, int] = {}
 
     def on_line(line: str) -> None:
         for rx, label, total in compiled:
             if hit := rx.search(line):
                 done = int(hit.group(1))
                 total = int(hit.group(2)) if rx.groups > 1 else total
-                if not total:
+                step = done * 20 // total if total else -1
+                if step < 0 or (shown.get(label) == step and done != total):
                     return
-                elapsed = time.monotonic() - started.setdefault(label, time.monotonic())
-                eta = f", ETA {elapsed / done * (total - done):.0f} s" if done else ""
-                progress(f"{label} {done}/{total} · {elapsed:.0f} s elapsed{eta}")
+                shown[label] = step
+                now = time.monotonic()
+                elapsed = now - started.setdefault(label, now)
+                left = f" ({elapsed:.0f} s, ≈ {elapsed / done * (total - done):.0f} s left)" if done else ""
+                progress(f"{label} {done}/{total}{left}")
                 return
     return on_line

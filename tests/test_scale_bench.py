@@ -69,10 +69,21 @@ def test_onnx_builder_output_becomes_per_layer_progress_with_an_eta(tmp_path):
               "for k in (10, 20):\n    print(f'Quantized {k}/20 MatMul weights · 1 s', flush=True); time.sleep(0.05)\n")
     msgs: list[str] = []
     _run_builder([sys.executable, "-c", script], tmp_path, msgs.append, n_layers=4)
-    assert [m.split(" ·")[0] for m in msgs] == ["layers read 0/4", "layers read 1/4", "layers read 2/4",
+    assert [m.split(" (")[0] for m in msgs] == ["layers read 0/4", "layers read 1/4", "layers read 2/4",
                                                "layers read 3/4", "weights quantized 10/20", "weights quantized 20/20"]
-    assert "ETA" not in msgs[0] and all("ETA" in m for m in msgs[1:])
-    assert msgs[-1].endswith("ETA 0 s")
+    assert "left" not in msgs[0] and all("left)" in m for m in msgs[1:])
+    assert msgs[-1].endswith("≈ 0 s left)")
+
+
+def test_engine_counters_are_thinned_to_one_line_per_twentieth() -> None:
+    from kizami.engine import counted_lines
+
+    msgs: list[str] = []
+    on_line = counted_lines(msgs.append, (r"^\[\s*(\d+)/\s*(\d+)\]", "Q4_K_M tensors", 0))
+    for i in range(1, 293):
+        on_line(f"[{i:4d}/ 292]   blk.{i}.attn_q.weight - [ 4096,  4096], type = f16, converting to q4_K")
+    on_line("llama_model_quantize_impl: model size = 15317.02 MiB")
+    assert 20 <= len(msgs) <= 21 and msgs[-1].startswith("Q4_K_M tensors 292/292")
 
 
 def test_log_lines_carry_elapsed_time_and_eta():

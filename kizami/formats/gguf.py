@@ -87,7 +87,8 @@ class GGUFFormat(Format):
             pinned = match_overrides(cfg.tensor_types, list(sens.cost))
             return {mixed_stem(b): _choice(sens, b, pinned) for b in cfg.budget}
 
-        builds = export_gguf(model, out, cfg, calib=calib, progress=step, choose=choose)
+        builds = export_gguf(model, out, cfg, calib=calib, progress=step, choose=choose,
+                             detail=lambda msg: progress(msg, done[0], steps))  # within a stage: no step forward
         return {stem: builds[stem] for stem in self.outputs(cfg)}
 
     def check(self, path: Path, *, allow_pickle: bool = False) -> None:
