@@ -2,14 +2,17 @@
 
 Scoring needs logits at every position, which llama.cpp keeps only with ``logits_all`` (n_ctx x vocab floats, ~1 GB
 for a 128k vocab at 2k context), so scoring uses its own context sized to one window; generation uses a second
-context without it, so prefill is timed as a user would see it. Both map the same GGUF file, so the weights are in
-memory once.
+context without it, so prefill is timed as a user would see it. Only one of the two is open at a time: both map the
+same GGUF file, but each keeps its own copy of the weights repacked for the CPU's kernels, so two open contexts held
+the weights three times (measured at full width, docs/scale.md). Tokens come from a vocabulary-only instance.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,20 @@ GEN_CTX = 4096
 # KV-cache precisions (llama.cpp's ggml type ids), as `--cache-type-k/-v` takes them.
 _KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
 
+
+
+@contextlib.contextmanager
+def _stderr_to_null() -> Iterator[None]:
+    """File descriptor 2 to /dev/null for a moment: llama.cpp writes there from C, past Python's ``sys.stderr``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class LlamaCppBackend:
@@ -52,41 +69,49 @@ class LlamaCppBackend:
         self._score_n = 0
         self._gen: Any = None
         read_metadata(self.file)  # a damaged header fails here with the file's name, not inside llama.cpp
-        self.n_vocab = self._generator().n_vocab()
+        with _stderr_to_null():  # llama.cpp warns that a vocabulary has no training context; nothing to act on
+            self._vocab = self._open(64, logits_all=False, vocab_only=True)  # llama-cpp-python makes a context even so
+        self.n_vocab = self._vocab.n_vocab()
         self.caps = Caps(full_logits=True, fim=detect(self.token_id) is not None, device="cuda" if self.gpu_layers else "cpu",
                          kv_cache_types=tuple(_KV_TYPES))
 
-    def _open(self, n_ctx: int, logits_all: bool) -> Any:
+    def _open(self, n_ctx: int, logits_all: bool, vocab_only: bool = False) -> Any:
         try:
             kv = _KV_TYPES[self.kv_cache]
             return self._llama_cpp.Llama(model_path=str(self.file), n_ctx=n_ctx, n_batch=min(n_ctx, 512), n_ubatch=min(n_ctx, 512),
                                          n_threads=self.threads, n_threads_batch=self.threads, logits_all=logits_all,
                                          n_gpu_layers=self.gpu_layers, verbose=False, seed=0, type_k=kv, type_v=kv,
-                                         flash_attn=self.kv_cache != "f16")  # a quantized V cache needs flash attention
+                                         flash_attn=self.kv_cache != "f16",  # a quantized V cache needs flash attention
+                                         vocab_only=vocab_only)
         except (ValueError, RuntimeError) as exc:
             raise KizamiError(f"llama.cpp could not load {self.file}: {exc}") from None
 
     def _scorer(self, n: int) -> Any:
         if self._score_ctx is None or n > self._score_n:
+            self._close("_score_ctx", "_gen")
             self._score_n = max(n, SCORE_CTX)
             self._score_ctx = self._open(self._score_n, logits_all=True)
         return self._score_ctx
 
     def _generator(self, n: int = 0) -> Any:
         if self._gen is None or n > self._gen_n:  # a longer prompt than the open context: reopen larger
-            if self._gen is not None:
-                self._gen.close()
+            self._close("_gen", "_score_ctx")
             self._gen_n = max(n, self._gen_n)
             self._gen = self._open(self._gen_n, logits_all=False)
         return self._gen
 
+    def _close(self, *names: str) -> None:
+        for name in names:
+            if (llm := getattr(self, name)) is not None:
+                llm.close()
+                setattr(self, name, None)
+
     def token_id(self, token: str) -> int | None:
-        ids = self._generator().tokenize(token.encode(), add_bos=False, special=True)
+        ids = self._vocab.tokenize(token.encode(), add_bos=False, special=True)
         return ids[0] if len(ids) == 1 else None
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        llm = self._generator()
-        return [llm.tokenize(t.encode(), add_bos=False, special=True) for t in texts]
+        return [self._vocab.tokenize(t.encode(), add_bos=False, special=True) for t in texts]
 
     def score(self, ids: Sequence[int], *, top_k: int = 0, gather: np.ndarray | None = None) -> TokenScores:
         llm = self._scorer(len(ids))
@@ -118,7 +143,7 @@ class LlamaCppBackend:
             return last_logits()
 
         def decode(ids: list[int]) -> str:
-            return str(llm.detokenize(ids, special=True).decode("utf-8", errors="ignore"))
+            return str(self._vocab.detokenize(ids, special=True).decode("utf-8", errors="ignore"))
 
         return run_generation(req, start=start, step=step, decode=decode, stop_ids=stop_ids)
 
@@ -129,8 +154,5 @@ class LlamaCppBackend:
         return {"peak_rss_mib": peak_rss_mib()}
 
     def close(self) -> None:
-        for llm in (self._score_ctx, self._gen):
-            if llm is not None:
-                llm.close()
-        self._score_ctx = self._gen = None
+        self._close("_score_ctx", "_gen", "_vocab")
 
