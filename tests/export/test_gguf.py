@@ -123,3 +123,26 @@ def test_real_llama3_vocabulary_converts_with_fim_ids(tmp_path: Path) -> None:
     assert [meta[f"tokenizer.ggml.fim_{k}_token_id"] for k in ("pre", "mid", "suf")] == [
         FIM_IDS["<|fim_prefix|>"], FIM_IDS["<|fim_middle|>"], FIM_IDS["<|fim_suffix|>"]]
     assert meta["tokenizer.ggml.bos_token_id"] == 128000 and meta["tokenizer.ggml.eot_token_id"] == 128009
+
+
+def test_llama_cpp_backend_holds_one_context_and_reopening_changes_nothing(gguf_builds: dict[str, Path]) -> None:
+    """Scoring and generation each open their own context (one at a time: each holds its own repacked weights);
+    switching back and forth must give the same numbers and the same tokens."""
+    import numpy as np
+
+    from kizami.runtime import open_build
+    from kizami.runtime.backend import GenRequest
+
+    backend = open_build(gguf_builds["q4_k_m"], threads=2)
+    try:
+        ids = backend.tokenize(["def add(a, b):\n    return a + b\n\nclass Stack:\n    def push(self, x):\n"])[0]
+        first = backend.score(ids)
+        assert backend._score_ctx is not None and backend._gen is None
+        gen1 = backend.generate([GenRequest(prompt=ids[:12], max_new_tokens=12, ignore_stops=True)])[0]
+        assert backend._score_ctx is None and backend._gen is not None
+        again = backend.score(ids)
+        gen2 = backend.generate([GenRequest(prompt=ids[:12], max_new_tokens=12, ignore_stops=True)])[0]
+        assert np.allclose(first.target, again.target, atol=1e-5) and np.array_equal(first.argmax, again.argmax)
+        assert len(gen1.ids) == 12 and gen1.ids == gen2.ids
+    finally:
+        backend.close()
