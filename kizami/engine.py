@@ -71,7 +71,7 @@ def counted_lines(progress: Callable[[str], None], *counters: tuple[str, str, in
     the total, else ``total``) is reported as ``"{label} 12/32 (41 s, ≈ 69 s left)"``, timed from the counter's first
     line, at most once per 5 % of the total (and at the end) so that a log stays readable."""
     compiled = [(re.compile(rx), label, total) for rx, label, total in counters]
-    started: dict[str, float] = {}
+    started: dict[str, tuple[float, int]] = {}  # when each counter was first seen, and its count then
     shown: dict[str, int] = {}
 
     def on_line(line: str) -> None:
@@ -84,8 +84,9 @@ def counted_lines(progress: Callable[[str], None], *counters: tuple[str, str, in
                     return
                 shown[label] = step
                 now = time.monotonic()
-                elapsed = now - started.setdefault(label, now)
-                left = f" ({elapsed:.0f} s, ≈ {elapsed / done * (total - done):.0f} s left)" if done else ""
+                t0, first = started.setdefault(label, (now, done))
+                rate = (now - t0) / (done - first) if done > first else 0.0
+                left = f" ({now - t0:.0f} s, ≈ {rate * (total - done):.0f} s left)" if done > first else ""
                 progress(f"{label} {done}/{total}{left}")
                 return
     return on_line
