@@ -1,7 +1,9 @@
 """A measured cost model of the 8B recipe on this machine: every step at full width (Llama-3.1-8B's hidden size, FFN
 and 128k vocabulary) on synthetic checkpoints of N = 1, 2, 4 decoder layers, each step run as its own ``kizami``
-subprocess with its wall time and peak RSS (the whole process tree, polled: gptqmodel's worker, llama-quantize and
-llama-imatrix count). A least-squares fit ``cost = fixed + per_layer * N`` per step gives the prediction for N = 32
+subprocess with its wall time, CPU time and peak RSS (the whole process tree, polled: gptqmodel's worker,
+llama-quantize and llama-imatrix count), also as anonymous memory (RSS less file-backed pages: an mmap'd checkpoint
+counts in RSS, but the kernel drops its clean pages when memory is short, so anonymous memory is what must fit).
+A least-squares fit ``cost = fixed + per_layer * N`` per step gives the prediction for N = 32
 (the real 8B's depth); the fit is checked by predicting N = 4 from N = 1, 2 alone.
 
 Random weights measure time, memory and plumbing, never quality: no quality figure comes from this script.
@@ -41,21 +43,25 @@ RECIPE_STEPS = ("calib", "gptq", "awq", "gguf", "onnx", "reference-bf16", "eval-
 
 # --------------------------------------------------------------------------------------------------- measuring
 
-def _tree_rss(pid: int) -> int:
+def _tree_rss(pid: int) -> tuple[int, int]:
+    """(RSS, anonymous RSS) summed over the process tree. Anonymous = RSS less file-backed and shared pages: what
+    must fit in RAM; file-backed pages (an mmap'd checkpoint) count in RSS but the kernel reclaims them under pressure."""
     import psutil
 
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0
-    total = 0
+        return 0, 0
+    rss = anon = 0
     for p in procs:
         try:
-            total += p.memory_info().rss
+            mem = p.memory_info()
         except psutil.Error:
-            pass
-    return total
+            continue
+        rss += mem.rss
+        anon += mem.rss - getattr(mem, "shared", 0)
+    return rss, anon
 
 
 def measure(cmd: list[str], log: Path, *, interval: float = 0.25, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -70,13 +76,14 @@ def measure(cmd: list[str], log: Path, *, interval: float = 0.25, env: dict[str,
     with open(log, "w", encoding="utf-8") as fh:
         proc = subprocess.Popen(["nice", "-n", "15", *cmd], stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
                                 env={**os.environ, "COLUMNS": "160", **(env or {})})
-        peak = 0
+        peak = peak_anon = 0
         stop = threading.Event()
 
         def poll() -> None:
-            nonlocal peak
+            nonlocal peak, peak_anon
             while not stop.is_set():
-                peak = max(peak, _tree_rss(proc.pid))
+                rss, anon = _tree_rss(proc.pid)
+                peak, peak_anon = max(peak, rss), max(peak_anon, anon)
                 stop.wait(interval)
 
         t = threading.Thread(target=poll, daemon=True)
@@ -90,7 +97,7 @@ def measure(cmd: list[str], log: Path, *, interval: float = 0.25, env: dict[str,
     single = after * 1024 if after > before else None
     cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)  # CPU seconds: not inflated by other load
     return {"cmd": " ".join(cmd), "rc": rc, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-            "peak_rss_gib": round(peak / GIB, 3),
+            "peak_rss_gib": round(peak / GIB, 3), "peak_anon_gib": round(peak_anon / GIB, 3),
             "max_single_rss_gib": round(single / GIB, 3) if single else None, "log": str(log)}
 
 
@@ -131,7 +138,7 @@ def analyse(runs: dict[str, dict[str, dict[str, Any]]], *, target: int = 32, hol
             continue
         ns = [float(n) for n, _ in pts]
         out: dict[str, Any] = {"layers": [n for n, _ in pts]}
-        for key in ("wall_s", "cpu_s", "peak_rss_gib"):
+        for key in ("wall_s", "cpu_s", "peak_rss_gib", "peak_anon_gib"):
             if any(r[step].get(key) is None for _, r in pts):
                 continue
             ys = [float(r[step][key]) for _, r in pts]
@@ -144,9 +151,16 @@ def analyse(runs: dict[str, dict[str, dict[str, Any]]], *, target: int = 32, hol
     total = sum(v["wall_s"][f"predicted_{target}"] for v in recipe.values())
     slowest = max(recipe, key=lambda s: recipe[s]["wall_s"][f"predicted_{target}"]) if recipe else None
     hungriest = max(recipe, key=lambda s: recipe[s]["peak_rss_gib"][f"predicted_{target}"]) if recipe else None
+
+    def need(step: str) -> float:  # what must fit: anonymous memory where measured, else all of RSS (an upper bound)
+        v = recipe[step]
+        return float(v.get("peak_anon_gib", v["peak_rss_gib"])[f"predicted_{target}"])
+
+    neediest = max(recipe, key=need) if recipe else None
     return {"target_layers": target, "steps": steps, "total_wall_s": round(total, 1), "slowest_step": slowest,
             "peak_rss_step": hungriest,
-            "peak_rss_gib": recipe[hungriest]["peak_rss_gib"][f"predicted_{target}"] if hungriest else None}
+            "peak_rss_gib": recipe[hungriest]["peak_rss_gib"][f"predicted_{target}"] if hungriest else None,
+            "peak_need_step": neediest, "peak_need_gib": round(need(neediest), 2) if neediest else None}
 
 
 def print_report(data: dict[str, Any]) -> None:
@@ -154,8 +168,9 @@ def print_report(data: dict[str, Any]) -> None:
     ns = sorted(runs, key=int)
     t = a["target_layers"]
     head = " | ".join(f"N={n} wall s · CPU s · GiB" for n in ns)
-    print(f"| step | {head} | wall fixed + per layer | N={t} wall | N={t} peak GiB | N=4 wall pred. (err) | N=4 RSS pred. (err) |")
-    print("|---" * (len(ns) + 6) + "|")
+    print(f"| step | {head} | wall fixed + per layer | N={t} wall | N={t} peak GiB | N={t} anon GiB "
+          "| N=4 wall pred. (err) | N=4 RSS pred. (err) |")
+    print("|---" * (len(ns) + 7) + "|")
     for step, v in a["steps"].items():
         cells = []
         for n in ns:
@@ -167,10 +182,12 @@ def print_report(data: dict[str, Any]) -> None:
         def chk(c: dict[str, float] | None) -> str:
             return f"{c['predicted']:.2f} ({c['error']:+.0%})" if c else "—"
 
+        anon = f"{v['peak_anon_gib'][f'predicted_{t}']:.2f}" if "peak_anon_gib" in v else "—"
         print(f"| {step} | {' | '.join(cells)} | {w['fixed']:.1f} + {w['per_layer']:.1f}·N | {w[f'predicted_{t}']:.0f} s "
-              f"| {m[f'predicted_{t}']:.2f} | {chk(w['check'])} | {chk(m['check'])} |")
+              f"| {m[f'predicted_{t}']:.2f} | {anon} | {chk(w['check'])} | {chk(m['check'])} |")
     print(f"\nN={t}: total {a['total_wall_s'] / 3600:.2f} h of steps; slowest step {a['slowest_step']}; "
-          f"peak RSS {a['peak_rss_gib']:.2f} GiB in {a['peak_rss_step']}")
+          f"peak RSS {a['peak_rss_gib']:.2f} GiB in {a['peak_rss_step']}; most memory that must fit "
+          f"{a['peak_need_gib']:.2f} GiB in {a['peak_need_step']} (anonymous where measured, else RSS)")
 
 
 # --------------------------------------------------------------------------------------------------- the steps
