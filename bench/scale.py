@@ -185,6 +185,14 @@ def print_report(data: dict[str, Any]) -> None:
         anon = f"{v['peak_anon_gib'][f'predicted_{t}']:.2f}" if "peak_anon_gib" in v else "—"
         print(f"| {step} | {' | '.join(cells)} | {w['fixed']:.1f} + {w['per_layer']:.1f}·N | {w[f'predicted_{t}']:.0f} s "
               f"| {m[f'predicted_{t}']:.2f} | {anon} | {chk(w['check'])} | {chk(m['check'])} |")
+    checked = {step: v for step, v in a["steps"].items() if v["wall_s"].get("check")}
+    if checked:
+        keys = ("wall_s", "cpu_s", "peak_rss_gib", "peak_anon_gib")
+        print("\nFit check, N=4 predicted from N=1, 2 alone (error vs measured):\n")
+        print("| step | wall | CPU | RSS | anonymous |\n|---|---|---|---|---|")
+        for step, v in checked.items():
+            errs = [f"{v[k]['check']['error']:+.0%}" if v.get(k, {}).get("check") else "—" for k in keys]
+            print(f"| {step} | {' | '.join(errs)} |")
     print(f"\nN={t}: total {a['total_wall_s'] / 3600:.2f} h of steps; slowest step {a['slowest_step']}; "
           f"peak RSS {a['peak_rss_gib']:.2f} GiB in {a['peak_rss_step']}; most memory that must fit "
           f"{a['peak_need_gib']:.2f} GiB in {a['peak_need_step']} (anonymous where measured, else RSS)")
