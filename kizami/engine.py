@@ -72,7 +72,7 @@ def counted_lines(progress: Callable[[str], None], *counters: tuple[str, str, in
     line, at most once per 5 % of the total (and at the end) so that a log stays readable."""
     compiled = [(re.compile(rx), label, total) for rx, label, total in counters]
     started: dict[str, tuple[float, int]] = {}  # when each counter was first seen, and its count then
-    shown: dict[str, int] = {}
+    shown: dict[str, tuple[int, int]] = {}  # the last line's (twentieth, count) per counter
 
     def on_line(line: str) -> None:
         for rx, label, total in compiled:
@@ -80,9 +80,10 @@ def counted_lines(progress: Callable[[str], None], *counters: tuple[str, str, in
                 done = int(hit.group(1))
                 total = int(hit.group(2)) if rx.groups > 1 else total
                 step = done * 20 // total if total else -1
-                if step < 0 or (shown.get(label) == step and done != total):
+                last_step, last_done = shown.get(label, (-1, -1))
+                if step < 0 or done == last_done or (step == last_step and done != total):
                     return
-                shown[label] = step
+                shown[label] = step, done
                 now = time.monotonic()
                 t0, first = started.setdefault(label, (now, done))
                 rate = (now - t0) / (done - first) if done > first else 0.0

@@ -84,6 +84,7 @@ def test_engine_counters_are_thinned_to_one_line_per_twentieth() -> None:
     on_line = counted_lines(msgs.append, (r"^\[\s*(\d+)/\s*(\d+)\]", "Q4_K_M tensors", 0))
     for i in range(1, 293):
         on_line(f"[{i:4d}/ 292]   blk.{i}.attn_q.weight - [ 4096,  4096], type = f16, converting to q4_K")
+    on_line("[ 292/ 292]   output.weight - [ 4096, 128256], type = f16, converting to q6_K")  # printed twice: once
     on_line("llama_model_quantize_impl: model size = 15317.02 MiB")
     assert 20 <= len(msgs) <= 21 and msgs[-1].startswith("Q4_K_M tensors 292/292")
 
