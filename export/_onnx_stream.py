@@ -14,7 +14,7 @@ node and initializer with the plain builder's output):
   own) and the quantized node replaces the float one; one fp32 weight exists at a time.
 
 Measured at the 8B's full width (docs/scale.md): the int4 export needed 11.8 GiB + 1.3 GiB per layer with the builder
-as shipped (≈ 49 GiB at 32 layers); this way 6.4 GiB + 0.15 GiB per layer of anonymous memory (≈ 11 GiB). Each
+as shipped (≈ 49 GiB at 32 layers); this way 6.4 GiB + 0.17 GiB per layer of anonymous memory (≈ 12 GiB). Each
 MatMul done prints ``Quantized k/n MatMul weights`` (export/onnx.py turns it into progress). This runs in the
 export's child process only, never in kizami's own.
 """
@@ -149,7 +149,7 @@ def _to_nbits_per_node(self: Any) -> ir.Model:
         if [(q.op_type, q.domain) for q in quantized.graph] != [(node.op_type, node.domain)]:  # left float: skip
             _splice(whole.graph, node, quantized.graph)
         del quantized
-        gc.collect()  # the one-node models are reference cycles holding a float weight each: free them now
+        gc.collect(1)  # the one-node models are young reference cycles holding a float weight each: free them now
         print(f"Quantized {i + 1}/{len(eligible)} MatMul weights", flush=True)
     return whole
 
