@@ -23,6 +23,7 @@ from typing import Any
 from kizami import manifest
 from kizami.errors import KizamiError
 from kizami.recipe import RunRecipe
+from kizami.render import eta_suffix
 from kizami.runtime.result import EvalResult
 
 __all__ = ["RunSummary", "run", "write_reports", "load_summary", "run_out", "finished_steps"]
@@ -109,8 +110,7 @@ def _make_builds(recipe: RunRecipe, model: Path, out: Path, calib: Path | None, 
             if total and not started:
                 started.append(time.monotonic())
             if started and 0 < done < total:
-                elapsed = time.monotonic() - started[0]
-                message += f" · {elapsed:.0f} s elapsed, ETA {elapsed / done * (total - done):.0f} s"
+                message += eta_suffix(started[0], done, total)
             status(f"{step_name}: {message}")
 
         try:

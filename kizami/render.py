@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from kizami.doctor import Check
     from kizami.manifest import Manifest, Problem
 
-__all__ = ["console", "err_console", "progress_bars", "format_progress", "error_line", "doctor_table", "calib_table",
+__all__ = ["console", "err_console", "progress_bars", "format_progress", "eta_suffix", "error_line", "doctor_table", "calib_table",
            "problems_table", "layer_table", "gguf_table"]
 
 _WIDE = 220  # columns of a log that is not a terminal: no table row wraps
@@ -63,7 +63,7 @@ def progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
             tenth = done[0] * 10 // max(total, 1)
             if tenth != done[1]:
                 done[1] = tenth
-                err_console.log(f"{escape(description)}: {done[0]}/{total}{_eta(start, done[0], total)}", highlight=False)
+                err_console.log(f"{escape(description)}: {done[0]}/{total}{eta_suffix(start, done[0], total)}", highlight=False)
         return advance
 
     yield logged
@@ -81,13 +81,13 @@ def format_progress(title: str) -> Iterator[Callable[[str, int, int], None]]:
             if total and not start:
                 start.append(time.monotonic())
             if not err_console.is_terminal:
-                eta = _eta(start[0], done, total) if start and 0 < done < total else ""
+                eta = eta_suffix(start[0], done, total) if start and 0 < done < total else ""
                 err_console.log(f"{title}: {escape(message)}{eta}", highlight=False)
 
         yield update
 
 
-def _eta(start: float, done: int, total: int) -> str:
+def eta_suffix(start: float, done: int, total: int) -> str:
     """`` · 1:23 elapsed, ETA 4:56`` for a log line (the terminal's bars show the same)."""
     if done <= 0 or total <= 0:
         return ""

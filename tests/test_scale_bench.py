@@ -92,7 +92,7 @@ def test_engine_counters_are_thinned_to_one_line_per_twentieth() -> None:
 def test_log_lines_carry_elapsed_time_and_eta():
     import time
 
-    from kizami.render import _eta
+    from kizami.render import eta_suffix
 
-    assert _eta(time.monotonic() - 10, 1, 5).endswith("ETA 0:40")
-    assert _eta(time.monotonic(), 0, 5) == ""
+    assert eta_suffix(time.monotonic() - 10, 1, 5).endswith("ETA 0:40")
+    assert eta_suffix(time.monotonic(), 0, 5) == ""
