@@ -88,16 +88,23 @@ def _mapped_model(self: Any, input_path: str) -> Any:
     return model.eval()
 
 
+def _fresh(value: ir.Value, const_value: ir.TensorProtocol | None = None) -> ir.Value:
+    """A new value with ``value``'s name, type and shape (a value belongs to one graph)."""
+    return ir.Value(name=value.name, type=value.type, shape=value.shape, const_value=const_value)
+
+
+def _rebuilt(node: ir.Node, inputs: list[ir.Value | None]) -> ir.Node:
+    """``node`` again, on ``inputs``, with fresh outputs and its attributes copied (a node belongs to one graph)."""
+    attributes = [ir.Attr(a.name, a.type, a.value) for a in node.attributes.values()]
+    return ir.Node(node.domain, node.op_type, inputs, attributes, outputs=[_fresh(v) for v in node.outputs],
+                   name=node.name)
+
+
 def _one_node_model(whole: ir.Model, node: ir.Node) -> ir.Model:
     """A model holding only ``node``: its constant inputs as initializers, the others as graph inputs."""
-    def copy(value: ir.Value) -> ir.Value:
-        return ir.Value(name=value.name, type=value.type, shape=value.shape, const_value=value.const_value)
-
-    inputs = [copy(v) if v is not None else None for v in node.inputs]
-    outputs = [copy(v) for v in node.outputs]
-    attributes = [ir.Attr(a.name, a.type, a.value) for a in node.attributes.values()]
-    one = ir.Node(node.domain, node.op_type, inputs, attributes, outputs=outputs, name=node.name)
-    graph = ir.Graph([v for v in inputs if v is not None and v.const_value is None], outputs, nodes=[one],
+    inputs = [_fresh(v, v.const_value) if v is not None else None for v in node.inputs]
+    one = _rebuilt(node, inputs)
+    graph = ir.Graph([v for v in inputs if v is not None and v.const_value is None], list(one.outputs), nodes=[one],
                      initializers=[v for v in inputs if v is not None and v.const_value is not None],
                      opset_imports=dict(whole.graph.opset_imports), name=node.name)
     return ir.Model(graph, ir_version=whole.ir_version)
@@ -111,17 +118,13 @@ def _splice(whole: ir.Graph, node: ir.Node, quantized: ir.Graph) -> None:
         # message and its parts together), float weight included: about one fp32 layer per layer, measured.
         data = init.const_value
         assert data is not None
-        tensor = ir.Tensor(np.array(data.numpy(), copy=True), dtype=data.dtype, name=init.name)
-        value = ir.Value(name=init.name, type=init.type, shape=init.shape, const_value=tensor)
+        value = _fresh(init, ir.Tensor(np.array(data.numpy(), copy=True), dtype=data.dtype, name=init.name))
         whole.register_initializer(value)
         values[init.name or ""] = value
     new_nodes = []
     for q in quantized:
-        outs = [ir.Value(name=v.name, type=v.type, shape=v.shape) for v in q.outputs]
-        ins = [values[v.name or ""] if v is not None else None for v in q.inputs]
-        attributes = [ir.Attr(a.name, a.type, a.value) for a in q.attributes.values()]
-        new_nodes.append(ir.Node(q.domain, q.op_type, ins, attributes, outputs=outs, name=q.name))
-        values.update({v.name or "": v for v in outs})
+        new_nodes.append(_rebuilt(q, [values[v.name or ""] if v is not None else None for v in q.inputs]))
+        values.update({v.name or "": v for v in new_nodes[-1].outputs})
     old_weights = [v for v in node.inputs if v is not None and v.const_value is not None]
     old_outputs = list(node.outputs)
     new_outputs = [values[v.name or ""] for v in old_outputs]
