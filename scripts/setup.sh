@@ -31,7 +31,7 @@ if [ "$GPU" = 1 ]; then
   # Keep the machine's CUDA torch (visible through --system-site-packages): drop the CPU pins from the constraints.
   "$PY" -c "import torch" 2>/dev/null || { echo "setup.sh --gpu: no torch on this machine; install a CUDA torch first" >&2; exit 1; }
   GPU_CONSTRAINTS="$(mktemp)"
-  grep -v -E '^(torch|onnxruntime|onnxruntime-genai)==' requirements/constraints.txt > "$GPU_CONSTRAINTS"
+  grep -v -E '^(torch|torchao|onnxruntime|onnxruntime-genai)==' requirements/constraints.txt > "$GPU_CONSTRAINTS"
   "$PY" -m pip install --disable-pip-version-check -q -c "$GPU_CONSTRAINTS" -e ".[test]" \
     "onnxruntime-gpu>=1.31,<1.32" "onnxruntime-genai-cuda>=0.18,<0.19" onnx onnx-ir gptqmodel==7.6.0 optimum
   rm -f "$GPU_CONSTRAINTS"

