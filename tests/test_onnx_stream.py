@@ -1,5 +1,6 @@
 """kizami's run of onnxruntime-genai's builder (mapped weights, one MatMul quantized at a time) writes the same model
-as the builder's own command line, node for node and byte for byte (the rotary tables, the builder's own float arithmetic, within 1e-3)."""
+as the builder's own command line, node for node and byte for byte (the rotary tables, the builder's own float
+arithmetic, within 1e-3)."""
 
 from __future__ import annotations
 
