@@ -118,7 +118,8 @@ def _run_builder(cmd: list[str], tmp: Path, progress: Progress = lambda _msg: No
     # Offline and with every cache in the temp dir: the builder calls from_pretrained, which may otherwise reach out.
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp / "hf"),
            "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
-    # "Reading layer i" as the builder reaches each decoder layer (i read before it); the wrapper's quantizing counter
+    # The builder prints "Reading layer i" as it reaches each decoder layer (i layers read before it); kizami's wrapper
+    # then prints "Quantized k/n MatMul weights" after each weight.
     on_line = counted_lines(progress, (r"^Reading layer (\d+)", "layers read", n_layers),
                             (r"^Quantized (\d+)/(\d+) MatMul", "weights quantized", 0))
     run_engine(cmd, "onnxruntime-genai's model builder", env=env, cwd=tmp, on_line=on_line)
