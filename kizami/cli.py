@@ -115,6 +115,8 @@ def eval_cmd(
                                                   "deepseek-coder, codestral (default: detected from the tokenizer).")] = "",
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (pinned for timing).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Sequences generated (and windows scored) at once; 0: as many as fit "
+                                                 "in free memory, up to 16. Greedy results do not depend on it.")] = 0,
 ) -> None:
     """Measure a build against the bf16 reference: PPL per domain, KLD, top-1, FIM EM, tokens/s, size."""
     from kizami.evaluation import evaluate_build
@@ -132,7 +134,7 @@ def eval_cmd(
         load_problems(problems)  # a bad problem file fails now, before any model loads
     settings = EvalSettings(ctx=ctx, stride=stride, max_tokens_per_domain=max_tokens, fim_limit=fim_limit,
                             metrics=metrics, fim=FimSettings(sampled=fim_sampled),
-                            device=device, threads=threads, fim_file=str(fim_file) if fim_file else "",
+                            device=device, threads=threads, batch_size=batch_size, fim_file=str(fim_file) if fim_file else "",
                             problems=problems, problems_limit=problems_limit, fim_dialect=fim_dialect,
                             longctx_lengths=_ints(longctx_lengths, "--longctx-lengths"),
                             kv_cache_types=tuple(k.strip() for k in kv_cache.split(",") if k.strip()))

@@ -44,26 +44,32 @@ def _bar(transient: bool = False) -> Progress:
 
 
 @contextmanager
-def progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
-    """A factory ``(description, total) -> advance(n)``: rich bars in a terminal, a log line per tenth elsewhere."""
+def progress_bars() -> Iterator[Callable[[str, int], Callable[..., None]]]:
+    """A factory ``(description, total) -> advance(n, note="")``: rich bars in a terminal, a log line per tenth
+    elsewhere. A note (e.g. the generation rate) is shown after the description."""
     if err_console.is_terminal:
         with _bar() as bar:
-            def factory(description: str, total: int) -> Callable[[int], None]:
+            def factory(description: str, total: int) -> Callable[..., None]:
                 task = bar.add_task(description, total=total)
-                return lambda n: bar.advance(task, n)
+
+                def advance(n: int, note: str = "") -> None:
+                    bar.update(task, advance=n, description=f"{escape(description)} · {escape(note)}" if note else None)
+                return advance
 
             yield factory
         return
 
-    def logged(description: str, total: int) -> Callable[[int], None]:
+    def logged(description: str, total: int) -> Callable[..., None]:
         done, start = [0, -1], time.monotonic()
 
-        def advance(n: int) -> None:
+        def advance(n: int, note: str = "") -> None:
             done[0] += n
             tenth = done[0] * 10 // max(total, 1)
             if tenth != done[1]:
                 done[1] = tenth
-                err_console.log(f"{escape(description)}: {done[0]}/{total}{eta_suffix(start, done[0], total)}", highlight=False)
+                rate = f" · {escape(note)}" if note else ""
+                err_console.log(f"{escape(description)}: {done[0]}/{total}{rate}{eta_suffix(start, done[0], total)}",
+                                highlight=False)
         return advance
 
     yield logged

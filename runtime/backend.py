@@ -92,7 +92,16 @@ class Backend(Protocol):
 
     def score(self, ids: Sequence[int], *, top_k: int = 0, gather: npt.NDArray[Any] | None = None) -> TokenScores: ...
 
-    def generate(self, reqs: Sequence[GenRequest]) -> list[Generation]: ...
+    def score_batch(self, windows: Sequence[Sequence[int]], *, top_k: int = 0,
+                    gathers: Sequence[npt.NDArray[Any] | None] | None = None) -> list[TokenScores]:
+        """``score`` for many windows (``gathers``: one array or None per window), in as few passes as the engine
+        allows; the same numbers as scoring them one by one, to float round-off."""
+        ...
+
+    def generate(self, reqs: Sequence[GenRequest]) -> list[Generation]:
+        """One generation per request, in order. Engines run many requests at once (their ``batch_size``); each
+        request's result does not depend on which others share its batch."""
+        ...
 
     def memory(self) -> dict[str, float]:
         """Peak memory since the last ``reset_memory``: ``{"peak_rss_mib": ...}`` or ``{"peak_gpu_mib": ...}``."""

@@ -1,19 +1,56 @@
-"""The token-by-token decoding loop, written once for every backend: greedy or sampled, stop rules, timing.
+"""The decoding loop, written once for every backend: many sequences at a time, greedy or sampled, stop rules, timing.
 
-A backend supplies ``start(prompt) -> logits`` (prefill, returns the last position's logits) and
-``step(token) -> logits``; this module picks tokens, applies stop ids and stop strings, and times the run.
+A backend supplies a ``Decoder``: slots that each hold one sequence's KV cache. ``prefill`` feeds new prompts into
+free slots and returns each one's last logits; ``decode`` feeds one token to each running slot; ``release`` frees a
+slot whose sequence has ended. This module picks tokens, applies stop ids and stop strings per sequence, refills
+slots, and times every sequence. Each request draws from its own generator seeded by ``GenRequest.seed``, so a
+sampled completion does not depend on which requests share its batch.
+
+Engines that can start a sequence while others decode (llama.cpp) are *continuous*: a freed slot takes the next
+request at once. The others (a padded torch batch, an onnxruntime-genai generator) start a batch only when every
+slot is free; torch drops finished rows, so the batch shrinks instead of carrying them.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections import deque
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
+from kizami.errors import KizamiError
 from kizami.runtime.backend import Generation, GenRequest
 
-__all__ = ["pick_token", "first_stop", "run_generation"]
+__all__ = ["pick_token", "first_stop", "Decoder", "BatchTooLarge", "run_generations", "run_generation",
+           "auto_batch_size", "available_memory", "MAX_AUTO_BATCH"]
+
+log = logging.getLogger(__name__)
+
+MAX_AUTO_BATCH = 16  # beyond this, CPU decoding turns compute-bound: more sequences no longer come free
+
+
+class BatchTooLarge(KizamiError):
+    """An engine ran out of memory for the sequences it was given; the loop retries with half as many."""
+
+
+class Decoder(Protocol):
+    capacity: int  # sequences at once
+    continuous: bool  # a freed slot may take a new sequence while the others decode
+
+    def prefill(self, prompts: Mapping[int, Sequence[int]]) -> dict[int, np.ndarray]:
+        """Start a sequence in each given slot; returns each slot's next-token logits."""
+        ...
+
+    def decode(self, tokens: Mapping[int, int]) -> dict[int, np.ndarray]:
+        """Append one token to each given running slot; returns each slot's next-token logits."""
+        ...
+
+    def release(self, slot: int) -> None: ...
 
 
 def pick_token(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
@@ -37,30 +74,143 @@ def first_stop(text: str, stops: Sequence[str]) -> int | None:
     return min(hits) if hits else None
 
 
+def available_memory() -> int:
+    """Bytes this machine can still give (MemAvailable), or 0 where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 0
+
+
+def auto_batch_size(requested: int, per_sequence_bytes: int, free_bytes: int, n_requests: int) -> int:
+    """Sequences to run at once: ``requested`` (0 = automatic, up to ``MAX_AUTO_BATCH``), never more than half the free
+    memory holds at ``per_sequence_bytes`` (KV cache and activations of one sequence), never more than there is work."""
+    want = requested if requested > 0 else MAX_AUTO_BATCH
+    fits = max(1, int(free_bytes // 2 // per_sequence_bytes)) if per_sequence_bytes > 0 and free_bytes > 0 else want
+    if requested > fits:
+        log.warning("batch size %d does not fit in the free memory (%.1f GiB free, %.0f MiB a sequence): running %d "
+                    "at a time", requested, free_bytes / 2**30, per_sequence_bytes / 2**20, fits)
+    return max(1, min(want, fits, n_requests))
+
+
+@dataclass(slots=True)
+class _Running:
+    index: int  # position in the caller's request list
+    req: GenRequest
+    rng: np.random.Generator
+    started: float
+    new: list[int]
+    ttft: float = 0.0
+
+
+def run_generations(reqs: Sequence[GenRequest], decoder_for: Callable[[int], Decoder], capacity: int, *,
+                    decode: Callable[[list[int]], str], stop_ids: Collection[int]) -> list[Generation]:
+    """Every request through ``decoder_for(capacity)``'s slots, in one answer per request, in order.
+
+    When the engine reports ``BatchTooLarge``, the requests in flight start over with half as many slots (their seeds
+    make a restarted sample the same sample)."""
+    out: list[Generation | None] = [None] * len(reqs)
+    pending = deque(i for i, r in enumerate(reqs) if r.max_new_tokens > 0)
+    for i, r in enumerate(reqs):
+        if r.max_new_tokens <= 0:
+            out[i] = Generation([], "", "length", 0.0, 0.0)
+    while pending:
+        decoder = decoder_for(capacity)
+        try:
+            _drain(reqs, pending, decoder, out, decode, set(stop_ids))
+        except BatchTooLarge as exc:
+            if capacity <= 1:
+                raise
+            capacity = max(1, capacity // 2)
+            log.warning("%s; retrying with %d sequences at a time", exc, capacity)
+    return [g for g in out if g is not None]
+
+
+def _drain(reqs: Sequence[GenRequest], pending: deque[int], decoder: Decoder, out: list[Generation | None],
+           decode: Callable[[list[int]], str], stops: set[int]) -> None:
+    running: dict[int, _Running] = {}
+    logits: dict[int, np.ndarray] = {}
+    free = list(range(decoder.capacity))[::-1]
+    try:
+        while pending or running:
+            if pending and free and (decoder.continuous or not running):
+                admitted: dict[int, Sequence[int]] = {}
+                now = time.perf_counter()
+                while pending and free:
+                    slot, i = free.pop(), pending.popleft()
+                    running[slot] = _Running(i, reqs[i], np.random.default_rng(reqs[i].seed), now, [])
+                    admitted[slot] = list(reqs[i].prompt)
+                logits |= decoder.prefill(admitted)
+            feed: dict[int, int] = {}
+            for slot in list(logits):
+                run = running[slot]
+                tok = pick_token(logits.pop(slot), run.req.temperature, run.req.top_p, run.rng)
+                if not run.new:
+                    run.ttft = time.perf_counter() - run.started
+                finished = _advance(run, tok, stops, decode)
+                if finished is None:
+                    feed[slot] = tok
+                    continue
+                out[run.index] = finished
+                del running[slot]
+                decoder.release(slot)
+                free.append(slot)
+            if feed:
+                logits |= decoder.decode(feed)
+    except BatchTooLarge:
+        restart = sorted([*pending, *(run.index for run in running.values())])  # in the order they were asked for
+        pending.clear()
+        pending.extend(restart)
+        raise
+
+
+def _advance(run: _Running, tok: int, stops: set[int], decode: Callable[[list[int]], str]) -> Generation | None:
+    """Take one picked token; the finished Generation when the sequence ends here, else None."""
+    req = run.req
+    if tok in stops or tok in req.stop_ids:
+        if not req.ignore_stops:
+            return _finish(run, "eos", decode(run.new))
+    run.new.append(tok)
+    if not req.ignore_stops and req.stop_strings:
+        text = decode(run.new)
+        if (hit := first_stop(text, req.stop_strings)) is not None:
+            return _finish(run, "stop-string", text[:hit])
+    if len(run.new) >= req.max_new_tokens:
+        return _finish(run, "length", decode(run.new))
+    return None
+
+
+def _finish(run: _Running, reason: str, text: str) -> Generation:
+    return Generation(run.new, text, reason, run.ttft, time.perf_counter() - run.started)
+
+
+class _OneAtATime:
+    """A decoder from two callables, ``start(prompt) -> logits`` and ``step(token) -> logits``: one slot."""
+
+    capacity = 1
+    continuous = True
+
+    def __init__(self, start: Callable[[list[int]], np.ndarray], step: Callable[[int], np.ndarray]) -> None:
+        self._start, self._step = start, step
+
+    def prefill(self, prompts: Mapping[int, Sequence[int]]) -> dict[int, np.ndarray]:
+        return {slot: self._start(list(p)) for slot, p in prompts.items()}
+
+    def decode(self, tokens: Mapping[int, int]) -> dict[int, np.ndarray]:
+        return {slot: self._step(t) for slot, t in tokens.items()}
+
+    def release(self, slot: int) -> None:
+        pass
+
+
 def run_generation(req: GenRequest, *, start: Callable[[list[int]], np.ndarray], step: Callable[[int], np.ndarray],
                    decode: Callable[[list[int]], str], stop_ids: Collection[int]) -> Generation:
-    rng = np.random.default_rng(req.seed)
-    t0 = time.perf_counter()
-    logits = start(list(req.prompt))
-    new: list[int] = []
-    ttft, reason, text = 0.0, "length", ""
-    stops = set(stop_ids) | set(req.stop_ids)
-    for i in range(req.max_new_tokens):
-        tok = pick_token(logits, req.temperature, req.top_p, rng)
-        if i == 0:
-            ttft = time.perf_counter() - t0
-        if tok in stops and not req.ignore_stops:
-            reason = "eos"
-            break
-        new.append(tok)
-        if not req.ignore_stops and req.stop_strings:
-            text = decode(new)
-            if (hit := first_stop(text, req.stop_strings)) is not None:
-                text, reason = text[:hit], "stop-string"
-                break
-        if i + 1 < req.max_new_tokens:
-            logits = step(tok)
-    total = time.perf_counter() - t0
-    if reason != "stop-string":
-        text = decode(new)
-    return Generation(new, text, reason, ttft, total)
+    """One request through an engine that decodes one sequence at a time (test fakes, simple engines)."""
+    return run_generations([req], lambda _n: _OneAtATime(start, step), 1, decode=decode, stop_ids=stop_ids)[0]

@@ -68,6 +68,7 @@ class EvalSettings:
     kv_cache_types: tuple[str, ...] = ()  # also measure long context with these KV caches, where the engine has them
     device: str = "cpu"
     threads: int | None = None
+    batch_size: int = 0  # sequences generated (windows scored) at once; 0 = as many as fit in memory, up to 16
     version: int = 1
 
     def __post_init__(self) -> None:
@@ -82,8 +83,14 @@ class EvalSettings:
             fim_dialects.get(self.fim_dialect)  # an unknown name fails here, with the known ones
         if self.problems_limit < 0 or self.infill_limit < 0:
             raise KizamiError("problems_limit and infill_limit must be 0 (all) or more")
+        if self.batch_size < 0:
+            raise KizamiError(f"batch_size must be 0 (as many as fit) or more, got {self.batch_size}")
         self.generation()  # validates the HumanEval settings
         self.long_context()
+
+    def engine_options(self) -> dict[str, Any]:
+        """How ``open_build`` opens a build for these settings (an automatic batch size is the engines' default)."""
+        return {"device": self.device, "threads": self.threads} | ({"batch_size": self.batch_size} if self.batch_size else {})
 
     def long_context(self) -> Any:
         from kizami.runtime.metrics.longctx import LongCtxSettings
@@ -142,7 +149,7 @@ def make_reference(ref_model: Path, data: Path, settings: EvalSettings, progress
     if "longctx" in settings.metrics:  # held-out code as one long stream, in the source tokenizer's ids
         code = [tok.bos_token_id, *encode(texts.get("code", ""))][: settings.long_context().longest]
         long_stream = np.asarray(code, dtype=np.int32)
-    backend = open_build(ref_model, device=settings.device, threads=settings.threads)
+    backend = open_build(ref_model, **settings.engine_options())
     n_windows = sum(len(plan_windows(len(s), settings.ctx, settings.stride)) for s in streams.values())
     try:
         ref = Reference.build(backend, texts, streams, tasks, prompts, ctx=settings.ctx, stride=settings.stride,
@@ -293,7 +300,7 @@ def _kv_cache_variants(build: Path, ref: Reference, settings: EvalSettings, prog
     """The long-context checks again per KV-cache precision, each in its own fresh instance of the engine."""
     out: dict[str, Any] = {}
     for kind in kinds:
-        backend = open_build(build, device=settings.device, threads=settings.threads, kv_cache=kind)
+        backend = open_build(build, **settings.engine_options(), kv_cache=kind)
         try:
             out[kind] = _long_context(backend, ref, settings, progress, f"long context, KV {kind}")
         finally:
@@ -312,7 +319,7 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
         journal = Path(journal_dir) / f"fim-{result_key(build, settings, ref)}.jsonl"
     sections: dict[str, Any] = {}
     dialect = ref_dialect(ref)
-    backend = open_build(build, device=settings.device, threads=settings.threads)
+    backend = open_build(build, **settings.engine_options())
     kv_kinds: list[str] = []
     try:
         environment = _environment(backend)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +22,26 @@ from kizami.errors import BackendUnavailable, KizamiError
 from kizami.fim_dialects import detect
 from kizami.gguf_header import gguf_file, read_metadata
 from kizami.runtime.backend import STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
-from kizami.runtime.decoding import run_generation
+from kizami.runtime.decoding import BatchTooLarge, auto_batch_size, available_memory, run_generations
 from kizami.runtime.memory import peak_rss_mib, reset_peak_rss
 
 __all__ = ["LlamaCppBackend"]
 
 SCORE_CTX = 1024  # windows longer than this get a larger scoring context on demand
-GEN_CTX = 4096
+HOLDER_CTX = 64  # the generation model's own context; generation runs in contexts of its own size (_LlamaCppDecoder)
+N_BATCH = 512  # tokens per llama_decode call
 # KV-cache precisions (llama.cpp's ggml type ids), as `--cache-type-k/-v` takes them.
 _KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
+_KV_BYTES = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+
+
+def _kv_bytes_per_token(meta: dict[str, Any], kv_cache: str) -> int:
+    """K and V of one token in every layer, from the GGUF header (0 where the header lacks the sizes)."""
+    arch = meta.get("general.architecture", "llama")
+    layers, heads = meta.get(f"{arch}.block_count", 0), meta.get(f"{arch}.attention.head_count", 0)
+    kv_heads = meta.get(f"{arch}.attention.head_count_kv", heads)
+    head_dim = meta.get(f"{arch}.attention.key_length") or (meta.get(f"{arch}.embedding_length", 0) // max(heads, 1))
+    return int(2 * layers * kv_heads * head_dim * _KV_BYTES[kv_cache])
 
 
 
@@ -52,7 +63,7 @@ class LlamaCppBackend:
     name = "llama-cpp"
 
     def __init__(self, path: Path, *, device: str = "cpu", threads: int | None = None, gpu_layers: int | None = None,
-                 kv_cache: str = "f16") -> None:
+                 kv_cache: str = "f16", batch_size: int = 0) -> None:
         try:
             import llama_cpp
         except ImportError:
@@ -61,14 +72,16 @@ class LlamaCppBackend:
         if kv_cache not in _KV_TYPES:
             raise KizamiError(f"KV cache type {kv_cache!r} is not one of {', '.join(_KV_TYPES)}")
         self.kv_cache = kv_cache
-        self._gen_n = GEN_CTX
         self.file = gguf_file(path)
         self.threads = threads or os.cpu_count() or 1
         self.gpu_layers = gpu_layers if gpu_layers is not None else (-1 if device.startswith("cuda") else 0)
         self._score_ctx: Any = None
         self._score_n = 0
         self._gen: Any = None
-        read_metadata(self.file)  # a damaged header fails here with the file's name, not inside llama.cpp
+        self._decoder: _LlamaCppDecoder | None = None
+        self.batch_size = batch_size  # sequences decoded at once; 0 = as many as fit, up to 16
+        meta = read_metadata(self.file)  # a damaged header fails here with the file's name, not inside llama.cpp
+        self._kv_bytes_per_token = _kv_bytes_per_token(meta, kv_cache)
         with _stderr_to_null():  # llama.cpp warns that a vocabulary has no training context; nothing to act on
             self._vocab = self._open(64, logits_all=False, vocab_only=True)  # llama-cpp-python makes a context even so
         self.n_vocab = self._vocab.n_vocab()
@@ -93,14 +106,17 @@ class LlamaCppBackend:
             self._score_ctx = self._open(self._score_n, logits_all=True)
         return self._score_ctx
 
-    def _generator(self, n: int = 0) -> Any:
-        if self._gen is None or n > self._gen_n:  # a longer prompt than the open context: reopen larger
+    def _generator(self) -> Any:
+        """The model that generation contexts are made from (its own context is a small one, unused)."""
+        if self._gen is None:
             self._close("_gen", "_score_ctx")
-            self._gen_n = max(n, self._gen_n)
-            self._gen = self._open(self._gen_n, logits_all=False)
+            self._gen = self._open(HOLDER_CTX, logits_all=False)
         return self._gen
 
     def _close(self, *names: str) -> None:
+        if "_gen" in names and self._decoder is not None:  # a context made from the generation model goes before it
+            self._decoder.close()
+            self._decoder = None
         for name in names:
             if (llm := getattr(self, name)) is not None:
                 llm.close()
@@ -119,33 +135,34 @@ class LlamaCppBackend:
         llm.eval(list(ids))
         return TokenScores.from_logits(llm.scores[: len(ids) - 1], ids, top_k=top_k, gather=gather)
 
+    def score_batch(self, windows: Sequence[Sequence[int]], *, top_k: int = 0,
+                    gathers: Sequence[np.ndarray | None] | None = None) -> list[TokenScores]:
+        # one window at a time: the scoring context keeps every position's logits, for one window
+        gathers = list(gathers) if gathers is not None else [None] * len(windows)
+        return [self.score(w, top_k=top_k, gather=g) for w, g in zip(windows, gathers)]
+
     def generate(self, reqs: Sequence[GenRequest]) -> list[Generation]:
-        out = []
-        for req in reqs:
-            llm = self._generator(len(req.prompt) + req.max_new_tokens)
-            out.append(self._generate_one(llm, req))
-        return out
-
-    def _generate_one(self, llm: Any, req: GenRequest) -> Generation:
+        if not reqs:
+            return []
+        llm = self._generator()
         stop_ids = {i for t in STOP_TOKENS if (i := self.token_id(t)) is not None} | {llm.token_eos()}
+        per_sequence = -(-max(len(r.prompt) + r.max_new_tokens for r in reqs) // 256) * 256  # reused while it fits
+        capacity = auto_batch_size(self.batch_size, per_sequence * self._kv_bytes_per_token, available_memory(), len(reqs))
+        shared = len({tuple(r.prompt) for r in reqs}) < len(reqs)
 
-        def last_logits() -> np.ndarray:  # without logits_all, llama-cpp-python keeps no scores: read them directly
-            ptr = self._llama_cpp.llama_get_logits_ith(llm.ctx, -1)
-            return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy()
-
-        def start(prompt: list[int]) -> np.ndarray:
-            llm.reset()
-            llm.eval(prompt)
-            return last_logits()
-
-        def step(token: int) -> np.ndarray:
-            llm.eval([token])
-            return last_logits()
+        def decoder(n: int) -> _LlamaCppDecoder:
+            d = self._decoder
+            if d is None or (d.capacity, d.shared) != (n, shared) or d.per_sequence < per_sequence:
+                if self._decoder is not None:  # its KV cache goes before the next one is made
+                    self._decoder.close()
+                    self._decoder = None
+                self._decoder = _LlamaCppDecoder(self._llama_cpp, llm, n, per_sequence, shared, self.n_vocab)
+            return self._decoder
 
         def decode(ids: list[int]) -> str:
             return str(self._vocab.detokenize(ids, special=True).decode("utf-8", errors="ignore"))
 
-        return run_generation(req, start=start, step=step, decode=decode, stop_ids=stop_ids)
+        return run_generations(reqs, decoder, capacity, decode=decode, stop_ids=stop_ids)
 
     def reset_memory(self) -> None:
         reset_peak_rss()
@@ -156,3 +173,79 @@ class LlamaCppBackend:
     def close(self) -> None:
         self._close("_score_ctx", "_gen", "_vocab")
 
+
+
+class _LlamaCppDecoder:
+    """Up to ``capacity`` sequences in one llama.cpp context, each its own sequence id (llama.cpp's multi-sequence
+    batches): every step is one ``llama_decode`` of one token per running sequence, a new prompt joins while the
+    others decode, and a prompt asked for several times is prefilled once and its cache copied (``seq_cp``) into the
+    other slots. A KV cache unified across sequences is what lets copies share cells, so it is used only then."""
+
+    continuous = True
+
+    def __init__(self, llama_cpp: Any, llm: Any, capacity: int, per_sequence: int, shared: bool, n_vocab: int) -> None:
+        from llama_cpp import _internals
+
+        self._lib, self.capacity, self.n_vocab = llama_cpp, capacity, n_vocab
+        self.per_sequence, self.shared = per_sequence, shared
+        params = type(llm.context_params).from_buffer_copy(llm.context_params)
+        params.n_ctx = capacity * per_sequence
+        params.n_seq_max = capacity
+        params.kv_unified = shared
+        params.n_batch = params.n_ubatch = N_BATCH
+        try:
+            self._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
+        except ValueError:
+            raise BatchTooLarge(f"llama.cpp could not make a context for {capacity} sequences of {per_sequence} "
+                                "tokens") from None
+        self._batch = _internals.LlamaBatch(n_tokens=N_BATCH, embd=0, n_seq_max=1, verbose=False)
+        self._pos: dict[int, int] = {}
+
+    def prefill(self, prompts: Mapping[int, Sequence[int]]) -> dict[int, np.ndarray]:
+        first: dict[tuple[int, ...], int] = {}
+        for slot, prompt in prompts.items():
+            first.setdefault(tuple(prompt), slot)
+        feed = [(slot, pos, tok, pos == len(p) - 1) for p, slot in first.items() for pos, tok in enumerate(p)]
+        logits = self._run(feed)
+        for slot, prompt in prompts.items():
+            src = first[tuple(prompt)]
+            self._pos[slot] = len(prompt)
+            if src != slot:
+                self._lib.llama_memory_seq_cp(self._ctx.memory, src, slot, -1, -1)
+                logits[slot] = logits[src].copy()
+        return logits
+
+    def decode(self, tokens: Mapping[int, int]) -> dict[int, np.ndarray]:
+        logits = self._run([(slot, self._pos[slot], tok, True) for slot, tok in tokens.items()])
+        for slot in tokens:
+            self._pos[slot] += 1
+        return logits
+
+    def close(self) -> None:
+        self._batch.close()
+        self._ctx.close()
+
+    def release(self, slot: int) -> None:
+        self._lib.llama_memory_seq_rm(self._ctx.memory, slot, -1, -1)
+        self._pos.pop(slot, None)
+
+    def _run(self, feed: list[tuple[int, int, int, bool]]) -> dict[int, np.ndarray]:
+        """``(slot, position, token, wants logits)`` rows, in llama_decode calls of at most N_BATCH tokens."""
+        out: dict[int, np.ndarray] = {}
+        b = self._batch.batch
+        for at in range(0, len(feed), N_BATCH):
+            chunk = feed[at:at + N_BATCH]
+            for i, (slot, pos, tok, want) in enumerate(chunk):
+                b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = tok, pos, 1, want
+                b.seq_id[i][0] = slot
+            b.n_tokens = len(chunk)
+            code = self._lib.llama_decode(self._ctx.ctx, b)
+            if code == 1:  # no room in the KV cache for this batch
+                raise BatchTooLarge(f"llama.cpp's KV cache is full with {len(self._pos)} sequences")
+            if code != 0:
+                raise KizamiError(f"llama_decode failed (code {code})")
+            for i, (slot, _pos, _tok, want) in enumerate(chunk):
+                if want:
+                    ptr = self._lib.llama_get_logits_ith(self._ctx.ctx, i)
+                    out[slot] = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy()
+        return out

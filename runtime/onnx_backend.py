@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 from kizami.errors import BackendUnavailable, KizamiError
 from kizami.fim_dialects import detect
 from kizami.runtime.backend import STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
-from kizami.runtime.decoding import run_generation
+from kizami.runtime.decoding import BatchTooLarge, auto_batch_size, available_memory, run_generations
 from kizami.runtime.memory import peak_rss_mib, reset_peak_rss
 
 __all__ = ["OnnxBackend"]
@@ -27,7 +27,8 @@ __all__ = ["OnnxBackend"]
 class OnnxBackend:
     name = "onnx"
 
-    def __init__(self, path: Path, *, device: str = "cpu", threads: int | None = None, provider: str | None = None) -> None:
+    def __init__(self, path: Path, *, device: str = "cpu", threads: int | None = None, provider: str | None = None,
+                 batch_size: int = 0) -> None:
         try:
             import onnxruntime_genai as og
         except ImportError:
@@ -55,15 +56,28 @@ class OnnxBackend:
         genai = json.loads((self.path / "genai_config.json").read_text(encoding="utf-8"))["model"]
         self.context_length = int(genai.get("context_length", 4096))
         self.eos_ids = {int(i) for i in np.atleast_1d(genai.get("eos_token_id", []))}
+        # padding for a batch of prompts of different lengths: onnxruntime-genai masks this id out of its attention
+        self.pad_id = int(genai.get("pad_token_id", min(self.eos_ids, default=0)))
+        self.batch_size = batch_size  # sequences decoded (windows scored) at once; 0 = as many as fit, up to 16
+        decoder = genai.get("decoder", {})
+        width = 4 if self.provider == "cpu" else 2  # the builder's KV cache: fp32 on the CPU, fp16 on a GPU
+        self._kv_bytes_per_token = (2 * int(decoder.get("num_hidden_layers", 0)) * int(decoder.get("num_key_value_heads", 0))
+                                    * int(decoder.get("head_size", 0)) * width)
+        self._vocab_size = int(genai.get("vocab_size", 0))
         self.caps = Caps(full_logits=True, fim=detect(self.token_id) is not None,
                          device="cpu" if self.provider == "cpu" else self.provider)
 
-    def _generator(self, max_length: int) -> Any:
+    def _generator(self, max_length: int, batch_size: int = 1) -> Any:
         if max_length > self.context_length:
             raise KizamiError(f"{max_length} tokens exceed this ONNX build's context length ({self.context_length})")
         params = self._og.GeneratorParams(self.model)
-        params.set_search_options(max_length=max_length, batch_size=1)
-        return self._og.Generator(self.model, params)
+        params.set_search_options(max_length=max_length, batch_size=batch_size)
+        try:
+            return self._og.Generator(self.model, params)
+        except RuntimeError as exc:
+            if batch_size > 1 and "alloc" in str(exc).lower():
+                raise BatchTooLarge(f"onnxruntime could not allocate {batch_size} sequences of {max_length} tokens") from None
+            raise
 
     def token_id(self, token: str) -> int | None:
         i = int(self.tokenizer.to_token_id(token))
@@ -73,37 +87,47 @@ class OnnxBackend:
         return [self.tokenizer.encode(t).tolist() for t in texts]
 
     def score(self, ids: Sequence[int], *, top_k: int = 0, gather: np.ndarray | None = None) -> TokenScores:
-        gen = self._generator(len(ids))
-        gen.append_tokens(np.asarray(ids, dtype=np.int32))
-        logits = gen.get_output("logits")[0, :-1].astype(np.float32)  # cuda builds give fp16
-        if logits.shape[0] != len(ids) - 1:
-            raise KizamiError(f"onnxruntime-genai returned {logits.shape[0] + 1} rows of logits for {len(ids)} tokens")
-        return TokenScores.from_logits(logits, ids, top_k=top_k, gather=gather)
+        return self.score_batch([ids], top_k=top_k, gathers=[gather])[0]
+
+    def score_batch(self, windows: Sequence[Sequence[int]], *, top_k: int = 0,
+                    gathers: Sequence[np.ndarray | None] | None = None) -> list[TokenScores]:
+        """Windows of one length share a generator (batch_size rows, no padding); at most as many as half the free
+        memory holds in logits."""
+        gathers = list(gathers) if gathers is not None else [None] * len(windows)
+        out: list[TokenScores | None] = [None] * len(windows)
+        by_length: dict[int, list[int]] = {}
+        for i, w in enumerate(windows):
+            by_length.setdefault(len(w), []).append(i)
+        for n, rows in by_length.items():
+            per_window = n * (self._vocab_size * 4 * 3 + self._kv_bytes_per_token)
+            step = auto_batch_size(self.batch_size, per_window, available_memory(), len(rows))
+            for at in range(0, len(rows), step):
+                chunk = rows[at:at + step]
+                gen = self._generator(n, len(chunk))
+                gen.append_tokens(np.asarray([windows[i] for i in chunk], dtype=np.int32))
+                logits = gen.get_output("logits")
+                if logits.shape[:2] != (len(chunk), n):
+                    raise KizamiError(f"onnxruntime-genai returned logits of shape {logits.shape} for {len(chunk)} "
+                                      f"windows of {n} tokens")
+                for row, i in enumerate(chunk):  # cuda builds give fp16
+                    out[i] = TokenScores.from_logits(logits[row, :-1].astype(np.float32), windows[i], top_k=top_k,
+                                                     gather=gathers[i])
+                del gen
+        return [s for s in out if s is not None]
 
     def generate(self, reqs: Sequence[GenRequest]) -> list[Generation]:
+        if not reqs:
+            return []
         stop_ids = {i for t in STOP_TOKENS if (i := self.token_id(t)) is not None} | self.eos_ids
-        return [self._generate_one(r, stop_ids) for r in reqs]
-
-    def _generate_one(self, req: GenRequest, stop_ids: set[int]) -> Generation:
-        state: dict[str, Any] = {}
-
-        def last_logits() -> np.ndarray:
-            return state["gen"].get_output("logits")[0, -1].astype(np.float32)
-
-        def start(prompt: list[int]) -> np.ndarray:
-            # a prompt that leaves no room fails here with the context length in the message
-            state["gen"] = self._generator(max(len(prompt) + 1, min(len(prompt) + req.max_new_tokens, self.context_length)))
-            state["gen"].append_tokens(np.asarray(prompt, dtype=np.int32))
-            return last_logits()
-
-        def step(token: int) -> np.ndarray:
-            state["gen"].append_tokens(np.asarray([token], dtype=np.int32))
-            return last_logits()
+        longest = max(len(r.prompt) + r.max_new_tokens for r in reqs)
+        capacity = auto_batch_size(self.batch_size, longest * (self._kv_bytes_per_token + self._vocab_size * 4),
+                                   available_memory(), len(reqs))
+        max_new = max(r.max_new_tokens for r in reqs)
 
         def decode(ids: list[int]) -> str:
             return self.tokenizer.decode(np.asarray(ids, dtype=np.int32))
 
-        return run_generation(req, start=start, step=step, decode=decode, stop_ids=stop_ids)
+        return run_generations(reqs, lambda n: _OnnxDecoder(self, n, max_new), capacity, decode=decode, stop_ids=stop_ids)
 
     def reset_memory(self) -> None:
         reset_peak_rss()
@@ -114,3 +138,43 @@ class OnnxBackend:
     def close(self) -> None:
         self.tokenizer = self.model = None
 
+
+
+class _OnnxDecoder:
+    """Up to ``capacity`` sequences in one onnxruntime-genai generator (``batch_size``): prompts left-padded with the
+    build's pad id, which the generator masks out; kizami picks the tokens and appends one column a step. The
+    generator's rows are fixed, so a finished row is fed the pad id until the batch ends."""
+
+    continuous = False
+
+    def __init__(self, backend: OnnxBackend, capacity: int, max_new_tokens: int) -> None:
+        self._backend, self.capacity, self._max_new = backend, capacity, max_new_tokens
+        self._gen: Any = None
+        self._rows: list[int] = []
+        self._released: set[int] = set()
+
+    def prefill(self, prompts: Mapping[int, Sequence[int]]) -> dict[int, np.ndarray]:
+        b = self._backend
+        self._rows = list(prompts)
+        width = max(len(p) for p in prompts.values())
+        ids = np.full((len(self._rows), width), b.pad_id, dtype=np.int32)
+        for row, slot in enumerate(self._rows):
+            ids[row, width - len(prompts[slot]):] = prompts[slot]
+        # a prompt that leaves no room fails here with the context length in the message
+        self._gen = b._generator(max(width + 1, min(width + self._max_new, b.context_length)), len(self._rows))
+        self._gen.append_tokens(ids)
+        return self._last({s: 0 for s in self._rows})
+
+    def decode(self, tokens: Mapping[int, int]) -> dict[int, np.ndarray]:
+        column = np.asarray([[tokens.get(s, self._backend.pad_id)] for s in self._rows], dtype=np.int32)
+        self._gen.append_tokens(column)
+        return self._last(tokens)
+
+    def release(self, slot: int) -> None:
+        self._released.add(slot)
+        if self._released >= set(self._rows):
+            self._gen, self._rows, self._released = None, [], set()
+
+    def _last(self, wanted: Mapping[int, int]) -> dict[int, np.ndarray]:
+        logits = self._gen.get_output("logits")[:, -1].astype(np.float32)
+        return {s: logits[row] for row, s in enumerate(self._rows) if s in wanted}

@@ -6,7 +6,7 @@ import contextlib
 import io
 import logging
 import pickle
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from kizami.checkpoint import check_hf_dir, read_config
 from kizami.errors import KizamiError
 from kizami.fim_dialects import detect
 from kizami.runtime.backend import STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
-from kizami.runtime.decoding import run_generation
+from kizami.runtime.decoding import BatchTooLarge, auto_batch_size, available_memory, run_generations
 from kizami.runtime.memory import peak_rss_mib, reset_peak_rss
 from kizami.tokenizer import load_tokenizer, quiet_transformers
 
@@ -43,7 +43,7 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, path: Path, *, device: str = "cpu", threads: int | None = None, dtype: str = "auto",
-                 allow_pickle: bool = False) -> None:
+                 allow_pickle: bool = False, batch_size: int = 0) -> None:
         from transformers import AutoModelForCausalLM
 
         if dtype not in _DTYPES:
@@ -86,6 +86,16 @@ class TorchBackend:
         self._anchor_text = str(self.tokenizer.decode([self._anchor])) if self._anchor is not None else ""
         self.dtype = str(self.model.dtype).removeprefix("torch.")
         self.threads = torch.get_num_threads()
+        self.batch_size = batch_size  # sequences decoded (windows scored) at once; 0 = as many as fit, up to 16
+        cfg = self.model.config
+        heads = cfg.num_attention_heads
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+        width = self.model.dtype.itemsize
+        self._kv_bytes_per_token = 2 * cfg.num_hidden_layers * getattr(cfg, "num_key_value_heads", heads) * head_dim * width
+        self._activation_bytes_per_token = 4 * (cfg.intermediate_size + 4 * cfg.hidden_size)
+        self._vocab_size = int(cfg.vocab_size)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        self._pad_id = int(pad) if pad is not None else 0  # masked out: any id will do
 
     def token_id(self, token: str) -> int | None:
         return self.tokenizer.get_vocab().get(token)
@@ -93,25 +103,64 @@ class TorchBackend:
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
 
-    @torch.inference_mode()
     def score(self, ids: Sequence[int], *, top_k: int = 0, gather: np.ndarray | None = None) -> TokenScores:
-        x = torch.tensor([list(ids)], device=self.device)
-        logp = self.model(input_ids=x).logits[0, :-1].float().log_softmax(-1)
-        targets = x[0, 1:]
-        out = {"target": logp.gather(1, targets[:, None])[:, 0], "argmax": logp.argmax(-1)}
-        if top_k:
-            vals, idx = logp.topk(top_k, dim=-1)
-            out |= {"top_logprobs": vals, "top_ids": idx}
-        if gather is not None:
-            out["gathered"] = logp.gather(1, torch.as_tensor(gather, device=self.device, dtype=torch.long))
-        return TokenScores(**{k: v.cpu().numpy() for k, v in out.items()})
+        return self._score_rows([ids], top_k, [gather])[0]
 
     def generate(self, reqs: Sequence[GenRequest]) -> list[Generation]:
+        if not reqs:
+            return []
         stop_ids = {i for t in STOP_TOKENS if (i := self.token_id(t)) is not None}
         if self.tokenizer.eos_token_id is not None:
             stop_ids.add(int(self.tokenizer.eos_token_id))
-        return [run_generation(r, start=self._start, step=self._step, stop_ids=stop_ids,
-                               decode=self._decode) for r in reqs]
+        longest = max(len(r.prompt) + r.max_new_tokens for r in reqs)
+        capacity = auto_batch_size(self.batch_size, self._sequence_bytes(longest), self._free_bytes(), len(reqs))
+        return run_generations(reqs, lambda n: _TorchDecoder(self.model, self.device, n, self._pad_id), capacity,
+                               decode=self._decode, stop_ids=stop_ids)
+
+    def score_batch(self, windows: Sequence[Sequence[int]], *, top_k: int = 0,
+                    gathers: Sequence[np.ndarray | None] | None = None) -> list[TokenScores]:
+        """Windows of one length share a forward pass (no padding, so each row's sums are the rows a batch of one
+        computes); at most as many as half the free memory holds in logits."""
+        gathers = list(gathers) if gathers is not None else [None] * len(windows)
+        out: list[TokenScores | None] = [None] * len(windows)
+        by_length: dict[int, list[int]] = {}
+        for i, w in enumerate(windows):
+            by_length.setdefault(len(w), []).append(i)
+        for n, rows in by_length.items():
+            per_window = n * (self._vocab_size * 4 * 3 + self._activation_bytes_per_token)
+            step = auto_batch_size(self.batch_size, per_window, self._free_bytes(), len(rows))
+            for at in range(0, len(rows), step):
+                chunk = rows[at:at + step]
+                scores = self._score_rows([windows[i] for i in chunk], top_k, [gathers[i] for i in chunk])
+                for i, sc in zip(chunk, scores):
+                    out[i] = sc
+        return [s for s in out if s is not None]
+
+    @torch.inference_mode()
+    def _score_rows(self, windows: list[Sequence[int]], top_k: int, gathers: list[np.ndarray | None]) -> list[TokenScores]:
+        x = torch.tensor([list(w) for w in windows], device=self.device)
+        logits = self.model(input_ids=x).logits[:, :-1]
+        scores = []
+        for row, gather in enumerate(gathers):
+            logp = logits[row].float().log_softmax(-1)
+            targets = x[row, 1:]
+            out = {"target": logp.gather(1, targets[:, None])[:, 0], "argmax": logp.argmax(-1)}
+            if top_k:
+                vals, idx = logp.topk(top_k, dim=-1)
+                out |= {"top_logprobs": vals, "top_ids": idx}
+            if gather is not None:
+                out["gathered"] = logp.gather(1, torch.as_tensor(gather, device=self.device, dtype=torch.long))
+            scores.append(TokenScores(**{k: v.cpu().numpy() for k, v in out.items()}))
+        return scores
+
+    def _sequence_bytes(self, tokens: int) -> int:
+        """Memory one sequence of ``tokens`` needs while generating: its KV cache and its share of the activations."""
+        return tokens * (self._kv_bytes_per_token + self._activation_bytes_per_token)
+
+    def _free_bytes(self) -> int:
+        if self.device.type == "cuda":
+            return int(torch.cuda.mem_get_info(self.device)[0])
+        return available_memory()
 
     def _decode(self, ids: list[int]) -> str:
         # SentencePiece decoders drop the first piece's leading space (a sentence-start convention), but a generated
@@ -121,18 +170,6 @@ class TorchBackend:
             return str(self.tokenizer.decode(ids, skip_special_tokens=False))
         text = str(self.tokenizer.decode([self._anchor, *ids], skip_special_tokens=False))
         return text[len(self._anchor_text):]
-
-    @torch.inference_mode()
-    def _start(self, prompt: list[int]) -> np.ndarray:
-        out = self.model(input_ids=torch.tensor([prompt], device=self.device), use_cache=True, logits_to_keep=1)
-        self._past = out.past_key_values
-        return out.logits[0, -1].float().cpu().numpy()
-
-    @torch.inference_mode()
-    def _step(self, token: int) -> np.ndarray:
-        out = self.model(input_ids=torch.tensor([[token]], device=self.device), past_key_values=self._past, use_cache=True)
-        self._past = out.past_key_values
-        return out.logits[0, -1].float().cpu().numpy()
 
     def reset_memory(self) -> None:
         if self.device.type == "cuda":
@@ -147,6 +184,83 @@ class TorchBackend:
     def close(self) -> None:
         del self.model
 
+
+
+class _TorchDecoder:
+    """Up to ``capacity`` sequences in one padded batch: prompts left-padded, an attention mask and per-row positions,
+    one forward pass a step. A prompt asked for several times (the n samples of a problem) is prefilled once and its
+    cache rows copied. Finished rows leave the batch before the next step."""
+
+    continuous = False
+
+    def __init__(self, model: Any, device: torch.device, capacity: int, pad_id: int) -> None:
+        self.model, self.device, self.capacity, self.pad_id = model, device, capacity, pad_id
+        self._rows: list[int] = []  # the slot of each cache row
+        self._released: set[int] = set()
+        self._cache: Any = None
+        self._mask = self._pos = torch.empty(0)
+
+    @torch.inference_mode()
+    def prefill(self, prompts: Mapping[int, Sequence[int]]) -> dict[int, np.ndarray]:
+        slots = list(prompts)
+        unique: dict[tuple[int, ...], int] = {}
+        for slot in slots:
+            unique.setdefault(tuple(prompts[slot]), len(unique))
+        width = max(map(len, unique))
+        ids = torch.full((len(unique), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(unique), width), dtype=torch.long)
+        for prompt, row in unique.items():
+            ids[row, width - len(prompt):] = torch.tensor(prompt)
+            mask[row, width - len(prompt):] = 1
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        rows = torch.tensor([unique[tuple(prompts[s])] for s in slots], device=self.device)
+        out = self._forward(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                            position_ids=pos.to(self.device), use_cache=True, logits_to_keep=1)
+        self._cache = out.past_key_values
+        if len(unique) < len(slots):
+            self._cache.batch_select_indices(rows)
+        self._rows, self._mask, self._pos = slots, mask.to(self.device)[rows], pos.to(self.device)[rows, -1] + 1
+        return self._split(out.logits[rows, -1])
+
+    @torch.inference_mode()
+    def decode(self, tokens: Mapping[int, int]) -> dict[int, np.ndarray]:
+        self._compact()
+        x = torch.tensor([[tokens[s]] for s in self._rows], device=self.device)
+        self._mask = torch.cat([self._mask, self._mask.new_ones((len(self._rows), 1))], dim=1)
+        out = self._forward(input_ids=x, attention_mask=self._mask, position_ids=self._pos[:, None],
+                            past_key_values=self._cache, use_cache=True)
+        self._cache = out.past_key_values
+        self._pos = self._pos + 1
+        return self._split(out.logits[:, -1])
+
+    def release(self, slot: int) -> None:
+        self._released.add(slot)
+        if self._released >= set(self._rows):  # the batch is done: drop its cache now
+            self._rows, self._cache, self._released = [], None, set()
+
+    def _compact(self) -> None:
+        if not self._released:
+            return
+        keep = [i for i, s in enumerate(self._rows) if s not in self._released]
+        index = torch.tensor(keep, device=self.device)
+        self._cache.batch_select_indices(index)
+        self._mask, self._pos = self._mask[index], self._pos[index]
+        self._rows = [self._rows[i] for i in keep]
+        self._released = set()
+
+    def _split(self, logits: torch.Tensor) -> dict[int, np.ndarray]:
+        rows = logits.float().cpu().numpy()
+        return {slot: rows[i] for i, slot in enumerate(self._rows)}
+
+    def _forward(self, **kwargs: Any) -> Any:
+        try:
+            return self.model(**kwargs)
+        except (torch.OutOfMemoryError, MemoryError) as exc:
+            raise BatchTooLarge(f"torch ran out of memory with {kwargs['input_ids'].shape[0]} sequences: {exc}") from None
+        except RuntimeError as exc:
+            if "can't allocate memory" not in str(exc) and "out of memory" not in str(exc):
+                raise
+            raise BatchTooLarge(f"torch ran out of memory with {kwargs['input_ids'].shape[0]} sequences") from None
 
 
 def _load_with_gptqmodel(path: Path, device: str, dtype: Any) -> Any:

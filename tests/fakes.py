@@ -43,6 +43,11 @@ class FakeBackend:
             kw["gathered"] = np.take_along_axis(rows, gather, 1)
         return TokenScores(target=target, argmax=rows.argmax(1), **kw)
 
+    def score_batch(self, windows: Sequence[Sequence[int]], *, top_k: int = 0,
+                    gathers: Sequence[np.ndarray | None] | None = None) -> list[TokenScores]:
+        gathers = gathers if gathers is not None else [None] * len(windows)
+        return [self.score(w, top_k=top_k, gather=g) for w, g in zip(windows, gathers)]
+
     def generate(self, reqs: Sequence[GenRequest]) -> list[Generation]:
         out = []
         for r in reqs:

@@ -11,8 +11,6 @@ prompt ids are made once from the source tokenizer and given to every build. Gen
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from typing import Any
 
 from kizami.calib_data.fim import FimTask
 from kizami.runtime.backend import Backend, GenRequest
+from kizami.runtime.metrics.generation import Job, generate_all
 
 __all__ = ["fim_agreement", "MODES", "FimSettings", "fim_exact_match"]
 
@@ -37,67 +36,45 @@ class FimSettings:
 
 
 def fim_exact_match(backend: Backend, tasks: Sequence[FimTask], prompts: Mapping[str, Sequence[Sequence[int]]],
-                    settings: FimSettings = FimSettings(), progress: Callable[[int], None] = lambda _n: None,
+                    settings: FimSettings = FimSettings(), progress: Callable[..., None] = lambda _n: None,
                     journal: Path | None = None, stop_ids: Sequence[int] = ()) -> dict[str, Any]:
     """EM per mode, overall and per language and kind; plus each task's generation for inspection.
 
     Tasks whose prompt does not fit ``max_context`` with room to generate are listed under ``too_long`` and left out
     of the EM (never silently dropped). With a ``journal`` (JSONL), each completion is appended as it is made and a
-    re-run reads it back instead of generating again, so a crash loses at most the task in flight.
+    re-run reads it back instead of generating again, so a crash loses at most one chunk of requests in flight.
     """
     if not backend.caps.fim or not prompts:
         return {"skipped": "no FIM tokens"}
     out: dict[str, Any] = {"settings": {"max_new_tokens": settings.max_new_tokens, "sampled": settings.sampled,
                                         "seed": settings.seed}, "tasks": len(tasks)}
-    done = _read_journal(journal)
-    with open(journal, "a", encoding="utf-8") if journal else contextlib.nullcontext() as fh:
-        for mode, mode_prompts in prompts.items():
-            hits: dict[str, list[bool]] = defaultdict(list)
-            samples, too_long = [], []
-            for i, (task, ids) in enumerate(zip(tasks, mode_prompts)):
-                if len(ids) + settings.max_new_tokens > settings.max_context:
-                    too_long.append(task.name)
-                    progress(1)
-                    continue
-                text = done.get((mode, i, task.name))
-                if text is None:
-                    req = GenRequest(prompt=list(ids), max_new_tokens=settings.max_new_tokens, stop_strings=("\n",),
-                                     stop_ids=tuple(stop_ids),
-                                     temperature=0.2 if settings.sampled else 0.0,
-                                     top_p=0.95 if settings.sampled else 1.0, seed=settings.seed + i)
-                    text = backend.generate([req])[0].text
-                    if fh:
-                        fh.write(json.dumps({"mode": mode, "i": i, "name": task.name, "generated": text},
-                                            ensure_ascii=False) + "\n")
-                        fh.flush()
-                ok = text.strip() == task.canonical_solution.strip()
-                for key in ("all", f"lang:{task.language}", f"kind:{task.kind}"):
-                    hits[key].append(ok)
-                samples.append({"name": task.name, "generated": text, "match": ok})
-                progress(1)
-            if not hits["all"]:
-                out[mode] = {"em": None, "evaluated": 0, "too_long": too_long}
+    jobs = [Job((mode, i, task.name), None if len(ids) + settings.max_new_tokens > settings.max_context else
+                GenRequest(prompt=list(ids), max_new_tokens=settings.max_new_tokens, stop_strings=("\n",),
+                           stop_ids=tuple(stop_ids), temperature=0.2 if settings.sampled else 0.0,
+                           top_p=0.95 if settings.sampled else 1.0, seed=settings.seed + i))
+            for mode, mode_prompts in prompts.items() for i, (task, ids) in enumerate(zip(tasks, mode_prompts))]
+    texts, stats = generate_all(backend, jobs, journal=journal, progress=progress)
+    out["generation"] = stats
+    per_mode = len(tasks)
+    for m, mode in enumerate(prompts):
+        hits: dict[str, list[bool]] = defaultdict(list)
+        samples, too_long = [], []
+        for task, text in zip(tasks, texts[m * per_mode:(m + 1) * per_mode]):
+            if text is None:
+                too_long.append(task.name)
                 continue
-            out[mode] = {"em": sum(hits["all"]) / len(hits["all"]), "evaluated": len(hits["all"]), "too_long": too_long,
-                         "by_language": {k[5:]: sum(v) / len(v) for k, v in sorted(hits.items()) if k.startswith("lang:")},
-                         "by_kind": {k[5:]: sum(v) / len(v) for k, v in sorted(hits.items()) if k.startswith("kind:")},
-                         "generations": samples}
+            ok = text.strip() == task.canonical_solution.strip()
+            for key in ("all", f"lang:{task.language}", f"kind:{task.kind}"):
+                hits[key].append(ok)
+            samples.append({"name": task.name, "generated": text, "match": ok})
+        if not hits["all"]:
+            out[mode] = {"em": None, "evaluated": 0, "too_long": too_long}
+            continue
+        out[mode] = {"em": sum(hits["all"]) / len(hits["all"]), "evaluated": len(hits["all"]), "too_long": too_long,
+                     "by_language": {k[5:]: sum(v) / len(v) for k, v in sorted(hits.items()) if k.startswith("lang:")},
+                     "by_kind": {k[5:]: sum(v) / len(v) for k, v in sorted(hits.items()) if k.startswith("kind:")},
+                     "generations": samples}
     return out
-
-
-def _read_journal(journal: Path | None) -> dict[tuple[str, int, str], str]:
-    """Completions a previous, interrupted pass wrote; a torn last line (killed mid-write) is ignored."""
-    done: dict[tuple[str, int, str], str] = {}
-    if journal is None or not Path(journal).is_file():
-        return done
-    with open(journal, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            try:
-                row = json.loads(line)
-                done[(row["mode"], int(row["i"]), row["name"])] = str(row["generated"])
-            except (ValueError, KeyError, TypeError):
-                continue
-    return done
 
 
 def fim_agreement(fim: dict[str, Any], reference_fim: dict[str, Any]) -> dict[str, float]:

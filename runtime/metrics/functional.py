@@ -19,8 +19,6 @@ reads it back instead of generating again.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import re
 import zlib
@@ -33,7 +31,7 @@ from typing import Any
 from kizami.calib_data.problems import InfillTask, Problem
 from kizami.runtime.backend import Backend, GenRequest
 from kizami.runtime.decoding import first_stop
-from kizami.runtime.metrics.fim import _read_journal
+from kizami.runtime.metrics.generation import Job, generate_all
 from kizami.runtime.sandbox import OUTCOMES, RunResult, SandboxConfig, run_programs
 
 __all__ = ["STOP_SEQUENCES", "GenSettings", "pass_at_k", "wilson_interval", "generate_completions",
@@ -42,7 +40,7 @@ __all__ = ["STOP_SEQUENCES", "GenSettings", "pass_at_k", "wilson_interval", "gen
 
 STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")  # HumanEval's, from its paper and harness
 FimPrompt = Callable[[str, str, str], Sequence[int]]
-Progress = Callable[[int], None]
+Progress = Callable[..., None]  # advance(n) or advance(n, note)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,37 +94,15 @@ def _generate(backend: Backend, jobs: Sequence[tuple[str, int, Sequence[int], tu
               settings: GenSettings, mode: str, journal: Path | None,
               progress: Progress) -> tuple[list[str | None], dict[str, Any]]:
     """One text per job ``(task_id, sample, prompt ids, stop strings)``; None when the prompt is too long."""
-    done = _read_journal(journal)
-    out: list[str | None] = []
-    stats = {"generated": 0, "from_journal": 0, "new_tokens": 0, "seconds": 0.0}
-    with open(journal, "a", encoding="utf-8") if journal else contextlib.nullcontext() as fh:
-        for task_id, sample, ids, stops in jobs:
-            if len(ids) + settings.max_new_tokens > settings.max_context:
-                out.append(None)
-                progress(1)
-                continue
-            text = done.get((mode, sample, task_id))
-            if text is None:
-                req = GenRequest(prompt=list(ids), max_new_tokens=settings.max_new_tokens, stop_strings=stops,
-                                 temperature=settings.temperature if settings.sampled else 0.0,
-                                 top_p=settings.top_p if settings.sampled else 1.0,
-                                 seed=_seed(settings, task_id, sample))
-                gen = backend.generate([req])[0]
-                text = gen.text
-                stats["generated"] += 1
-                stats["new_tokens"] += len(gen.ids)
-                stats["seconds"] += gen.total_s
-                if fh:
-                    fh.write(json.dumps({"mode": mode, "i": sample, "name": task_id, "generated": text},
-                                        ensure_ascii=False) + "\n")
-                    fh.flush()
-            else:
-                stats["from_journal"] += 1
-            hit = first_stop(text, stops)  # a backend that ignores stop strings is cut here too
-            out.append(text if hit is None else text[:hit])
-            progress(1)
-    stats["seconds"] = round(stats["seconds"], 4)
-    return out, stats
+    requests = [Job((mode, sample, task_id), None if len(ids) + settings.max_new_tokens > settings.max_context else
+                    GenRequest(prompt=list(ids), max_new_tokens=settings.max_new_tokens, stop_strings=stops,
+                               temperature=settings.temperature if settings.sampled else 0.0,
+                               top_p=settings.top_p if settings.sampled else 1.0,
+                               seed=_seed(settings, task_id, sample)))
+                for task_id, sample, ids, stops in jobs]
+    texts, stats = generate_all(backend, requests, journal=journal, progress=progress)
+    # a backend that ignores stop strings is cut here too
+    return [t if t is None or (hit := first_stop(t, job[3])) is None else t[:hit] for t, job in zip(texts, jobs)], stats
 
 
 def _prompt_ids(backend: Backend, text: str) -> list[int]:

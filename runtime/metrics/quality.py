@@ -13,7 +13,7 @@ import numpy as np
 
 from kizami.errors import KizamiError
 from kizami.runtime.backend import Backend
-from kizami.runtime.metrics.reference import Reference
+from kizami.runtime.metrics.reference import SCORE_CHUNK, Reference
 
 __all__ = ["kl_with_tail", "summarize", "quality"]
 
@@ -47,22 +47,25 @@ def quality(backend: Backend, ref: Reference, progress: Callable[[int], None] = 
     all_kl, all_agree = [], []
     for domain, dref in ref.domains.items():
         target, kl, agree, tail = [], [], [], []
-        offset = 0
-        for w in ref.windows(domain):
-            rows = w.rows()
-            n = rows.stop - rows.start
-            ids = dref.top_ids[offset:offset + n]
-            s = backend.score(dref.stream[w.start:w.end].tolist(), gather=np.concatenate(
-                [np.zeros((rows.start, ids.shape[1]), np.int64), ids]))
-            target.append(s.target[rows])
-            if s.gathered is None:
-                raise KizamiError(f"backend {backend.name} returned no gathered log-probs")
-            k, t = kl_with_tail(dref.top_lp[offset:offset + n], s.gathered[rows])
-            kl.append(k)
-            tail.append(t)
-            agree.append(s.argmax[rows] == ids[:, 0])
-            offset += n
-            progress(1)
+        windows = ref.windows(domain)
+        offsets = np.cumsum([0, *(w.rows().stop - w.rows().start for w in windows)])
+        for at in range(0, len(windows), SCORE_CHUNK):
+            chunk = list(enumerate(windows))[at:at + SCORE_CHUNK]
+            gathers = []
+            for i, w in chunk:
+                ids = dref.top_ids[offsets[i]:offsets[i + 1]]
+                gathers.append(np.concatenate([np.zeros((w.rows().start, ids.shape[1]), np.int64), ids]))
+            scores = backend.score_batch([dref.stream[w.start:w.end].tolist() for _, w in chunk], gathers=gathers)
+            for (i, w), s in zip(chunk, scores):
+                rows, ids = w.rows(), dref.top_ids[offsets[i]:offsets[i + 1]]
+                target.append(s.target[rows])
+                if s.gathered is None:
+                    raise KizamiError(f"backend {backend.name} returned no gathered log-probs")
+                k, t = kl_with_tail(dref.top_lp[offsets[i]:offsets[i + 1]], s.gathered[rows])
+                kl.append(k)
+                tail.append(t)
+                agree.append(s.argmax[rows] == ids[:, 0])
+            progress(len(chunk))
         target_all, kl_all, agree_all = np.concatenate(target), np.concatenate(kl), np.concatenate(agree)
         ppl[domain] = float(np.exp(-target_all.mean()))
         ref_ppl[domain] = float(np.exp(-dref.target.astype(np.float64).mean()))

@@ -32,6 +32,7 @@ from kizami.errors import KizamiError
 __all__ = ["Window", "plan_windows", "DomainRef", "PackedIds", "Reference"]
 
 FORMAT_VERSION = 1
+SCORE_CHUNK = 16  # windows per ``score_batch`` call (the backend splits them further to fit its memory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,13 +152,15 @@ class Reference:
         for d, ids_in in streams.items():
             stream = np.asarray(ids_in, dtype=np.int32)
             target, ids, lps = [], [], []
-            for w in plan_windows(len(stream), ctx, stride):
-                s = backend.score(stream[w.start:w.end].tolist(), top_k=top_k)
-                rows = w.rows()
-                target.append(s.target[rows])
-                ids.append(s.top_ids[rows])
-                lps.append(s.top_logprobs[rows])
-                progress(1)
+            windows = plan_windows(len(stream), ctx, stride)
+            for at in range(0, len(windows), SCORE_CHUNK):
+                chunk = windows[at:at + SCORE_CHUNK]
+                for w, s in zip(chunk, backend.score_batch([stream[w.start:w.end].tolist() for w in chunk], top_k=top_k)):
+                    rows = w.rows()
+                    target.append(s.target[rows])
+                    ids.append(s.top_ids[rows])
+                    lps.append(s.top_logprobs[rows])
+                progress(len(chunk))
             domains[d] = DomainRef(texts[d], stream, np.concatenate(target).astype(np.float32),
                                    np.concatenate(ids).astype(np.int32), np.concatenate(lps).astype(np.float32))
         return cls(ctx=ctx, stride=stride, top_k=top_k, domains=domains, fim_tasks=fim_tasks,

@@ -103,7 +103,10 @@ class _Crash(Exception):
     pass
 
 
-def test_fim_journal_resumes_after_a_crash_losing_only_the_task_in_flight(tmp_path) -> None:
+def test_fim_journal_resumes_after_a_crash_losing_only_the_chunk_in_flight(tmp_path, monkeypatch) -> None:
+    from kizami.runtime.metrics import generation
+
+    monkeypatch.setattr(generation, "CHUNK", 4)  # 24 completions in 6 generate calls
     tasks = [FimTask(f"t{i}", "python", "p", "s", "ab") for i in range(12)]
     prompts = {"psm": [[i % 10, 3] for i in range(12)], "spm": [[3, i % 10] for i in range(12)]}
     whole = fim_exact_match(FakeBackend(random_logp(10, 1)), tasks, prompts)
@@ -113,23 +116,25 @@ def test_fim_journal_resumes_after_a_crash_losing_only_the_task_in_flight(tmp_pa
 
         def __init__(self, die_at: int) -> None:
             super().__init__(random_logp(10, 1))
-            self.calls, self.die_at = 0, die_at
+            self.calls, self.asked, self.die_at = 0, 0, die_at
 
         def generate(self, reqs):
             self.calls += 1
             if self.calls == self.die_at:
                 raise _Crash
+            self.asked += len(reqs)
             return super().generate(reqs)
 
     journal = tmp_path / "fim.jsonl"
     with pytest.raises(_Crash):
-        fim_exact_match(Dying(die_at=16), tasks, prompts, journal=journal)  # dies in spm, task 4
+        fim_exact_match(Dying(die_at=5), tasks, prompts, journal=journal)  # dies in spm, on tasks 4-7
     with open(journal, "a") as fh:
         fh.write('{"mode": "spm", "i": 4, "name": "t4", "gen')  # torn line: killed mid-write
     resumed = Dying(die_at=0)
     again = fim_exact_match(resumed, tasks, prompts, journal=journal)
-    assert resumed.calls == 24 - 15  # only the task in flight and those after it were generated again
-    assert again == whole
+    assert resumed.asked == 24 - 16  # only the chunk in flight and those after it were generated again
+    assert again["generation"]["from_journal"] == 16 and whole["generation"]["generated"] == 24
+    assert {k: v for k, v in again.items() if k != "generation"} == {k: v for k, v in whole.items() if k != "generation"}
 
 
 def test_fim_without_fim_tokens_is_skipped_not_crashed() -> None:
