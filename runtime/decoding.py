@@ -26,7 +26,7 @@ import numpy as np
 from kizami.errors import KizamiError
 from kizami.runtime.backend import Generation, GenRequest
 
-__all__ = ["pick_token", "first_stop", "Decoder", "BatchTooLarge", "run_generations", "run_generation",
+__all__ = ["pick_token", "first_stop", "Decoder", "BatchRetry", "run_generations", "run_generation",
            "auto_batch_size", "available_memory", "MAX_AUTO_BATCH"]
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 MAX_AUTO_BATCH = 16  # beyond this, CPU decoding turns compute-bound: more sequences no longer come free
 
 
-class BatchTooLarge(KizamiError):
-    """An engine ran out of memory for the sequences it was given; the loop retries with half as many."""
+class BatchRetry(KizamiError):
+    """The engine cannot run this many sequences at once (out of memory, or a batched path that cannot follow
+    kizami's token picks); the loop retries the sequences in flight with half as many slots."""
 
 
 class Decoder(Protocol):
@@ -114,7 +115,7 @@ def run_generations(reqs: Sequence[GenRequest], decoder_for: Callable[[int], Dec
                     decode: Callable[[list[int]], str], stop_ids: Collection[int]) -> list[Generation]:
     """Every request through ``decoder_for(capacity)``'s slots, in one answer per request, in order.
 
-    When the engine reports ``BatchTooLarge``, the requests in flight start over with half as many slots (their seeds
+    When the engine reports ``BatchRetry``, the requests in flight start over with half as many slots (their seeds
     make a restarted sample the same sample)."""
     out: list[Generation | None] = [None] * len(reqs)
     pending = deque(i for i, r in enumerate(reqs) if r.max_new_tokens > 0)
@@ -125,7 +126,7 @@ def run_generations(reqs: Sequence[GenRequest], decoder_for: Callable[[int], Dec
         decoder = decoder_for(capacity)
         try:
             _drain(reqs, pending, decoder, out, decode, set(stop_ids))
-        except BatchTooLarge as exc:
+        except BatchRetry as exc:
             if capacity <= 1:
                 raise
             capacity = max(1, capacity // 2)
@@ -164,7 +165,7 @@ def _drain(reqs: Sequence[GenRequest], pending: deque[int], decoder: Decoder, ou
                 free.append(slot)
             if feed:
                 logits |= decoder.decode(feed)
-    except BatchTooLarge:
+    except BatchRetry:
         restart = sorted([*pending, *(run.index for run in running.values())])  # in the order they were asked for
         pending.clear()
         pending.extend(restart)

@@ -22,7 +22,7 @@ from kizami.errors import BackendUnavailable, KizamiError
 from kizami.fim_dialects import detect
 from kizami.gguf_header import gguf_file, read_metadata
 from kizami.runtime.backend import STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
-from kizami.runtime.decoding import BatchTooLarge, auto_batch_size, available_memory, run_generations
+from kizami.runtime.decoding import BatchRetry, auto_batch_size, available_memory, run_generations
 from kizami.runtime.memory import peak_rss_mib, reset_peak_rss
 
 __all__ = ["LlamaCppBackend"]
@@ -196,7 +196,7 @@ class _LlamaCppDecoder:
         try:
             self._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
         except ValueError:
-            raise BatchTooLarge(f"llama.cpp could not make a context for {capacity} sequences of {per_sequence} "
+            raise BatchRetry(f"llama.cpp could not make a context for {capacity} sequences of {per_sequence} "
                                 "tokens") from None
         self._batch = _internals.LlamaBatch(n_tokens=N_BATCH, embd=0, n_seq_max=1, verbose=False)
         self._pos: dict[int, int] = {}
@@ -241,7 +241,7 @@ class _LlamaCppDecoder:
             b.n_tokens = len(chunk)
             code = self._lib.llama_decode(self._ctx.ctx, b)
             if code == 1:  # no room in the KV cache for this batch
-                raise BatchTooLarge(f"llama.cpp's KV cache is full with {len(self._pos)} sequences")
+                raise BatchRetry(f"llama.cpp's KV cache is full with {len(self._pos)} sequences")
             if code != 0:
                 raise KizamiError(f"llama_decode failed (code {code})")
             for i, (slot, _pos, _tok, want) in enumerate(chunk):

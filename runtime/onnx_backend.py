@@ -18,7 +18,7 @@ import numpy as np
 from kizami.errors import BackendUnavailable, KizamiError
 from kizami.fim_dialects import detect
 from kizami.runtime.backend import STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
-from kizami.runtime.decoding import BatchTooLarge, auto_batch_size, available_memory, run_generations
+from kizami.runtime.decoding import BatchRetry, auto_batch_size, available_memory, run_generations
 from kizami.runtime.memory import peak_rss_mib, reset_peak_rss
 
 __all__ = ["OnnxBackend"]
@@ -76,7 +76,7 @@ class OnnxBackend:
             return self._og.Generator(self.model, params)
         except RuntimeError as exc:
             if batch_size > 1 and "alloc" in str(exc).lower():
-                raise BatchTooLarge(f"onnxruntime could not allocate {batch_size} sequences of {max_length} tokens") from None
+                raise BatchRetry(f"onnxruntime could not allocate {batch_size} sequences of {max_length} tokens") from None
             raise
 
     def token_id(self, token: str) -> int | None:
@@ -127,7 +127,15 @@ class OnnxBackend:
         def decode(ids: list[int]) -> str:
             return self.tokenizer.decode(np.asarray(ids, dtype=np.int32))
 
-        return run_generations(reqs, lambda n: _OnnxDecoder(self, n, max_new), capacity, decode=decode, stop_ids=stop_ids)
+        # a batched generator ends a row at an end token: requests that must run past one go one at a time
+        batched = [i for i, r in enumerate(reqs) if not r.ignore_stops]
+        alone = [i for i in range(len(reqs)) if i not in set(batched)]
+        out: dict[int, Generation] = {}
+        for group, n in ((batched, capacity), (alone, 1)):
+            gens = run_generations([reqs[i] for i in group], lambda k: _OnnxDecoder(self, k, max_new), n,
+                                   decode=decode, stop_ids=stop_ids)
+            out |= dict(zip(group, gens))
+        return [out[i] for i in range(len(reqs))]
 
     def reset_memory(self) -> None:
         reset_peak_rss()
@@ -141,9 +149,13 @@ class OnnxBackend:
 
 
 class _OnnxDecoder:
-    """Up to ``capacity`` sequences in one onnxruntime-genai generator (``batch_size``): prompts left-padded with the
-    build's pad id, which the generator masks out; kizami picks the tokens and appends one column a step. The
-    generator's rows are fixed, so a finished row is fed the pad id until the batch ends."""
+    """Up to ``capacity`` sequences in one onnxruntime-genai generator (``batch_size``).
+
+    A generator holding several sequences takes tokens from outside only once (the prompts, right-padded with the
+    build's pad id: it attends to each row's real length, measured equal to a batch of one); after that its own search
+    appends the next tokens. So kizami reads each step's logits (``get_logits``), picks its tokens, and hands the
+    generator logits that leave it only those picks (``set_logits``) before it appends them. A sequence that must run
+    past an end token (``ignore_stops``) would be ended by the generator: it runs alone, fed with ``append_tokens``."""
 
     continuous = False
 
@@ -159,22 +171,30 @@ class _OnnxDecoder:
         width = max(len(p) for p in prompts.values())
         ids = np.full((len(self._rows), width), b.pad_id, dtype=np.int32)
         for row, slot in enumerate(self._rows):
-            ids[row, width - len(prompts[slot]):] = prompts[slot]
+            ids[row, :len(prompts[slot])] = prompts[slot]
         # a prompt that leaves no room fails here with the context length in the message
         self._gen = b._generator(max(width + 1, min(width + self._max_new, b.context_length)), len(self._rows))
-        self._gen.append_tokens(ids)
-        return self._last({s: 0 for s in self._rows})
+        self._gen.append_tokens(ids if self.capacity > 1 else ids[0])
+        return self._logits(prompts)
 
     def decode(self, tokens: Mapping[int, int]) -> dict[int, np.ndarray]:
-        column = np.asarray([[tokens.get(s, self._backend.pad_id)] for s in self._rows], dtype=np.int32)
-        self._gen.append_tokens(column)
-        return self._last(tokens)
+        if self.capacity == 1:
+            self._gen.append_tokens(np.asarray([tokens[self._rows[0]]], dtype=np.int32))
+            return self._logits(tokens)
+        current = self._gen.get_logits()
+        forced = np.full(current.shape, -1e4, dtype=current.dtype)
+        for row, slot in enumerate(self._rows):  # a finished row takes the pad id (the generator has ended it too)
+            forced.reshape(len(self._rows), -1)[row, tokens.get(slot, self._backend.pad_id)] = 0
+        self._gen.set_logits(forced)
+        self._gen.generate_next_token()
+        return self._logits(tokens)
 
     def release(self, slot: int) -> None:
         self._released.add(slot)
         if self._released >= set(self._rows):
             self._gen, self._rows, self._released = None, [], set()
 
-    def _last(self, wanted: Mapping[int, int]) -> dict[int, np.ndarray]:
-        logits = self._gen.get_output("logits")[:, -1].astype(np.float32)
-        return {s: logits[row] for row, s in enumerate(self._rows) if s in wanted}
+    def _logits(self, wanted: Mapping[int, Any]) -> dict[int, np.ndarray]:
+        # get_logits runs the model on what was appended and gives each row's last real position
+        rows = self._gen.get_logits().reshape(len(self._rows), -1).astype(np.float32)
+        return {s: rows[row] for row, s in enumerate(self._rows) if s in wanted}

@@ -17,7 +17,7 @@ from kizami.checkpoint import check_hf_dir, read_config
 from kizami.errors import KizamiError
 from kizami.fim_dialects import detect
 from kizami.runtime.backend import STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
-from kizami.runtime.decoding import BatchTooLarge, auto_batch_size, available_memory, run_generations
+from kizami.runtime.decoding import BatchRetry, auto_batch_size, available_memory, run_generations
 from kizami.runtime.memory import peak_rss_mib, reset_peak_rss
 from kizami.tokenizer import load_tokenizer, quiet_transformers
 
@@ -256,11 +256,11 @@ class _TorchDecoder:
         try:
             return self.model(**kwargs)
         except (torch.OutOfMemoryError, MemoryError) as exc:
-            raise BatchTooLarge(f"torch ran out of memory with {kwargs['input_ids'].shape[0]} sequences: {exc}") from None
+            raise BatchRetry(f"torch ran out of memory with {kwargs['input_ids'].shape[0]} sequences: {exc}") from None
         except RuntimeError as exc:
             if "can't allocate memory" not in str(exc) and "out of memory" not in str(exc):
                 raise
-            raise BatchTooLarge(f"torch ran out of memory with {kwargs['input_ids'].shape[0]} sequences") from None
+            raise BatchRetry(f"torch ran out of memory with {kwargs['input_ids'].shape[0]} sequences") from None
 
 
 def _load_with_gptqmodel(path: Path, device: str, dtype: Any) -> Any:

@@ -146,3 +146,10 @@ def test_llama_cpp_backend_holds_one_context_and_reopening_changes_nothing(gguf_
         assert len(gen1.ids) == 12 and gen1.ids == gen2.ids
     finally:
         backend.close()
+
+
+def test_batched_generation_and_scoring_equal_one_at_a_time(gguf_builds: dict[str, Path]) -> None:
+    from kizami.runtime import open_build
+    from tests.batching import check_batching
+
+    check_batching(open_build(gguf_builds["q8_0"], threads=2), sampled_differing=1)

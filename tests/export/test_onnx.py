@@ -209,3 +209,10 @@ def test_bad_input_fails_clearly_and_leaves_nothing(tmp_path: Path, standin: Pat
         export_onnx(broken, out / "b", ONNXConfig(precision="fp32"))
     assert "\n" not in str(err.value)
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_batched_generation_and_scoring_equal_one_at_a_time(onnx_builds: dict[str, Path]) -> None:
+    from kizami.runtime import open_build
+    from tests.batching import check_batching
+
+    check_batching(open_build(onnx_builds["int4"], threads=2))

@@ -178,3 +178,10 @@ def test_pickle_weights_need_opting_in_and_never_run_code(standin: Path, tmp_pat
     with pytest.raises(KizamiError, match="weights_only loader refused them"):
         open_build(tmp_path / "hostile", threads=2, allow_pickle=True)
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_batched_generation_and_scoring_equal_one_at_a_time(standin: Path) -> None:
+    from kizami.runtime import open_build
+    from tests.batching import check_batching
+
+    check_batching(open_build(standin, threads=2))
