@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 MODEL_NAME = "kizami"
 KizamiLM: type  # made on first access (module __getattr__ below): importing kizami.lm_eval needs no lm-eval
 _BOS = ("<|begin_of_text|>", "<s>", "<|endoftext|>")
+_CHUNK = 64  # requests per backend call (the backend batches within it)
 
 
 def load_lm_eval() -> Any:
@@ -60,14 +61,17 @@ class _KizamiLM:
 
     def __init__(self, pretrained: str | Path | None = None, *, backend: Backend | None = None, device: str = "cpu",
                  threads: int | None = None, engine: str | None = None, max_length: int = 2048, add_bos: bool = True,
-                 max_gen_toks: int = 256, **_ignored: Any) -> None:
+                 max_gen_toks: int = 256, batch_size: int | str = 0, **_ignored: Any) -> None:
         super().__init__()
         if backend is None:
             if pretrained is None:
                 raise KizamiError("KizamiLM needs a build: model_args='pretrained=PATH' (a kizami build or HF folder)")
             from kizami.runtime import open_build
 
-            backend = open_build(Path(pretrained), device=device, threads=int(threads) if threads else None, backend=engine)
+            # lm-eval's "auto" batch size is kizami's automatic one (0: as many as fit)
+            batch = int(batch_size) if str(batch_size).isdigit() else 0
+            backend = open_build(Path(pretrained), device=device, threads=int(threads) if threads else None,
+                                 backend=engine, **({"batch_size": batch} if batch else {}))
         self.backend = backend
         self.max_length = int(max_length)
         self.max_gen_toks = int(max_gen_toks)
@@ -81,7 +85,7 @@ class _KizamiLM:
     @classmethod
     def create_from_arg_string(cls, arg_string: str, additional_config: dict[str, Any] | None = None) -> Any:
         args: dict[str, Any] = dict(kv.split("=", 1) for kv in arg_string.split(",") if kv)
-        extra = {k: v for k, v in (additional_config or {}).items() if v is not None and k in ("device",)}
+        extra = {k: v for k, v in (additional_config or {}).items() if v is not None and k in ("device", "batch_size")}
         return cls(**args, **extra)
 
     # -- helpers ------------------------------------------------------------------------------------------------
@@ -101,28 +105,32 @@ class _KizamiLM:
         ctx = self._encode(context)
         return self._prefix() + whole[:len(ctx)], whole[len(ctx):]
 
-    def _logprob(self, context: list[int], continuation: list[int]) -> tuple[float, bool]:
-        if not continuation:
-            return 0.0, True
-        ids = (context + continuation)[-(self.max_length + 1):]
-        if len(ids) < 2:
-            raise KizamiError("a loglikelihood needs a context token: use add_bos=True or give a context")
-        scores = self.backend.score(ids)
-        n = len(continuation)
-        target, argmax = scores.target[-n:], scores.argmax[-n:]
-        return float(target.astype("float64").sum()), bool((argmax == ids[-n:]).all())
+    def _logprobs(self, pairs: Sequence[tuple[list[int], list[int]]]) -> list[tuple[float, bool]]:
+        """Sum of the continuation's log-probs and whether it is the greedy continuation, for each (context,
+        continuation); the windows go to the backend in batches."""
+        windows = []
+        for context, continuation in pairs:
+            ids = (context + continuation)[-(self.max_length + 1):]
+            if continuation and len(ids) < 2:
+                raise KizamiError("a loglikelihood needs a context token: use add_bos=True or give a context")
+            windows.append(ids)
+        scored = [i for i, (_ctx, cont) in enumerate(pairs) if cont]
+        out = [(0.0, True)] * len(pairs)
+        for at in range(0, len(scored), _CHUNK):
+            chunk = scored[at:at + _CHUNK]
+            for i, scores in zip(chunk, self.backend.score_batch([windows[i] for i in chunk])):
+                n = len(pairs[i][1])
+                target, argmax = scores.target[-n:], scores.argmax[-n:]
+                out[i] = (float(target.astype("float64").sum()), bool((argmax == windows[i][-n:]).all()))
+        return out
 
     # -- lm-eval's three requests -------------------------------------------------------------------------------
     def loglikelihood(self, requests: Sequence[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
-        out = []
+        pairs = []
         for req in requests:
             context, continuation = req.args[0], req.args[1]
-            if context:
-                ctx, cont = self._pair(context, continuation)
-            else:
-                ctx, cont = self._prefix(), self._encode(continuation)
-            out.append(self._logprob(ctx, cont))
-        return out
+            pairs.append(self._pair(context, continuation) if context else (self._prefix(), self._encode(continuation)))
+        return self._logprobs(pairs)
 
     def loglikelihood_rolling(self, requests: Sequence[Any], disable_tqdm: bool = False) -> list[float]:
         utils = load_lm_eval().utils
@@ -132,18 +140,15 @@ class _KizamiLM:
             prefix = self.bos if self.add_bos and self.bos is not None else (ids[0] if ids else 0)
             if not (self.add_bos and self.bos is not None):
                 ids = ids[1:]  # the first token has nothing to condition on
-            total = 0.0
-            for window in utils.get_rolling_token_windows(ids, prefix_token=prefix, max_seq_len=self.max_length,
-                                                          context_len=1):
-                ctx, cont = utils.make_disjoint_window(window)
-                total += self._logprob(list(ctx), list(cont))[0]
-            out.append(total)
+            windows = [utils.make_disjoint_window(w) for w in utils.get_rolling_token_windows(
+                ids, prefix_token=prefix, max_seq_len=self.max_length, context_len=1)]
+            out.append(sum(lp for lp, _greedy in self._logprobs([(list(c), list(t)) for c, t in windows])))
         return out
 
     def generate_until(self, requests: Sequence[Any], disable_tqdm: bool = False) -> list[str]:
         from kizami.runtime.backend import GenRequest
 
-        out = []
+        gens = []
         for req in requests:
             context, kwargs = req.args[0], dict(req.args[1] or {})
             until = kwargs.get("until") or []
@@ -153,8 +158,8 @@ class _KizamiLM:
             gen = GenRequest(prompt=prompt, max_new_tokens=int(kwargs.get("max_gen_toks", self.max_gen_toks)),
                              stop_strings=tuple(until), temperature=float(kwargs.get("temperature", 0.0)) if sampled else 0.0,
                              top_p=float(kwargs.get("top_p", 1.0)) if sampled else 1.0)
-            out.append(self.backend.generate([gen])[0].text)
-        return out
+            gens.append(gen)
+        return [g.text for at in range(0, len(gens), _CHUNK) for g in self.backend.generate(gens[at:at + _CHUNK])]
 
 
 def _make_class() -> type:

@@ -1,7 +1,8 @@
 """The llama.cpp toolchain from one pinned source: the llama-cpp-python source archive.
 
 From that archive kizami takes llama.cpp's converter (``convert_hf_to_gguf.py`` with its own ``gguf-py``) and builds
-the tools ``llama-quantize``, ``llama-imatrix``, ``llama-perplexity``, ``llama-bench``, ``llama-gguf-split`` and
+the tools ``llama-quantize``, ``llama-imatrix``, ``llama-perplexity``, ``llama-bench``, ``llama-batched-bench`` (the
+engine's own batched throughput, a benchmark's yardstick), ``llama-gguf-split`` and
 ``llama-server`` (without its web UI: nothing is downloaded) into a cache folder. A user
 with a llama.cpp checkout of their own sets ``KIZAMI_LLAMA_CPP`` to it instead.
 """
@@ -26,7 +27,8 @@ __all__ = ["LLAMA_CPP_PYTHON_VERSION", "TOOLS", "Toolchain", "cache_dir", "find"
 log = logging.getLogger(__name__)
 
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
-TOOLS = ("llama-quantize", "llama-imatrix", "llama-perplexity", "llama-bench", "llama-gguf-split", "llama-server")
+TOOLS = ("llama-quantize", "llama-imatrix", "llama-perplexity", "llama-bench", "llama-batched-bench", "llama-gguf-split",
+         "llama-server")
 # Intel AMX tiles: -march=native turns on ggml's AMX kernels where the CPU reports AMX, but a virtual machine may
 # report it without letting a process use the tiles (seen here: every matmul segfaults). The kernels only help a
 # few quantization types, so kizami builds without them. setup.sh passes the same flags to the Python bindings.
