@@ -12,10 +12,11 @@ from kizami.runtime.result import EvalResult
 if TYPE_CHECKING:
     from kizami.pipeline import RunSummary
 
-__all__ = ["COLUMNS", "result_row", "verdict", "gate_failures", "eval_table", "markdown_report", "result_details"]
+__all__ = ["COLUMNS", "result_row", "verdict", "gate_failures", "eval_table", "markdown_report", "result_details",
+           "schedule_rows", "schedule_summary", "schedule_section"]
 
 COLUMNS = ("build", "format", "size MiB", "bits/w", "PPL code", "PPL ja", "PPL en", "KLD", "top-1",
-           "FIM PSM", "FIM SPM", "FIM = bf16", "pass@1", "HE = bf16", "prefill tok/s", "decode tok/s", "peak MiB",
+           "FIM PSM", "FIM SPM", "FIM = bf16", "pass@1", "HE = bf16", "prefill tok/s", "decode tok/s", "batch tok/s", "peak MiB",
            "tok parity")
 
 
@@ -49,7 +50,7 @@ def result_row(result: EvalResult, label: str = "") -> list[str]:
         _num(result.kld, ".5f"), _num(result.top1, ".3f"),
         fim_cell("psm"), fim_cell("spm"), _num(result.fim_agreement, ".0%"), _pass1(result),
         _num((result.humaneval or {}).get("agreement"), ".0%"),
-        _num(result.prefill_tok_s, ".0f"), _num(result.decode_tok_s, ".1f"),
+        _num(result.prefill_tok_s, ".0f"), _num(result.decode_tok_s, ".1f"), _num(result.batch_tok_s, ".1f"),
         _num(result.peak_mib, ".0f"), _num(result.parity, ".0%"),
     ]
 
@@ -110,6 +111,7 @@ def markdown_report(summary: RunSummary) -> str:
         out += [_md_table(["build", *langs], rows), ""]
     out += long_context_section(results)
     out += mixed_section(results)
+    out += schedule_section(summary.schedule)
     any_result = next(iter(results.values()), None)
     env = any_result.environment if any_result else {}
     settings = any_result.settings if any_result else {}
@@ -123,6 +125,29 @@ def markdown_report(summary: RunSummary) -> str:
             f"- machine: {env.get('machine')} · {env.get('device')} · CPU features {' '.join(env.get('cpu_features', []))}",
             "- versions: " + ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items())]
     return "\n".join(out)
+
+
+def schedule_rows(schedule: dict[str, Any]) -> list[list[str]]:
+    """Each step of the run: where it ran, when it started (s after the run began), its wall time, its attempts."""
+    return [[t["task"], t["node"], f"{t['start_s']:.1f}", f"{t['wall_s']:.1f}", str(t.get("attempts", 1))]
+            for t in schedule.get("tasks", [])]
+
+
+def schedule_summary(schedule: dict[str, Any]) -> str:
+    return (f"{schedule.get('executor')} run on {len(schedule.get('nodes', []))} node(s): "
+            f"{schedule.get('run_wall_s', 0):.1f} s of wall time for {schedule.get('sum_of_steps_s', 0):.1f} s of steps "
+            f"(saved {schedule.get('saved_s', 0):.1f} s); critical path {schedule.get('critical_path_s', 0):.1f} s "
+            f"({' → '.join(schedule.get('critical_path', []))})")
+
+
+SCHEDULE_COLUMNS = ["step", "node", "start s", "wall s", "attempts"]
+
+
+def schedule_section(schedule: dict[str, Any]) -> list[str]:
+    if not schedule:
+        return []
+    return ["## Where each step ran", "", schedule_summary(schedule) + ".", "",
+            _md_table(SCHEDULE_COLUMNS, schedule_rows(schedule)), ""]
 
 
 def long_context_rows(results: dict[str, EvalResult]) -> tuple[list[str], list[list[str]]]:
@@ -186,6 +211,8 @@ def result_details(result: EvalResult) -> Table:
         table.add_row("prefill tok/s", f"{sp['prefill_tok_s']['median']:.0f} ({sp['prefill_tok_s']['min']:.0f}–{sp['prefill_tok_s']['max']:.0f})")
         table.add_row("decode tok/s", f"{sp['decode_tok_s']['median']:.1f} ({sp['decode_tok_s']['min']:.1f}–{sp['decode_tok_s']['max']:.1f})")
         table.add_row("TTFT", f"{sp['ttft_s']['median'] * 1000:.0f} ms · {sp['threads']} threads")
+        if (b := sp.get("batched")) is not None:
+            table.add_row(f"tok/s, {b['batch']} at once", f"{b['tok_s']['median']:.1f} ({b['tok_s']['min']:.1f}–{b['tok_s']['max']:.1f})")
         for k, v in sp["memory"].items():
             table.add_row(k.replace("_", " "), f"{v:.0f}")
     if result.size:

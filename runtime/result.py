@@ -123,6 +123,11 @@ class EvalResult:
         return _num(_get(self.speed, "decode_tok_s", "median"))
 
     @property
+    def batch_tok_s(self) -> float | None:
+        """Generated tokens/s with ``speed.batch`` sequences decoded at once (the evaluation's throughput)."""
+        return _num(_get(self.speed, "batched", "tok_s", "median"))
+
+    @property
     def peak_mib(self) -> float | None:
         return _num(next(iter((_get(self.speed, "memory") or {}).values()), None))
 
