@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -286,7 +285,7 @@ class _Exporter:
             raise KizamiError(f"llama.cpp's converter is missing ({self.chain.converter}); run `kizami toolchain build`")
         self.progress(f"converting to GGUF {cfg.base}")
         m = manifest.Manifest(format="gguf", parameters=params, source=self.source)
-        with manifest.staged_build(dest, m, overwrite=True) as stage, tempfile.TemporaryDirectory() as tmp:
+        with manifest.staged_build(dest, m, overwrite=True) as stage, manifest.scratch("gguf") as tmp:
             target = stage / self.file_name(cfg.base)
             cmd = [sys.executable, "-m", "kizami.export._gguf_convert", "--llama-cpp", str(self.chain.root),
                    "--pre", pre or "", "--kv", json.dumps({**specials, **self._strings()}), "--", str(self.model), "--outtype", cfg.base,
@@ -341,7 +340,7 @@ class _Exporter:
         if not manifest.is_current(dest, params):
             self.progress(f"importance matrix from {calibration['id']}")
             m = manifest.Manifest(format="imatrix", parameters=params, source=self.source, calibration=calibration)
-            with manifest.staged_build(dest, m, overwrite=True) as stage, tempfile.TemporaryDirectory() as tmp:
+            with manifest.staged_build(dest, m, overwrite=True) as stage, manifest.scratch("gguf") as tmp:
                 text = Path(tmp) / f"{calibration['id']}.txt"  # the file name becomes the dataset id in GGUF
                 shutil.copy(calib_dir / "calib.txt", text)
                 run_engine([str(self.chain.tool("llama-imatrix")), "-m", str(sorted(base.glob("*.gguf"))[0]), "-f", text.name,
@@ -371,7 +370,7 @@ class _Exporter:
         self.progress(f"quantizing {stem.upper()}" + (" with imatrix" if use else ""))
         calibration = manifest.load(use.parent).calibration if use and (use.parent / manifest.MANIFEST_NAME).is_file() else None
         m = manifest.Manifest(format="gguf", parameters=params, source=self.source, calibration=calibration)
-        with manifest.staged_build(dest, m, overwrite=True) as stage, tempfile.TemporaryDirectory() as tmp:
+        with manifest.staged_build(dest, m, overwrite=True) as stage, manifest.scratch("gguf") as tmp:
             target = stage / self.file_name(stem)
             cmd = [str(self.chain.tool("llama-quantize"))]
             if use:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -176,7 +175,7 @@ def export_onnx(model: Path, out: Path, cfg: ONNXConfig = ONNXConfig(), *,
     progress(f"building ONNX {cfg.precision} for {cfg.target}")
     extra: dict[str, Any] = {}
     m = manifest.Manifest(format="onnx", parameters=params, source=source, extra=extra)
-    with manifest.staged_build(out, m, overwrite=True) as stage, tempfile.TemporaryDirectory(prefix="kizami-onnx-") as tmp:
+    with manifest.staged_build(out, m, overwrite=True) as stage, manifest.scratch("onnx") as tmp:
         _run_builder(_builder_command(builder_input, stage, Path(tmp) / "cache", cfg), Path(tmp), progress,
                      int(read_config(model).get("num_hidden_layers") or 0))
         finish_hf_folder(model, stage)

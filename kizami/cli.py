@@ -157,6 +157,9 @@ def _ints(text: str, option: str) -> tuple[int, ...]:
 def run(
     recipe: Annotated[Optional[Path], typer.Argument(help="A run recipe (.toml). Default: the built-in tiny-fcj demo.")] = None,
     fail_fast: Annotated[bool, typer.Option(help="Stop at the first failed build instead of reporting it.")] = False,
+    ray: Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS", help="Run the steps as tasks on the Ray "
+                                               "cluster at ADDRESS (`auto` or HOST:PORT); `out` must be on storage "
+                                               "every node sees (docs/scale.md).")] = None,
 ) -> None:
     """Make every build of a recipe, evaluate each against bf16, check the gates, and write the report.
 
@@ -177,7 +180,7 @@ def run(
 
     try:
         with progress_bars() as progress:
-            summary = run_pipeline(spec, progress=progress, status=status, fail_fast=fail_fast)
+            summary = run_pipeline(spec, progress=progress, status=status, fail_fast=fail_fast, ray=ray)
     except KeyboardInterrupt:
         kept = ", ".join(finished_steps(run_out(spec))) or "nothing yet"
         err_console.print(f"[yellow]interrupted[/] while {escape(steps[-1]) if steps else 'starting'}; nothing "

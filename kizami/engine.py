@@ -7,8 +7,10 @@ output goes to the debug log (``kizami -v``).
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from kizami.errors import KizamiError
 
-__all__ = ["EngineError", "counted_lines", "last_error", "run_engine"]
+__all__ = ["EngineError", "counted_lines", "die_with_parent", "last_error", "run_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,24 @@ def last_error(output: str, limit: int = 400) -> str:
     return (errors or lines or [""])[-1][:limit]
 
 
+def _prctl() -> Callable[..., int] | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+_PRCTL = _prctl()
+
+
+def die_with_parent() -> None:
+    """A ``preexec_fn``: the kernel kills the engine when the process that started it dies, however it dies (a Ray
+    worker killed by ``ray.cancel(force=True)``, SIGKILL, the OOM killer), so no engine goes on writing for a run that
+    is gone. Linux's ``PR_SET_PDEATHSIG``; elsewhere nothing."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 def run_engine(cmd: Sequence[str], what: str, *, cwd: Path | str | None = None, env: Mapping[str, str] | None = None,
                hints: Mapping[str, str] | None = None, on_line: Callable[[str], None] | None = None) -> str:
     """Run ``cmd``; return its output, or raise ``EngineError`` quoting its error. ``hints`` maps a fragment of the
@@ -40,11 +60,12 @@ def run_engine(cmd: Sequence[str], what: str, *, cwd: Path | str | None = None, 
     log.info("$ %s", " ".join(map(str, cmd)))
     if on_line is None:
         proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, errors="replace", cwd=cwd,
-                              env=dict(env) if env is not None else None)
+                              env=dict(env) if env is not None else None, preexec_fn=die_with_parent)
     else:
         lines: list[str] = []
         with subprocess.Popen(list(map(str, cmd)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              errors="replace", cwd=cwd, env=dict(env) if env is not None else None) as child:
+                              errors="replace", cwd=cwd, env=dict(env) if env is not None else None,
+                              preexec_fn=die_with_parent) as child:
             assert child.stdout is not None
             try:
                 for line in child.stdout:

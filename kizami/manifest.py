@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -33,6 +34,7 @@ __all__ = [
     "staged_build",
     "check_free_space",
     "remove_dead_stages",
+    "scratch",
     "staging",
     "write_atomic",
     "is_current",
@@ -167,18 +169,46 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _dead(pid: str) -> bool:
+    """Whether the process ``pid`` (digits, from a folder's name) no longer runs on this machine."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's live process
+        return False
+    return False
+
+
 def remove_dead_stages(out: Path) -> None:
-    """Staging folders for ``out`` left by a process that no longer runs (killed, crashed) are never resumed from."""
+    """Staging folders for ``out`` left by a process that no longer runs (killed, crashed) are never resumed from.
+
+    The pid is looked up on this machine: in a Ray run another node's attempt at the same step is only ever started
+    after Ray has seen the earlier one die, so a stage in a shared ``out`` whose pid is not running here is dead."""
     for stage in out.parent.glob(f"{_STAGING_PREFIX}{out.name}-*"):
-        pid = stage.name.rsplit("-", 1)[-1]
-        if not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+        if _dead(stage.name.rsplit("-", 1)[-1]):
             shutil.rmtree(stage, ignore_errors=True)
-        except PermissionError:  # another user's live process
-            pass
+
+
+@contextlib.contextmanager
+def scratch(what: str) -> Iterator[Path]:
+    """A temporary folder ``$TMPDIR/kizami-WHAT-PID-XXXX`` (offload folders, engine work files), removed when the block
+    ends. A process killed by SIGKILL (or SIGTERM where Python's cleanup does not run: a Ray worker, an OOM kill)
+    cannot remove its own; the next ``scratch`` of the same kind on this machine removes those whose process is gone
+    (gigabytes at 8B: GPTQ/AWQ's offloaded layers)."""
+    if not what.isalnum():
+        raise ValueError(f"scratch kind {what!r} must be letters and digits")
+    root = Path(tempfile.gettempdir())
+    for old in root.glob(f"kizami-{what}-*-*"):
+        if old.is_dir() and old.stat().st_uid == os.getuid() and _dead(old.name.split("-")[2]):
+            shutil.rmtree(old, ignore_errors=True)
+    path = Path(tempfile.mkdtemp(prefix=f"kizami-{what}-{os.getpid()}-", dir=root))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @contextlib.contextmanager

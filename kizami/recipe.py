@@ -22,7 +22,7 @@ from kizami.errors import KizamiError
 from kizami.formats import Format, build_names, formats, get_format
 from kizami.gates import Gates
 
-__all__ = ["RecipeError", "BuildStep", "BundleOptions", "RunRecipe", "parse_table", "load_run_recipe",
+__all__ = ["RecipeError", "BuildStep", "BundleOptions", "RunOptions", "RunRecipe", "parse_table", "load_run_recipe",
            "builtin_run_recipe", "to_toml"]
 
 
@@ -49,6 +49,29 @@ class BundleOptions:
     version: int = 1
 
 
+EXECUTORS = ("serial", "ray")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """``[run]``: where the steps run. ``serial`` (the default) runs them one after another in this process; ``ray``
+    submits them as tasks to the Ray cluster at ``address`` (``kizami run --ray ADDRESS`` chooses the same)."""
+
+    executor: str = "serial"
+    address: str = "auto"  # ray.init's address: "auto" (the cluster this machine belongs to) or HOST:PORT
+    max_retries: int = 2  # how often Ray re-runs a step whose worker or node died
+    cpus: int = 0  # CPUs each task asks for; 0: the step's own `threads`, else 1
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor {self.executor!r} is not one of {', '.join(EXECUTORS)}")
+        if self.max_retries < 0 or self.cpus < 0:
+            raise ValueError("max_retries and cpus must be 0 or more")
+        if not self.address:
+            raise ValueError('address must be "auto" or HOST:PORT of the cluster\'s head')
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunRecipe:
     name: str
@@ -60,6 +83,7 @@ class RunRecipe:
     eval: Any = None  # kizami.runtime.evaluate.EvalSettings
     gates: Gates = field(default_factory=Gates)
     bundle: BundleOptions = field(default_factory=BundleOptions)
+    run: RunOptions = field(default_factory=RunOptions)
     base_dir: str = "."
     raw: Mapping[str, Any] = field(default_factory=dict)  # the TOML as read, for `to_toml`
 
@@ -71,7 +95,7 @@ class RunRecipe:
         return [n for step in self.builds for n in step.builds]
 
 
-_TOP = {"name", "model", "out", "calib", "build", "eval", "gates", "bundle"}
+_TOP = {"name", "model", "out", "calib", "build", "eval", "gates", "bundle", "run"}
 
 
 def _type_name(hint: Any) -> str:
@@ -252,9 +276,10 @@ def load_run_recipe(path: Path) -> RunRecipe:
     gates = _make(Gates, parse_table(Gates, data.get("gates", {}), f"{path}: [gates]"), f"{path}: [gates]")
     bundle = _make(BundleOptions, parse_table(BundleOptions, data.get("bundle", {}), f"{path}: [bundle]"),
                    f"{path}: [bundle]")
+    run = _make(RunOptions, parse_table(RunOptions, data.get("run", {}), f"{path}: [run]"), f"{path}: [run]")
     return RunRecipe(name=data["name"], model=data["model"], out=data["out"], calib_recipe=calib_recipe, calib=calib,
                      builds=tuple(steps), eval=_eval_settings(data.get("eval", {}), f"{path}: [eval]", path.parent),
-                     gates=gates, bundle=bundle, base_dir=str(path.parent), raw=data)
+                     gates=gates, bundle=bundle, run=run, base_dir=str(path.parent), raw=data)
 
 
 def _toml_value(v: Any) -> str:
@@ -272,7 +297,7 @@ def _toml_value(v: Any) -> str:
 def to_toml(recipe: RunRecipe) -> str:
     """The recipe as TOML; ``load_run_recipe`` of it gives an equal recipe."""
     lines = [f"{k} = {_toml_value(recipe.raw[k])}" for k in ("name", "model", "out")]
-    for table in ("calib", "eval", "gates", "bundle"):
+    for table in ("calib", "eval", "gates", "bundle", "run"):
         if table in recipe.raw:
             lines += ["", f"[{table}]", *(f"{k} = {_toml_value(v)}" for k, v in recipe.raw[table].items())]
     for build in recipe.raw.get("build", []):

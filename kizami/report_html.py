@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import math
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from kizami.report_text import COLUMNS, gate_failures, long_context_rows, result_row, verdict
+from kizami.report_text import COLUMNS, SCHEDULE_COLUMNS, gate_failures, long_context_rows, result_row, schedule_rows, schedule_summary, verdict
 from kizami.runtime.result import EvalResult
 
 if TYPE_CHECKING:
@@ -168,6 +168,15 @@ def _long_context(results: dict[str, EvalResult]) -> str:
             f"<tbody>{body}</tbody></table>")
 
 
+def _schedule(schedule: dict[str, Any]) -> str:
+    if not schedule:
+        return ""
+    head = "".join(f"<th>{escape(c)}</th>" for c in SCHEDULE_COLUMNS)
+    rows = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in schedule_rows(schedule))
+    return (f"<h2>Where each step ran</h2><p>{escape(schedule_summary(schedule))}.</p>"
+            f"<table id='schedule'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+
+
 def html_report(summary: RunSummary) -> str:
     results, recipe = summary.results, summary.recipe
     front = pareto_front(_points(results))
@@ -199,6 +208,7 @@ def html_report(summary: RunSummary) -> str:
                                                       for k, v in failures.items()) + "</ul>") if failures else "",
         "<h2>Size vs quality</h2>", _scatter(_points(results), front),
         "<h2>Perplexity change by domain</h2>", _bars(results), _heat_maps(results), _long_context(results),
+        _schedule(summary.schedule),
         "<h2>Environment</h2>",
         f"<p class='muted'>{escape(str(env.get('machine')))} · {escape(str(env.get('device')))} · CPU features "
         f"{escape(' '.join(env.get('cpu_features', [])))}<br>{escape(versions)}</p>",

@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -24,7 +23,7 @@ from typing import Any, ClassVar
 
 from kizami import manifest
 from kizami.checkpoint import check_hf_dir, read_config
-from kizami.engine import last_error
+from kizami.engine import die_with_parent, last_error
 from kizami.errors import BackendUnavailable, KizamiError
 from kizami.hf_folder import finish_hf_folder
 from kizami.overrides import split_override
@@ -205,7 +204,7 @@ def _run_worker(spec: dict[str, Any], tmp: Path, progress: LayerProgress, n_laye
     cmd = [sys.executable, "-m", "kizami.quantize._worker", str(spec_path)]
     log.info("$ %s", " ".join(cmd))
     done: set[int] = set()
-    with subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent) as proc:
         assert proc.stdout is not None
         try:
             for line in proc.stdout:
@@ -258,7 +257,7 @@ def quantize_with_gptqmodel(model: Path, out: Path, cfg: QuantConfig, *,
                               + (64 << 20), f"the {cfg.method.upper()} build")
     m = manifest.Manifest(format=cfg.method, parameters=params, source=source,
                           calibration=calib_m.calibration)
-    with manifest.staged_build(out, m, overwrite=True) as stage, tempfile.TemporaryDirectory(prefix="kizami-q-") as tmp:
+    with manifest.staged_build(out, m, overwrite=True) as stage, manifest.scratch("q") as tmp:
         spec = {"method": cfg.method, "source": str(model.resolve()), "out": str(stage.resolve()), "rows": rows,
                 "config": cfg.library_config(), "batch_size": cfg.batch_size, "device": cfg.device,
                 "threads": cfg.threads or os.cpu_count() or 1, "log": str(Path(tmp) / "worker.log")}

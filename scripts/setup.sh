@@ -2,7 +2,8 @@
 # Install kizami and every engine it drives into ./.venv. Idempotent: a re-run installs only what is missing.
 #
 #   bash scripts/setup.sh              CPU machine: torch 2.13.0 (CPU), transformers, gptqmodel 7.6.0 + optimum,
-#                                      llama.cpp (bindings + tools), onnxruntime + onnxruntime-genai, test tools
+#                                      llama.cpp (bindings + tools), onnxruntime + onnxruntime-genai, Ray (the `ray`
+#                                      extra: `kizami run --ray`, and its tests on a local cluster), test tools
 #   bash scripts/setup.sh --gpu        GPU machine: reuse the machine's CUDA torch (system site-packages) and install
 #                                      onnxruntime-gpu instead of onnxruntime (never both: they share one package dir)
 set -euo pipefail
@@ -32,14 +33,14 @@ if [ "$GPU" = 1 ]; then
   "$PY" -c "import torch" 2>/dev/null || { echo "setup.sh --gpu: no torch on this machine; install a CUDA torch first" >&2; exit 1; }
   GPU_CONSTRAINTS="$(mktemp)"
   grep -v -E '^(torch|torchao|onnxruntime|onnxruntime-genai)==' requirements/constraints.txt > "$GPU_CONSTRAINTS"
-  "$PY" -m pip install --disable-pip-version-check -q -c "$GPU_CONSTRAINTS" -e ".[test]" \
+  "$PY" -m pip install --disable-pip-version-check -q -c "$GPU_CONSTRAINTS" -e ".[test,ray]" \
     "onnxruntime-gpu>=1.31,<1.32" "onnxruntime-genai-cuda>=0.18,<0.19" onnx onnx-ir gptqmodel==7.6.0 optimum
   rm -f "$GPU_CONSTRAINTS"
   CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_CUDA=ON}"
 else
   # onnx + onnx-ir: the ONNX builder imports them undeclared. gptqmodel compiles nothing at install (its kernels are
   # JIT-built on first use, which kizami turns off on CPU).
-  "${PIP[@]}" -e ".[test,quantize]" onnxruntime onnxruntime-genai onnx onnx-ir
+  "${PIP[@]}" -e ".[test,quantize,ray]" onnxruntime onnxruntime-genai onnx onnx-ir
 fi
 
 # No Intel AMX kernels (see kizami/toolchain.py: a VM may report AMX that a process cannot use; every matmul
