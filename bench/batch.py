@@ -82,7 +82,7 @@ def engine_rate(backend: Any, prompts: list[list[int]], new: int, repeats: int, 
     if name == "torch":
         import torch
 
-        x = torch.tensor(prompts)
+        x = torch.tensor(prompts, device=backend.device)
         gen_kw = {"max_new_tokens": new, "min_new_tokens": new, "do_sample": False, "pad_token_id": 0}
 
         @torch.inference_mode()
@@ -145,6 +145,7 @@ def main() -> None:
     ap.add_argument("--new", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (torch and onnx builds; llama.cpp offloads on cuda)")
     ap.add_argument("--extrapolate", action="append", default=[],
                     help="ENGINE:NAME1=L1,NAME2=L2 — two builds of one engine at L1 and L2 synthetic layers")
     ap.add_argument("--samples", type=int, default=10)
@@ -157,7 +158,7 @@ def main() -> None:
     for spec in args.build:
         name, path = spec.split("=", 1)
         path = str(resolve_model(path)) if not Path(path).exists() else path
-        backend = open_build(Path(path), threads=args.threads)
+        backend = open_build(Path(path), threads=args.threads, device=args.device)
         for batch in batches:
             prompts = _prompts(backend, batch, args.prompt)
             row = {"build": name, "path": path, "engine": backend.name, "format": build_format(Path(path)),
@@ -192,7 +193,8 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"machine": {"cpu": platform.processor() or platform.machine(),
-                                                    "cores": os.cpu_count(), "threads": args.threads},
+                                                    "cores": os.cpu_count(), "threads": args.threads,
+                                                    "device": args.device},
                                         "settings": {"prompt": args.prompt, "new": args.new, "repeats": args.repeats},
                                         "rows": rows, "humaneval": fits}, indent=1) + "\n")
 

@@ -149,6 +149,7 @@ class LlamaCppBackend:
         per_sequence = -(-max(len(r.prompt) + r.max_new_tokens for r in reqs) // 256) * 256  # reused while it fits
         capacity = auto_batch_size(self.batch_size, per_sequence * self._kv_bytes_per_token, available_memory(), len(reqs))
         shared = len({tuple(r.prompt) for r in reqs}) < len(reqs)
+        self.last_batch = capacity  # what the last call ran at once (results record it)
 
         def decoder(n: int) -> _LlamaCppDecoder:
             d = self._decoder

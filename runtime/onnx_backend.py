@@ -123,6 +123,7 @@ class OnnxBackend:
         capacity = auto_batch_size(self.batch_size, longest * (self._kv_bytes_per_token + self._vocab_size * 4),
                                    available_memory(), len(reqs))
         max_new = max(r.max_new_tokens for r in reqs)
+        self.last_batch = capacity  # what the last call ran at once (results record it)
 
         def decode(ids: list[int]) -> str:
             return self.tokenizer.decode(np.asarray(ids, dtype=np.int32))

@@ -114,6 +114,7 @@ class TorchBackend:
             stop_ids.add(int(self.tokenizer.eos_token_id))
         longest = max(len(r.prompt) + r.max_new_tokens for r in reqs)
         capacity = auto_batch_size(self.batch_size, self._sequence_bytes(longest), self._free_bytes(), len(reqs))
+        self.last_batch = capacity  # what the last call ran at once (results record it)
         return run_generations(reqs, lambda n: _TorchDecoder(self.model, self.device, n, self._pad_id), capacity,
                                decode=self._decode, stop_ids=stop_ids)
 

@@ -7,6 +7,8 @@
 # on cuda, GGUF Q4_K_M (imatrix) with the CUDA llama.cpp that `setup.sh --gpu` builds, ONNX int4 for cuda; then
 # measures batch-1 prefill and decode tokens/s (`kizami eval --tasks speed,size --device cuda`: 128-token prompt,
 # 32 decoded tokens, median of 3 after a warm-up) and peak GPU memory of each build and of bf16, and writes JSON.
+# It also runs bench/batch.py: generation at batch 1, 8 and 16 against one request at a time (goal: >= 10 x for bf16
+# through torch at batch 16, same greedy ids).
 # The goal it checks: 4-bit GPTQ and AWQ decode at least 2.5 x bf16 decode (the memory-bound roofline is about 3 x:
 # 16 GiB of bf16 weights read per token against about 5.7 GiB). Exit 0 when the goal holds, 3 when it does not,
 # anything else when a step failed.
@@ -74,6 +76,11 @@ for name in bf16 gptq-w4g128 awq-w4g128 gguf-q4_k_m onnx-int4-cuda; do
   with_gpu_peak "eval-$name" "$K" eval "${BUILDS[$name]}" "${EV[@]}" -o "$W/eval-$name.json"
 done
 
+# batched generation (#25): bf16 through torch at batch 1, 8 and 16 against batch 1 (one call of B requests against B
+# calls), and the GGUF through CUDA llama.cpp; bench/batch.py checks greedy ids match and writes its own JSON
+timed batch "$PY" "$ROOT/bench/batch.py" --device cuda --batches 1,8,16 --repeats 3 -o "$W/batch.json" \
+  --build "bf16=$SRC" --build "gguf-q4_k_m=$W/gguf/Q4_K_M"
+
 "$PY" - "$W" "$OUT" "$GOAL" "$LAYERS" <<'EOF'
 import json, subprocess, sys
 from pathlib import Path
@@ -97,13 +104,17 @@ for r in rows.values():
 builds = {s: {"wall_s": num(w / "logs" / f"build-{s}.time"), "peak_gpu_mib": num(w / "logs" / f"build-{s}.gpu_mib")}
           for s in ("gptq", "awq", "gguf", "onnx")}
 ok = all(rows[n]["decode_vs_bf16"] >= goal for n in ("gptq-w4g128", "awq-w4g128"))
+batch = json.loads((w / "batch.json").read_text())["rows"]
+torch16 = next(r for r in batch if r["build"] == "bf16" and r["batch"] == 16)
+ok = ok and torch16["speedup"] >= 10 and torch16["differing"] == 0  # the batching goal on a GPU: >= 10 x at batch 16
 try:
     gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
                          capture_output=True, text=True).stdout.strip()
 except OSError:
     gpu = "unknown"
 res = {"gpu": gpu, "layers": layers, "goal": f"GPTQ and AWQ decode >= {goal} x bf16 (batch 1)", "goal_met": ok,
-       "speed": rows, "builds": builds,
+       "speed": rows, "builds": builds, "batched": batch,
+       "batch_goal": "bf16 through torch: one call of 16 requests >= 10 x 16 calls of one, same greedy ids",
        "note": "random weights: time, memory and plumbing only, never quality"}
 out.write_text(json.dumps(res, indent=2) + "\n")
 print(f"{'build':16} {'prefill tok/s':>14} {'decode tok/s':>13} {'x bf16':>7} {'peak GPU MiB':>13}")

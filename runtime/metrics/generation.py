@@ -47,7 +47,8 @@ def read_journal(journal: Path | None) -> dict[tuple[str, int, str], str]:
 def generate_all(backend: Backend, jobs: Sequence[Job], *, journal: Path | None = None,
                  progress: Callable[..., None] = lambda _n: None) -> tuple[list[str | None], dict[str, Any]]:
     """One text per job (None where the prompt does not fit), and stats: how many were generated and read back from
-    the journal, the new tokens, the wall time of the generate calls and the tokens/s it gives, the batch size."""
+    the journal, the new tokens, the wall time of the generate calls and the tokens/s it gives, the batch size asked
+    for (0 = automatic) and the most sequences the backend ran at once."""
     advance = _advancer(progress)
     done = read_journal(journal)
     texts: list[str | None] = [None] * len(jobs)
@@ -61,13 +62,15 @@ def generate_all(backend: Backend, jobs: Sequence[Job], *, journal: Path | None 
     if skipped:
         advance(skipped, "")
     stats: dict[str, Any] = {"generated": len(todo), "from_journal": sum(j.request is not None for j in jobs) - len(todo),
-                             "new_tokens": 0, "seconds": 0.0, "batch_size": getattr(backend, "batch_size", None)}
+                             "new_tokens": 0, "seconds": 0.0, "batch_size": getattr(backend, "batch_size", None),
+                             "ran_at_once": 0}
     with open(journal, "a", encoding="utf-8") if journal else contextlib.nullcontext() as fh:
         for at in range(0, len(todo), CHUNK):
             chunk = todo[at:at + CHUNK]
             t0 = time.perf_counter()
             gens = backend.generate([r for i in chunk if (r := jobs[i].request) is not None])
             stats["seconds"] += time.perf_counter() - t0
+            stats["ran_at_once"] = max(stats["ran_at_once"], getattr(backend, "last_batch", 1))
             for i, gen in zip(chunk, gens):
                 texts[i] = gen.text
                 stats["new_tokens"] += len(gen.ids)
