@@ -154,11 +154,11 @@ class LlamaCppBackend:
         def decoder(n: int) -> _LlamaCppDecoder:
             d = self._decoder
             if d is None or (d.capacity, d.shared) != (n, shared) or d.per_sequence < per_sequence:
-                if self._decoder is not None:  # its KV cache goes before the next one is made
-                    self._decoder.close()
+                if d is not None:  # its KV cache goes before the next one is made
+                    d.close()
                     self._decoder = None
-                self._decoder = _LlamaCppDecoder(self._llama_cpp, llm, n, per_sequence, shared, self.n_vocab)
-            return self._decoder
+                d = self._decoder = _LlamaCppDecoder(self._llama_cpp, llm, n, per_sequence, shared, self.n_vocab)
+            return d
 
         def decode(ids: list[int]) -> str:
             return str(self._vocab.detokenize(ids, special=True).decode("utf-8", errors="ignore"))
