@@ -7,11 +7,11 @@ output goes to the debug log (``kizami -v``).
 
 from __future__ import annotations
 
-import ctypes
 import logging
+import os
 import re
-import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -34,22 +34,22 @@ def last_error(output: str, limit: int = 400) -> str:
     return (errors or lines or [""])[-1][:limit]
 
 
-def _prctl() -> Callable[..., int] | None:
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):  # not Linux
-        return None
+# Run as ``python -c _LAUNCH PARENT_PID CMD...``: ask the kernel to kill this process when its parent dies
+# (Linux's PR_SET_PDEATHSIG, kept across exec), give up if the parent is already gone, then become the engine.
+_LAUNCH = ("import ctypes, os, signal, sys\n"
+           "ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"
+           "if os.getppid() != int(sys.argv[1]):\n    sys.exit(1)\n"
+           "os.execvp(sys.argv[2], sys.argv[2:])")
 
 
-_PRCTL = _prctl()
-
-
-def die_with_parent() -> None:
-    """A ``preexec_fn``: the kernel kills the engine when the process that started it dies, however it dies (a Ray
-    worker killed by ``ray.cancel(force=True)``, SIGKILL, the OOM killer), so no engine goes on writing for a run that
-    is gone. Linux's ``PR_SET_PDEATHSIG``; elsewhere nothing."""
-    if _PRCTL is not None:
-        _PRCTL(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+def die_with_parent(cmd: Sequence[str]) -> list[str]:
+    """``cmd`` wrapped so that the kernel kills the engine when the process that started it dies, however it dies (a
+    Ray worker killed by ``ray.cancel(force=True)``, SIGKILL, the OOM killer): no engine goes on writing for a run
+    that is gone. A launcher rather than ``preexec_fn``, which makes Python run its fork handlers in this process,
+    where a Ctrl-C arriving during the fork is swallowed. Elsewhere than Linux, ``cmd`` unchanged."""
+    if not sys.platform.startswith("linux"):
+        return list(map(str, cmd))
+    return [sys.executable, "-I", "-c", _LAUNCH, str(os.getpid()), *map(str, cmd)]
 
 
 def run_engine(cmd: Sequence[str], what: str, *, cwd: Path | str | None = None, env: Mapping[str, str] | None = None,
@@ -59,13 +59,12 @@ def run_engine(cmd: Sequence[str], what: str, *, cwd: Path | str | None = None, 
     (stdout and stderr merged) as it is printed: progress for long runs."""
     log.info("$ %s", " ".join(map(str, cmd)))
     if on_line is None:
-        proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, errors="replace", cwd=cwd,
-                              env=dict(env) if env is not None else None, preexec_fn=die_with_parent)
+        proc = subprocess.run(die_with_parent(cmd), capture_output=True, text=True, errors="replace", cwd=cwd,
+                              env=dict(env) if env is not None else None)
     else:
         lines: list[str] = []
-        with subprocess.Popen(list(map(str, cmd)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              errors="replace", cwd=cwd, env=dict(env) if env is not None else None,
-                              preexec_fn=die_with_parent) as child:
+        with subprocess.Popen(die_with_parent(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              errors="replace", cwd=cwd, env=dict(env) if env is not None else None) as child:
             assert child.stdout is not None
             try:
                 for line in child.stdout:

@@ -374,10 +374,22 @@ class _Driver:
         except BaseException:  # Ctrl-C, SIGTERM (the CLI turns it into KeyboardInterrupt), fail_fast: stop this run's tasks
             for ref in pending:
                 ray.cancel(ref, force=True)
+            self._sweep(list(pending))
             raise
         finally:
             ray.kill(lines)
         return self._summary()
+
+    def _sweep(self, cancelled: list[Any]) -> None:
+        """Once the cancelled tasks are gone (their workers killed), remove the staging folders they left in ``out``:
+        this run holds ``out``'s lock, so no one else stages there. Scratch folders on the nodes' own disks go with
+        the next build on that node (``manifest.scratch``)."""
+        import shutil
+
+        if cancelled:
+            self.ray.wait(cancelled, num_returns=len(cancelled), timeout=15)
+        for stage in (self.p.out / "builds").rglob(".kizami-staging-*"):
+            shutil.rmtree(stage, ignore_errors=True)
 
     def _show(self, items: list[tuple[str, str, str]]) -> None:
         for kind, key, text in items:

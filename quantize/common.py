@@ -204,7 +204,7 @@ def _run_worker(spec: dict[str, Any], tmp: Path, progress: LayerProgress, n_laye
     cmd = [sys.executable, "-m", "kizami.quantize._worker", str(spec_path)]
     log.info("$ %s", " ".join(cmd))
     done: set[int] = set()
-    with subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent) as proc:
+    with subprocess.Popen(die_with_parent(cmd), cwd=tmp, env=env, stdout=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None
         try:
             for line in proc.stdout:

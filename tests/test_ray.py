@@ -370,6 +370,7 @@ def test_ctrl_c_stops_this_runs_tasks_and_not_another_jobs(cluster: Cluster) -> 
     assert not busy, busy
     text = " ".join("".join(lines).split())
     assert "interrupted while" in text and "nothing half-written was kept" in text
+    assert not list(out.rglob(".kizami-staging-*"))
     ready, _ = ray.wait([other], timeout=0)
     assert not ready  # the other job's task still runs
     ray.cancel(other, force=True)
