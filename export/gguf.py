@@ -27,7 +27,7 @@ from kizami import fim_dialects, manifest, toolchain
 from kizami.checkpoint import check_hf_dir, count_parameters, read_config
 from kizami.engine import counted_lines, run_engine
 from kizami.errors import KizamiError
-from kizami.gguf_header import gguf_file, read_metadata, read_tensors
+from kizami.gguf_header import FILE_TYPE_BITS, TENSOR_TYPES, gguf_file, read_metadata, read_tensors
 from kizami.overrides import split_override
 
 __all__ = ["BASE_TYPES", "QUANT_TYPES", "TENSOR_TYPES", "LAYER_KINDS", "GGUFConfig", "weight_names", "match_overrides",
@@ -43,13 +43,8 @@ QUANT_TYPES = {
     "q4_0": ("Q4_0", False), "iq4_xs": ("IQ4_XS", True), "q3_k_m": ("Q3_K_M", True), "q2_k": ("Q2_K", True),
 }
 DEFAULT_TYPES = ("q8_0", "q4_k_m")
-# ggml types one tensor can be given (llama-quantize --tensor-type) -> bits per weight (block bytes * 8 / block size)
-TENSOR_TYPES = {"q2_k": 2.625, "q3_k": 3.4375, "iq4_xs": 4.25, "q4_0": 4.5, "q4_k": 4.5, "q5_0": 5.5, "q5_k": 5.5,
-                "q6_k": 6.5625, "q8_0": 8.5, "f16": 16.0}
 # A decoder layer's 2-D weights by their GGUF names (llama.cpp's LLM_TENSOR_* names for Llama)
 LAYER_KINDS = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
-# Approximate bits per weight, for the free-space check before starting.
-_APPROX_BITS = {"q8_0": 8.5, "q6_k": 6.6, "q5_k_m": 5.7, "q4_k_m": 4.9, "q4_0": 4.5, "iq4_xs": 4.3, "q3_k_m": 3.9, "q2_k": 3.0}
 # Pre-tokenizer regexes llama.cpp implements, by the name the converter writes.
 KNOWN_PRE_TOKENIZERS = {
     "llama-bpe": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
@@ -415,7 +410,7 @@ def export_gguf(model: Path, out: Path, cfg: GGUFConfig = GGUFConfig(), *, calib
     match_overrides(cfg.tensor_types, exporter.names)  # an override that matches nothing fails before any work
     if cfg.budget and choose is None:
         raise KizamiError("a GGUF budget build needs a chooser of tensor types (kizami's GGUF format supplies one)")
-    bits = {"f32": 32, "bf16": 16, "f16": 16}[cfg.base] + sum(_APPROX_BITS.get(t, 16) for t in cfg.quant_types if t not in BASE_TYPES)
+    bits = FILE_TYPE_BITS[cfg.base] + sum(FILE_TYPE_BITS.get(t, 16) for t in cfg.quant_types if t not in BASE_TYPES)
     bits += sum(TENSOR_TYPES[t] for t in cfg.candidates) + sum(cfg.budget) if cfg.budget else 0
     manifest.check_free_space(Path(out), int(exporter.n_params * bits / 8 * 1.05) + (64 << 20), "the GGUF export")
     exporter.imatrix_source()  # a wrong --imatrix or --calib fails now, not after the base conversion

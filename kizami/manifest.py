@@ -26,6 +26,7 @@ from kizami.errors import ManifestError
 __all__ = [
     "MANIFEST_NAME",
     "SCHEMA_VERSION",
+    "WEIGHT_SUFFIXES",
     "Manifest",
     "Problem",
     "sha256_file",
@@ -49,7 +50,9 @@ _TRACKED_LIBRARIES = (
     "torch", "transformers", "tokenizers", "safetensors", "gptqmodel", "optimum",
     "llama-cpp-python", "onnxruntime", "onnxruntime-gpu", "onnxruntime-genai", "onnxruntime-genai-cuda",
 )
-_WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".onnx", ".onnx.data", ".bin")
+# Files that hold weights: one list for the checkpoint digest and for the size metric (ONNX external data is
+# ``*.onnx.data`` from the builder, ``*.data`` from other exporters; ``.bin`` is a pickle checkpoint's).
+WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".onnx", ".data", ".bin")
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -65,7 +68,7 @@ def checkpoint_digest(model_dir: Path) -> dict[str, Any]:
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ManifestError(f"{model_dir} does not exist or is not a folder")
-    weights = sorted(p for p in model_dir.iterdir() if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES))
+    weights = sorted(p for p in model_dir.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
     if not weights:
         raise ManifestError(f"{model_dir}: no weight files (*.safetensors, *.gguf, *.onnx) found; is this a model folder?")
     per_file = {p.name: _weights_sha256(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in weights}

@@ -347,6 +347,6 @@ def type_grid(tensor_types: Mapping[str, str]) -> tuple[list[str], list[tuple[st
 
 def type_bits(gtype: str) -> float:
     """Bits per weight of a per-tensor type: a GGUF type's block size, or a GPTQ width ``w3`` (codes only)."""
-    from kizami.export.gguf import TENSOR_TYPES
+    from kizami.gguf_header import TENSOR_TYPES
 
     return float(gtype[1:]) if gtype.startswith("w") and gtype[1:].isdigit() else TENSOR_TYPES.get(gtype, float("nan"))

@@ -23,7 +23,7 @@ from kizami.fim_dialects import detect
 from kizami.gguf_header import gguf_file, read_metadata
 from kizami.runtime.backend import STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
 from kizami.runtime.decoding import BatchRetry, auto_batch_size, available_memory, run_generations
-from kizami.runtime.memory import peak_rss_mib, reset_peak_rss
+from kizami.runtime.memory import ProcessMemory
 
 __all__ = ["LlamaCppBackend"]
 
@@ -59,7 +59,7 @@ def _stderr_to_null() -> Iterator[None]:
         os.close(saved)
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(ProcessMemory):
     name = "llama-cpp"
 
     def __init__(self, path: Path, *, device: str = "cpu", threads: int | None = None, gpu_layers: int | None = None,
@@ -164,12 +164,6 @@ class LlamaCppBackend:
             return str(self._vocab.detokenize(ids, special=True).decode("utf-8", errors="ignore"))
 
         return run_generations(reqs, decoder, capacity, decode=decode, stop_ids=stop_ids)
-
-    def reset_memory(self) -> None:
-        reset_peak_rss()
-
-    def memory(self) -> dict[str, float]:
-        return {"peak_rss_mib": peak_rss_mib()}
 
     def close(self) -> None:
         self._close("_score_ctx", "_gen", "_vocab")

@@ -6,7 +6,7 @@ import contextlib
 import resource
 from pathlib import Path
 
-__all__ = ["reset_peak_rss", "peak_rss_mib"]
+__all__ = ["reset_peak_rss", "peak_rss_mib", "ProcessMemory"]
 
 
 def reset_peak_rss() -> bool:
@@ -24,3 +24,13 @@ def peak_rss_mib() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class ProcessMemory:
+    """``memory``/``reset_memory`` of the Backend protocol for engines whose memory is this process's (CPU engines)."""
+
+    def reset_memory(self) -> None:
+        reset_peak_rss()
+
+    def memory(self) -> dict[str, float]:
+        return {"peak_rss_mib": peak_rss_mib()}

@@ -19,12 +19,12 @@ from kizami.errors import BackendUnavailable, KizamiError
 from kizami.fim_dialects import detect
 from kizami.runtime.backend import STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
 from kizami.runtime.decoding import BatchRetry, auto_batch_size, available_memory, run_generations
-from kizami.runtime.memory import peak_rss_mib, reset_peak_rss
+from kizami.runtime.memory import ProcessMemory
 
 __all__ = ["OnnxBackend"]
 
 
-class OnnxBackend:
+class OnnxBackend(ProcessMemory):
     name = "onnx"
 
     def __init__(self, path: Path, *, device: str = "cpu", threads: int | None = None, provider: str | None = None,
@@ -137,12 +137,6 @@ class OnnxBackend:
                                    decode=decode, stop_ids=stop_ids)
             out |= dict(zip(group, gens))
         return [out[i] for i in range(len(reqs))]
-
-    def reset_memory(self) -> None:
-        reset_peak_rss()
-
-    def memory(self) -> dict[str, float]:
-        return {"peak_rss_mib": peak_rss_mib()}
 
     def close(self) -> None:
         self.tokenizer = self.model = None

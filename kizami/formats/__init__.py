@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,7 +18,7 @@ from kizami.errors import KizamiError
 from kizami.manifest import Manifest
 from kizami.registry import Registry
 
-__all__ = ["Format", "Progress", "formats", "get_format", "build_names", "default_of"]
+__all__ = ["Format", "Progress", "converter_side", "formats", "get_format", "build_names", "default_of"]
 
 # (message, units done, units in all; 0 when unknown): per layer, per type, per chunk
 Progress = Callable[[str, int, int], None]
@@ -26,6 +27,26 @@ NameTag = Callable[[Any], str] | str | None
 
 def _no_progress(_msg: str, _done: int, _total: int) -> None:
     return None
+
+
+class _ConverterSide:
+    """A class attribute that lives beside the format's converter (``"module:attr"``), imported on first access.
+
+    A format's config class sits in its converter's module (quantize/ or export/), where the converter reads it. The
+    reading side of a format (backend name, header check, card text) never touches it, so opening a build imports no
+    converter; parsing a recipe or making a build does."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+def converter_side(target: str) -> Any:
+    """``config = converter_side("kizami.export.gguf:GGUFConfig")``: the class, imported when first read."""
+    return _ConverterSide(target)
 
 
 class Format:

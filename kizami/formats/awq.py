@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from kizami.formats import converter_side
 from kizami.formats.gptq import QuantizedFormat
-from kizami.quantize.awq import AWQConfig
 
 __all__ = ["AWQ"]
 
 
 class AWQFormat(QuantizedFormat):
     name: ClassVar[str] = "awq"
-    config: ClassVar[type] = AWQConfig
+    config: ClassVar[type] = converter_side("kizami.quantize.awq:AWQConfig")
 
 
 AWQ = AWQFormat()

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kizami.errors import KizamiError
-from kizami.export.gguf import BASE_TYPES, QUANT_TYPES, GGUFConfig, export_gguf, match_overrides, mixed_stem
-from kizami.formats import Format, NameTag, Progress, _no_progress
-from kizami.gguf_header import gguf_file, read_metadata
+from kizami.formats import Format, NameTag, Progress, _no_progress, converter_side
+from kizami.gguf_header import gguf_file, nominal_bits, read_metadata
 from kizami.manifest import Manifest
 from kizami.snippets import build_facts, llama_server_snippets, modelfile
 
@@ -16,9 +15,6 @@ __all__ = ["GGUF"]
 
 _IMATRIX_FIELDS = ("imatrix", "imatrix_chunks", "imatrix_ctx")
 _BUDGET_FIELDS = ("candidates", "sensitivity", "sensitivity_rows")  # change only the budget builds
-# Bits per weight as the tag says it (the type's name; K-quants mix a few higher-bit tensors in).
-_BITS = {"f32": 32, "f16": 16, "bf16": 16, "q8_0": 8, "q6_k": 6, "q5_k_m": 5, "q4_k_m": 4, "q4_0": 4, "iq4_xs": 4,
-         "q3_k_m": 3, "q2_k": 2}
 
 
 def _choice(sens: Any, budget: float, pinned: dict[str, str]) -> tuple[dict[str, str], dict[str, Any]]:
@@ -30,12 +26,14 @@ def _choice(sens: Any, budget: float, pinned: dict[str, str]) -> tuple[dict[str,
 
 
 def _learns(gtype: str) -> bool:
+    from kizami.export.gguf import QUANT_TYPES
+
     return bool(QUANT_TYPES.get(gtype, ("", False))[1])
 
 
 class GGUFFormat(Format):
     name: ClassVar[str] = "gguf"
-    config: ClassVar[type] = GGUFConfig
+    config: ClassVar[type] = converter_side("kizami.export.gguf:GGUFConfig")
     backend: ClassVar[str] = "llama-cpp"
     library_name: ClassVar[str] = "gguf"
     fixed_type_keys: ClassVar[tuple[str, ...]] = ("types",)
@@ -52,7 +50,7 @@ class GGUFFormat(Format):
 
     def check_config(self, model: Path, cfg: Any) -> None:
         from kizami.checkpoint import read_config
-        from kizami.export.gguf import weight_names
+        from kizami.export.gguf import match_overrides, weight_names
 
         match_overrides(cfg.tensor_types, weight_names(read_config(model)))
 
@@ -61,12 +59,16 @@ class GGUFFormat(Format):
         return (*(() if cfg.budget else (cfg.base,)), *cfg.quant_types, *cfg.mixed_stems)
 
     def name_ignores(self, cfg: Any, stem: str) -> tuple[str, ...]:
+        from kizami.export.gguf import BASE_TYPES
+
         if stem in BASE_TYPES:
             return "base", *_IMATRIX_FIELDS, *_BUDGET_FIELDS, "tensor_types"
         return (*_BUDGET_FIELDS, *(() if _learns(stem) or stem.startswith("mix") else _IMATRIX_FIELDS))
 
     def build(self, model: Path, out: Path, cfg: Any, *, calib: Path | None,
               progress: Progress = _no_progress) -> dict[str, Path]:
+        from kizami.export.gguf import export_gguf, match_overrides, mixed_stem
+
         steps = 1 + len(cfg.quant_types) + (1 if self.needs_calibration(cfg) else 0)
         steps += len(cfg.candidates) + 1 + len(cfg.budget) if cfg.budget else 0
         done = [0]
@@ -98,7 +100,7 @@ class GGUFFormat(Format):
         gtype = str(m.parameters.get("type", ""))
         if "budget_bpw" in m.parameters:
             return ["gguf", "llama.cpp", "mixed-precision", f"{m.parameters['bpw']:.2f}-bpw"]
-        bits = _BITS.get(gtype)
+        bits = nominal_bits(gtype)  # as the type's name says it (K-quants mix a few higher-bit tensors in)
         return ["gguf", "llama.cpp", gtype.upper(), *([f"{bits}-bit"] if bits else [])]
 
     def how_to_run(self, build: Path, m: Manifest, repo: str) -> str:

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kizami.errors import KizamiError
-from kizami.formats import NameTag, Progress, _no_progress
+from kizami.formats import NameTag, Progress, _no_progress, converter_side
 from kizami.formats.hf import HFFormat
 from kizami.manifest import Manifest
-from kizami.quantize.gptq import GPTQConfig
 
 __all__ = ["QuantizedFormat", "GPTQ", "fast_kernels"]
 
@@ -146,7 +145,7 @@ def _mixed(model: Path, out: Path, cfg: Any, calib: Path, progress: Progress) ->
 
 class GPTQFormat(QuantizedFormat):
     name: ClassVar[str] = "gptq"
-    config: ClassVar[type] = GPTQConfig
+    config: ClassVar[type] = converter_side("kizami.quantize.gptq:GPTQConfig")
     name_tags: ClassVar[dict[str, NameTag]] = {
         **QuantizedFormat.name_tags, "desc_act": lambda v: "act" if v else "noact",
         "damp_percent": lambda v: f"damp{v:g}", "true_sequential": lambda v: "seq" if v else "noseq"}

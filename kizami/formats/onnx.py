@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kizami.errors import KizamiError
-from kizami.export.onnx import ONNXConfig, export_onnx
-from kizami.formats import Format, NameTag, Progress, _no_progress
+from kizami.formats import Format, NameTag, Progress, _no_progress, converter_side
 from kizami.manifest import Manifest
 from kizami.snippets import build_facts, onnx_snippet
 
@@ -17,7 +16,7 @@ __all__ = ["ONNX"]
 
 class ONNXFormat(Format):
     name: ClassVar[str] = "onnx"
-    config: ClassVar[type] = ONNXConfig
+    config: ClassVar[type] = converter_side("kizami.export.onnx:ONNXConfig")
     backend: ClassVar[str] = "onnx"
     library_name: ClassVar[str] = "onnxruntime-genai"
     label_fields: ClassVar[tuple[str, ...]] = ("precision", "target")
@@ -32,6 +31,8 @@ class ONNXFormat(Format):
 
     def build(self, model: Path, out: Path, cfg: Any, *, calib: Path | None,
               progress: Progress = _no_progress) -> dict[str, Path]:
+        from kizami.export.onnx import export_onnx
+
         return {"": export_onnx(model, out, cfg, progress=lambda msg: progress(msg, 0, 1))}
 
     def check(self, path: Path, *, allow_pickle: bool = False) -> None:

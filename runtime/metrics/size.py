@@ -6,17 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kizami.manifest import MANIFEST_NAME
+from kizami.manifest import MANIFEST_NAME, WEIGHT_SUFFIXES
 
 __all__ = ["size"]
-
-_WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".onnx", ".onnx.data", ".data")
 
 
 def size(build: Path, n_params: int) -> dict[str, Any]:
     """Bytes on disk and bits per weight; for a mixed-precision build also its budget and the type of each tensor
     (from its manifest), which the report draws as a per-layer map."""
-    weight_bytes = sum(p.stat().st_size for p in Path(build).rglob("*") if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES))
+    weight_bytes = sum(p.stat().st_size for p in Path(build).rglob("*") if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
     total = sum(p.stat().st_size for p in Path(build).rglob("*") if p.is_file())
     out: dict[str, Any] = {"bytes": total, "weight_bytes": weight_bytes, "params": n_params,
            "bits_per_weight": 8 * weight_bytes / n_params if n_params else None}

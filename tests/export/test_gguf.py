@@ -153,3 +153,9 @@ def test_batched_generation_and_scoring_equal_one_at_a_time(gguf_builds: dict[st
     from tests.batching import check_batching
 
     check_batching(open_build(gguf_builds["q8_0"], threads=2), sampled_differing=1)
+
+
+def test_opening_a_gguf_build_loads_no_converter(gguf_builds: dict[str, Path]) -> None:
+    from tests.walls import assert_opens_without_converters
+
+    assert_opens_without_converters(gguf_builds["q4_k_m"])

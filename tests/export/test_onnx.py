@@ -216,3 +216,9 @@ def test_batched_generation_and_scoring_equal_one_at_a_time(onnx_builds: dict[st
     from tests.batching import check_batching
 
     check_batching(open_build(onnx_builds["int4"], threads=2))
+
+
+def test_opening_an_onnx_build_loads_no_converter(onnx_builds: dict[str, Path]) -> None:
+    from tests.walls import assert_opens_without_converters
+
+    assert_opens_without_converters(onnx_builds["int4"])

@@ -157,3 +157,10 @@ def test_zero_samples_and_length_mean_the_whole_calibration_set(calib_build: Pat
     rows = calibration_rows(calib_build, 0, 0)  # the recipe default: every row, at its full length
     assert len(rows) == 32 and {len(r) for r in rows} == {256}
     assert [len(r) for r in calibration_rows(calib_build, 4, 64)] == [64] * 4
+
+
+def test_opening_gptq_and_awq_builds_loads_no_converter(quant_builds: dict[str, Path]) -> None:
+    from tests.walls import assert_opens_without_converters
+
+    for name in ("gptq-4", "awq-4"):  # transformers runs them on gptqmodel's kernels: that import is the engine
+        assert_opens_without_converters(quant_builds[name], engine_may_load=("gptqmodel",))

@@ -185,3 +185,9 @@ def test_batched_generation_and_scoring_equal_one_at_a_time(standin: Path) -> No
     from tests.batching import check_batching
 
     check_batching(open_build(standin, threads=2))
+
+
+def test_opening_a_checkpoint_loads_no_converter(standin: Path) -> None:
+    from tests.walls import assert_opens_without_converters
+
+    assert_opens_without_converters(standin)
