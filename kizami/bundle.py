@@ -21,7 +21,7 @@ from typing import Any
 from kizami import manifest
 from kizami.errors import KizamiError
 from kizami.formats import get_format
-from kizami.report_text import COLUMNS, result_row
+from kizami.report_text import columns, result_row
 from kizami.runtime.result import EvalResult
 
 __all__ = ["BundleCard", "make_bundle", "model_card", "card_metadata", "machine_paths", "find_result", "unpack_bundle"]
@@ -59,7 +59,7 @@ def _eval_table(result: EvalResult | None, reference: EvalResult | None) -> str:
     if not result:
         return "Not evaluated yet: `kizami eval BUILD --ref BF16_MODEL` measures it."
     rows = [("bf16 (reference)", reference), ("this build", result)] if reference else [("this build", result)]
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines = ["| " + " | ".join(columns()) + " |", "|" + "---|" * len(columns())]
     for label, r in rows:
         if r is None:
             continue

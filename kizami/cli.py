@@ -83,9 +83,6 @@ def verify(path: Annotated[Path, typer.Argument(help="A build or bundle folder (
     console.print(f"[green]OK[/] {path}: {m.format} build, {len(m.files)} files match kizami.json")
 
 
-_TASKS = {"ppl": "quality", "kld": "quality", "fim": "fim", "speed": "speed", "size": "size", "parity": "parity",
-          "humaneval": "humaneval", "humaneval-chat": "humaneval-chat", "humaneval-infill": "humaneval-infill",
-          "longctx": "longctx"}
 
 
 @app.command("eval")
@@ -95,9 +92,10 @@ def eval_cmd(
     ref: Annotated[Optional[str], typer.Option(help="The bf16 reference checkpoint (default: the build's source "
                                                     "checkpoint from its manifest).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: BUILD.eval.json next to the build).")] = None,
-    tasks: Annotated[str, typer.Option(help="Comma-separated: ppl,kld,fim,speed,size,parity; also humaneval (pass@k, "
-                                            "code run in a sandbox), humaneval-chat, humaneval-infill and longctx (loss by position, "
-                                            "key retrieval).")] = "ppl,kld,fim,speed,size,parity",
+    tasks: Annotated[str, typer.Option(help="Comma-separated metrics: ppl,kld (= quality),fim,speed,size,parity; also "
+                                            "humaneval (pass@k, code run in a sandbox), humaneval-chat, humaneval-infill, "
+                                            "longctx (loss by position, key retrieval) and any metric a plugin "
+                                            "registers.")] = "ppl,kld,fim,speed,size,parity",
     problems: Annotated[str, typer.Option(help="HumanEval-format problems: `humaneval` (built in) or a JSONL file "
                                                "(`kizami problems check FILE` validates one).")] = "humaneval",
     problems_limit: Annotated[int, typer.Option(help="Only the first N problems (0: all).")] = 0,
@@ -122,12 +120,14 @@ def eval_cmd(
     from kizami.evaluation import evaluate_build
     from kizami.report_text import result_details
     from kizami.runtime.evaluate import EvalSettings
+    from kizami.runtime.metrics import metrics as registered
+    from kizami.runtime.metrics import task_names
     from kizami.runtime.metrics.fim import FimSettings
 
-    unknown = [t for t in tasks.split(",") if t.strip() and t.strip() not in _TASKS]
-    if unknown:
-        raise KizamiError(f"unknown task(s) {unknown}; choose from {', '.join(_TASKS)}")
-    metrics = tuple(dict.fromkeys(_TASKS[t.strip()] for t in tasks.split(",") if t.strip()))
+    known = task_names()
+    for task in (t.strip() for t in tasks.split(",") if t.strip() and t.strip() not in known):
+        registered.get(task)  # "unknown metric 'humaneal'. Did you mean 'humaneval'? Available: ..."
+    metrics = tuple(dict.fromkeys(known[t.strip()] for t in tasks.split(",") if t.strip()))
     if {"humaneval", "humaneval-chat", "humaneval-infill"} & set(metrics):
         from kizami.calib_data.problems import load_problems
 

@@ -296,8 +296,7 @@ def finish(p: Plan, calib_dir: Path, builds: dict[str, Path], results: dict[str,
            status: Status, *, schedule: dict[str, Any] | None = None) -> RunSummary:
     """On the driver, once every evaluation is in: agreement with bf16, the gates, the bundles, results.json and the
     reports. ``results`` is in the recipe's order (bf16 first, then each step's builds)."""
-    from kizami.runtime.metrics.fim import fim_agreement
-    from kizami.runtime.metrics.functional import agreement
+    from kizami.runtime.metrics import metrics, run_order
 
     recipe, out = p.recipe, p.out
     results_dir = out / "results"
@@ -307,10 +306,10 @@ def finish(p: Plan, calib_dir: Path, builds: dict[str, Path], results: dict[str,
     for name, result in list(results.items()):
         if name == "bf16":
             continue
-        if ref and ref.fim and result.fim and not result.fim_skipped and not ref.fim_skipped:
-            result = result.replace(fim={**result.fim, "agreement": fim_agreement(result.fim, ref.fim)})
-        if ref and ref.humaneval and result.humaneval:  # share of problems whose outcome equals bf16's
-            result = result.replace(humaneval={**result.humaneval, "agreement": agreement(result.humaneval, ref.humaneval)})
+        for metric in (metrics.get(m) for m in run_order(result.settings.get("metrics") or ()) if m in metrics):
+            mine, theirs = result.section(metric.key()), ref.section(metric.key()) if ref else None
+            if mine and theirs:  # e.g. the share of FIM completions, or HumanEval outcomes, equal to bf16's
+                result = result.with_section(metric.key(), metric.compare(mine, theirs))
         results[name] = result.replace(gates=recipe.gates.verdict(result, ref))
     calibration = manifest.load(calib_dir).calibration
     summary = RunSummary(recipe=dict(recipe.raw), calibration=dict(calibration) if calibration else None, results=results,

@@ -228,6 +228,21 @@ def _eval_settings(table: Any, where: str, base: Path) -> Any:
     return _make(EvalSettings, {**kwargs, "fim": fim}, where)
 
 
+def _gates(table: Any, where: str) -> Gates:
+    """The [gates] table: the built-in limits, and those of the gates registered metrics declare."""
+    from kizami.gates import gate_keys
+
+    own = {f.name for f in dataclasses.fields(Gates)}
+    extra = {k: v for k, v in table.items() if k not in own and k in gate_keys()} if isinstance(table, dict) else {}
+    for key, value in extra.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RecipeError(f"{where}: {key} must be a number, got {value!r}")
+    kwargs = parse_table(Gates, {k: v for k, v in table.items() if k not in extra} if extra else table, where,
+                         exclude=("version", "extra"))
+    gates: Gates = _make(Gates, {**kwargs, "extra": {k: float(v) for k, v in extra.items()}}, where)
+    return gates
+
+
 def load_run_recipe(path: Path) -> RunRecipe:
     """Load and validate the whole recipe before anything runs; unknown keys and bad values are errors."""
     path = Path(path)
@@ -273,7 +288,7 @@ def load_run_recipe(path: Path) -> RunRecipe:
     if calib_recipe != "default" and not (path.parent / calib_recipe).is_file() and not Path(calib_recipe).is_file():
         raise RecipeError(f"{path}: [calib] recipe {calib_recipe!r} not found; use \"default\" or a mixture .toml")
     calib = _make(CalibConfig, kwargs, f"{path}: [calib]")
-    gates = _make(Gates, parse_table(Gates, data.get("gates", {}), f"{path}: [gates]"), f"{path}: [gates]")
+    gates = _gates(data.get("gates", {}), f"{path}: [gates]")
     bundle = _make(BundleOptions, parse_table(BundleOptions, data.get("bundle", {}), f"{path}: [bundle]"),
                    f"{path}: [bundle]")
     run = _make(RunOptions, parse_table(RunOptions, data.get("run", {}), f"{path}: [run]"), f"{path}: [run]")

@@ -12,7 +12,7 @@ import math
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from kizami.report_text import COLUMNS, SCHEDULE_COLUMNS, gate_failures, long_context_rows, result_row, schedule_rows, schedule_summary, verdict
+from kizami.report_text import SCHEDULE_COLUMNS, columns, gate_failures, long_context_rows, result_row, schedule_rows, schedule_summary, verdict
 from kizami.runtime.result import EvalResult
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ def _schedule(schedule: dict[str, Any]) -> str:
 def html_report(summary: RunSummary) -> str:
     results, recipe = summary.results, summary.recipe
     front = pareto_front(_points(results))
-    head = "".join(f"<th>{escape(c)}</th>" for c in (*COLUMNS, "gates"))
+    head = "".join(f"<th>{escape(c)}</th>" for c in (*columns(), "gates"))
     body = []
     for name, r in results.items():
         row, word = result_row(r, label=name), verdict(r)

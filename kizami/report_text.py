@@ -12,12 +12,24 @@ from kizami.runtime.result import EvalResult
 if TYPE_CHECKING:
     from kizami.pipeline import RunSummary
 
-__all__ = ["COLUMNS", "result_row", "verdict", "gate_failures", "eval_table", "markdown_report", "result_details",
+__all__ = ["COLUMNS", "columns", "result_row", "verdict", "gate_failures", "eval_table", "markdown_report", "result_details",
            "schedule_rows", "schedule_summary", "schedule_section"]
 
 COLUMNS = ("build", "format", "size MiB", "bits/w", "PPL code", "PPL ja", "PPL en", "KLD", "top-1",
            "FIM PSM", "FIM SPM", "FIM = bf16", "pass@1", "HE = bf16", "prefill tok/s", "decode tok/s", "batch tok/s", "peak MiB",
            "tok parity")
+
+
+def _added_metrics() -> list[Any]:
+    """Registered metrics beyond the built-ins that add report columns (the built-ins' columns are ``COLUMNS``)."""
+    from kizami.runtime.metrics import ORDER, metrics
+
+    return [m for name in metrics.names() if name not in ORDER and (m := metrics.get(name)).columns]
+
+
+def columns() -> tuple[str, ...]:
+    """Every column of the reports and model cards: the built-ins', then each registered metric's."""
+    return (*COLUMNS, *(c for m in _added_metrics() for c in m.columns))
 
 
 def _num(x: Any, fmt: str) -> str:
@@ -52,6 +64,7 @@ def result_row(result: EvalResult, label: str = "") -> list[str]:
         _num((result.humaneval or {}).get("agreement"), ".0%"),
         _num(result.prefill_tok_s, ".0f"), _num(result.decode_tok_s, ".1f"), _num(result.batch_tok_s, ".1f"),
         _num(result.peak_mib, ".0f"), _num(result.parity, ".0%"),
+        *(cell for m in _added_metrics() for cell in m.cells(result)),
     ]
 
 
@@ -72,8 +85,9 @@ _TERMINAL = ("build", "format", "size MiB", "bits/w", "PPL code", "PPL ja", "PPL
 
 def eval_table(results: list[EvalResult], title: str = "kizami evaluation") -> Table:
     table = Table(title=title)
-    keep = [COLUMNS.index(c) for c in _TERMINAL]
-    for i, col in enumerate(_TERMINAL):
+    shown = (*_TERMINAL, *columns()[len(COLUMNS):])  # and every registered metric's columns
+    keep = [columns().index(c) for c in shown]
+    for i, col in enumerate(shown):
         table.add_column(col, justify="left" if i < 2 else "right", no_wrap=True)
     for r in results:
         row = result_row(r)
@@ -96,7 +110,7 @@ def markdown_report(summary: RunSummary) -> str:
            f"Model `{recipe['model']}` · calibration set `{(summary.calibration or {}).get('id', '?')}` · "
            "every build measured against the bf16 reference on the same token ids.", ""]
     rows = [[*result_row(r, label=name), verdict(r)] for name, r in results.items()]
-    out += [_md_table([*COLUMNS, "gates"], rows), ""]
+    out += [_md_table([*columns(), "gates"], rows), ""]
     failing = {n: gate_failures(r) for n, r in results.items() if r.passed is False}
     if failing:
         out += ["## Gate failures", ""] + [f"- **{n}**: " + "; ".join(bad) for n, bad in failing.items()] + [""]
@@ -195,29 +209,10 @@ def result_details(result: EvalResult) -> Table:
     table = Table(title=f"{Path(result.build).name} ({result.format}) vs bf16")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    q = result.quality or {}
-    for d in q.get("ppl", {}):
-        table.add_row(f"PPL {d}", f"{q['ppl'][d]:.3f} (bf16 {q['ref_ppl'][d]:.3f}, {(q['ppl_ratio'][d] - 1) * 100:+.2f}%)")
-    for d, k in q.get("kld", {}).items():
-        table.add_row(f"KLD {d}", f"mean {k['mean']:.5f} · p99 {k['p99']:.4f} · top-1 {q['top1'][d]:.3f}")
-    fim = result.fim or {}
-    if "skipped" in fim:
-        table.add_row("FIM EM", f"skipped: {fim['skipped']}")
-    for mode in ("psm", "spm"):
-        if mode in fim:
-            table.add_row(f"FIM EM {mode.upper()}", f"{fim[mode]['em']:.3f} ({fim[mode]['evaluated']} tasks)")
-    sp = result.speed or {}
-    if sp:
-        table.add_row("prefill tok/s", f"{sp['prefill_tok_s']['median']:.0f} ({sp['prefill_tok_s']['min']:.0f}–{sp['prefill_tok_s']['max']:.0f})")
-        table.add_row("decode tok/s", f"{sp['decode_tok_s']['median']:.1f} ({sp['decode_tok_s']['min']:.1f}–{sp['decode_tok_s']['max']:.1f})")
-        table.add_row("TTFT", f"{sp['ttft_s']['median'] * 1000:.0f} ms · {sp['threads']} threads")
-        if (b := sp.get("batched")) is not None:
-            table.add_row(f"tok/s, {b['batch']} at once", f"{b['tok_s']['median']:.1f} ({b['tok_s']['min']:.1f}–{b['tok_s']['max']:.1f})")
-        for k, v in sp["memory"].items():
-            table.add_row(k.replace("_", " "), f"{v:.0f}")
-    if result.size:
-        s = result.size
-        table.add_row("size", f"{s['bytes'] / 2**20:.1f} MiB · {s['bits_per_weight']:.2f} bits/weight")
-    if result.parity is not None:
-        table.add_row("tokenizer parity", f"{result.parity:.0%}")
+    from kizami.runtime.metrics import metrics, run_order
+
+    for name in run_order(result.settings.get("metrics") or ()):
+        if name in metrics:  # a result made with a metric this kizami no longer has shows the rest
+            for measure, value in metrics.get(name).summary(result):
+                table.add_row(measure, value)
     return table

@@ -8,9 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +21,18 @@ from kizami.calib_data.fim import read_tasks
 from kizami.checkpoint import check_hf_dir, read_config
 from kizami.errors import KizamiError
 from kizami.runtime import build_format, open_build
-from kizami.runtime.metrics.fim import MODES, FimSettings, fim_exact_match
-from kizami.runtime.metrics.quality import quality
+from kizami.runtime.metrics import MetricContext, metrics, run_order
+from kizami.runtime.metrics.fim import MODES, FimSettings
+from kizami.runtime.metrics.parity import ref_dialect
 from kizami.runtime.metrics.reference import PackedIds, Reference, plan_windows
-from kizami.runtime.metrics.size import size
-from kizami.runtime.metrics.speed import SpeedSettings, speed
+from kizami.runtime.metrics.speed import SpeedSettings
 from kizami.runtime.result import EvalResult
 from kizami.tokenizer import load_tokenizer
 
-__all__ = ["METRICS", "EvalSettings", "eval_texts", "make_reference", "reference_for", "tokenizer_parity", "result_key",
-           "evaluate"]
+__all__ = ["DEFAULT_METRICS", "EvalSettings", "eval_texts", "make_reference", "reference_for", "result_key", "evaluate"]
 
-METRICS = ("quality", "fim", "speed", "size", "parity", "humaneval", "humaneval-chat", "humaneval-infill", "longctx")
-DEFAULT_METRICS = METRICS[:5]  # functional correctness generates far more tokens: asked for by name
+DEFAULT_METRICS = ("quality", "fim", "speed", "size", "parity")  # functional correctness generates far more tokens: by name
+_RESULT_FIELDS = {f.name for f in dataclass_fields(EvalResult)}
 # (description, total) -> advance(n)
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
@@ -72,9 +71,8 @@ class EvalSettings:
     version: int = 1
 
     def __post_init__(self) -> None:
-        unknown = set(self.metrics) - set(METRICS)
-        if unknown:
-            raise KizamiError(f"unknown metric(s) {sorted(unknown)}; choose from {', '.join(METRICS)}")
+        for name in self.metrics:
+            metrics.get(name)  # an unknown name fails here: "did you mean", and the metrics there are
         bad = set(self.fim_modes) - set(MODES)
         if bad:
             raise KizamiError(f"unknown FIM mode(s) {sorted(bad)}; choose from {', '.join(MODES)}")
@@ -187,38 +185,6 @@ def reference_for(ref_model: Path, data: Path, settings: EvalSettings, progress:
     return ref
 
 
-def ref_dialect(ref: Reference) -> fim_dialects.Dialect | None:
-    """The FIM dialect the reference's prompts were written in."""
-    name = ref.meta.get("fim_dialect")
-    return fim_dialects.get(name) if name else None
-
-
-def fim_prompter(backend: Any, dialect: fim_dialects.Dialect) -> Callable[[str, str, str], list[int]]:
-    """``(prefix, suffix, mode) -> ids`` in ``dialect``, with the build's own tokenizer and special-token ids."""
-    def prompt(prefix: str, suffix: str, mode: str) -> list[int]:
-        return dialect.prompt_ids(lambda t: backend.tokenize([t])[0], backend.token_id, prefix, suffix, mode)
-
-    return prompt
-
-
-def tokenizer_parity(backend: Any, ref: Reference) -> dict[str, Any]:
-    """Does the build's own tokenizer give the source tokenizer's ids for the eval texts and the FIM prompts?"""
-    checks: dict[str, bool] = {}
-    for d, dref in ref.domains.items():
-        (ids,) = backend.tokenize([dref.text])
-        n = len(dref.stream) - 1  # stream may be truncated to max_tokens_per_domain
-        checks[f"text:{d}"] = list(ids[:n]) == dref.stream[1:].tolist()
-    dialect = ref_dialect(ref)
-    for mode, prompts in ref.fim_prompts.items():
-        if dialect is None or not backend.caps.fim:
-            checks[f"fim:{mode}"] = False
-            continue
-        prompt = fim_prompter(backend, dialect)
-        mine = [prompt(task.prompt, task.suffix, mode) for task in ref.fim_tasks]
-        checks[f"fim:{mode}"] = all(list(a) == list(b) for a, b in zip(mine, prompts))
-    return {"match": sum(checks.values()) / len(checks), "checks": checks}
-
-
 def _environment(backend: Any) -> dict[str, Any]:
     from kizami.doctor import cpu_features
 
@@ -237,72 +203,16 @@ def result_key(build: Path, settings: EvalSettings, ref: Reference) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _functional(backend: Any, settings: EvalSettings, dialect: fim_dialects.Dialect | None, ref_model: str | None,
-                progress: ProgressFactory, journal: Path | None) -> dict[str, Any]:
-    """HumanEval pass@k and execution-checked infilling, when asked for (model-written code runs in the sandbox)."""
-    from kizami.calib_data.problems import InfillConfig, load_problems, make_infill_tasks
-    from kizami.checkpoint import chat_template, render_chat
-    from kizami.runtime.metrics.functional import GenSettings, humaneval, humaneval_chat, infilling
-    from kizami.runtime.sandbox import SandboxConfig
-
-    wanted = {"humaneval", "humaneval-chat", "humaneval-infill"} & set(settings.metrics)
-    if not wanted:
-        return {}
-    out: dict[str, Any] = {}
-    problems = load_problems(settings.problems)[: settings.problems_limit or None]
-    sandbox = SandboxConfig(timeout_s=settings.sandbox_timeout_s)
-    log_file = journal.with_name(journal.name.replace("fim-", "functional-")) if journal else None
-    if "humaneval" in wanted:
-        gen = settings.generation()
-        out["humaneval"] = humaneval(backend, problems, gen, sandbox=sandbox, journal=log_file,
-                                     progress=progress("HumanEval completions", len(problems) * gen.samples))
-    if "humaneval-chat" in wanted:
-        template = chat_template(Path(ref_model)) if ref_model else ""
-        if not template:
-            out["humaneval_chat"] = {"skipped": "the source model has no chat template"}
-        else:
-            gen = settings.generation()
-            out["humaneval_chat"] = humaneval_chat(
-                backend, problems, lambda text: render_chat(template, [{"role": "user", "content": text}]), gen,
-                sandbox=sandbox, journal=log_file, progress=progress("HumanEval chat", len(problems) * gen.samples))
-    if "humaneval-infill" in wanted:
-        if not backend.caps.fim or dialect is None:
-            out["humaneval_infill"] = {"skipped": "no FIM tokens"}
-            return out
-        tasks, per_kind = [], Counter[str]()
-        for task in make_infill_tasks(problems, InfillConfig()):
-            per_kind[task.kind] += 1
-            if not settings.infill_limit or per_kind[task.kind] <= settings.infill_limit:
-                tasks.append(task)
-
-        modes = [m for m in settings.fim_modes if m in dialect.modes]
-        out["humaneval_infill"] = infilling(backend, tasks, fim_prompter(backend, dialect), modes=modes,
-                                            settings=GenSettings(max_new_tokens=128), sandbox=sandbox, journal=log_file,
-                                            progress=progress("HumanEval infilling", len(tasks) * len(modes)))
-    return out
-
-
-def _long_context(backend: Any, ref: Reference, settings: EvalSettings, progress: ProgressFactory,
-                  label: str = "long context") -> dict[str, Any]:
-    """Loss by position and key retrieval on the reference's long stream of held-out code."""
-    from kizami.runtime.metrics.longctx import longctx
-
-    if ref.long_stream is None:
-        raise KizamiError("the reference has no long-context stream; it was made without the longctx task")
-    lc = settings.long_context()
-    code = ref.domains["code"].text if "code" in ref.domains else ""
-    steps = 1 + len(lc.retrieval_lengths) * len(lc.depths) * lc.trials
-    return longctx(backend, ref.long_stream.tolist(), code, lc, progress(label, steps))
-
-
 def _kv_cache_variants(build: Path, ref: Reference, settings: EvalSettings, progress: ProgressFactory,
                        kinds: list[str]) -> dict[str, Any]:
     """The long-context checks again per KV-cache precision, each in its own fresh instance of the engine."""
+    from kizami.runtime.metrics.longctx import long_context
+
     out: dict[str, Any] = {}
     for kind in kinds:
         backend = open_build(build, **settings.engine_options(), kv_cache=kind)
         try:
-            out[kind] = _long_context(backend, ref, settings, progress, f"long context, KV {kind}")
+            out[kind] = long_context(backend, ref, settings, progress, f"long context, KV {kind}")
         finally:
             backend.close()
     return out
@@ -318,29 +228,16 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
         Path(journal_dir).mkdir(parents=True, exist_ok=True)
         journal = Path(journal_dir) / f"fim-{result_key(build, settings, ref)}.jsonl"
     sections: dict[str, Any] = {}
-    dialect = ref_dialect(ref)
+    extra: dict[str, Any] = {}
     backend = open_build(build, **settings.engine_options())
+    ctx = MetricContext(build=build, backend=backend, reference=ref, settings=settings, n_params=n_params,
+                        progress=progress, journal=journal, dialect=ref_dialect(ref))
     kv_kinds: list[str] = []
     try:
         environment = _environment(backend)
-        if "size" in settings.metrics:
-            sections["size"] = size(build, n_params)
-        if "parity" in settings.metrics:
-            sections["tokenizer_parity"] = tokenizer_parity(backend, ref)
-        if "quality" in settings.metrics:
-            n = sum(len(ref.windows(d)) for d in ref.domains)
-            sections["quality"] = quality(backend, ref, progress("perplexity · KLD · top-1", n))
-        if "fim" in settings.metrics:
-            total = len(ref.fim_tasks) * len(ref.fim_prompts)
-            sections["fim"] = fim_exact_match(backend, ref.fim_tasks, ref.fim_prompts, settings.fim,
-                                              progress("FIM exact match", total), journal=journal,
-                                              stop_ids=dialect.stop_ids(backend.token_id) if dialect else ())
-        if "speed" in settings.metrics:
-            source = next(iter(ref.domains.values())).stream.tolist()
-            sections["speed"] = speed(backend, source, settings.speed)
-        sections |= _functional(backend, settings, dialect, ref.meta.get("ref_model"), progress, journal)
-        if "longctx" in settings.metrics:
-            sections["longctx"] = _long_context(backend, ref, settings, progress)
+        for metric_name in run_order(settings.metrics):
+            metric = metrics.get(metric_name)
+            (sections if metric.key() in _RESULT_FIELDS else extra)[metric.key()] = metric.run(ctx)
         kv_kinds = [k for k in settings.kv_cache_types if k in backend.caps.kv_cache_types]
     finally:
         backend.close()
@@ -350,4 +247,4 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
         journal.unlink(missing_ok=True)
     return EvalResult(build=str(build), format=build_format(build), name=name or build.name,
                       reference=ref.meta.get("ref_model"), eval_set=ref.meta.get("eval_set"),
-                      settings=asdict(settings), environment=environment, **sections)
+                      settings=asdict(settings), environment=environment, extra=extra, **sections)

@@ -189,7 +189,8 @@ class _LlamaCppDecoder:
         params.kv_unified = shared
         params.n_batch = params.n_ubatch = N_BATCH
         try:
-            self._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
+            with _stderr_to_null():  # llama.cpp warns of a context longer than a stand-in's training: nothing to act on
+                self._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
         except ValueError:
             raise BatchRetry(f"llama.cpp could not make a context for {capacity} sequences of {per_sequence} "
                                 "tokens") from None

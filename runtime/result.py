@@ -48,6 +48,7 @@ class EvalResult:
     humaneval_chat: dict[str, Any] | None = None  # the same problems asked through the chat template
     humaneval_infill: dict[str, Any] | None = None  # infilling by exact match and by execution, per FIM mode
     longctx: dict[str, Any] | None = None  # loss by position and key retrieval (and per KV-cache type)
+    extra: dict[str, Any] = field(default_factory=dict)  # sections of metrics registered from outside, by their key
     gates: dict[str, Any] | None = None  # the verdict, set once by the pipeline; None for the reference itself
 
     # --- (de)serialization -------------------------------------------------------------------------------------
@@ -66,7 +67,19 @@ class EvalResult:
     def replace(self, **changes: Any) -> EvalResult:
         return dataclasses.replace(self, **changes)
 
+    def with_section(self, key: str, value: Any) -> EvalResult:
+        """This result with a metric's section replaced (a field of its own, or one under ``extra``)."""
+        if key in _FIELDS and key != "extra":
+            return self.replace(**{key: value})
+        return self.replace(extra={**self.extra, key: value})
+
     # --- what readers ask ----------------------------------------------------------------------------------------
+    def section(self, key: str) -> Any:
+        """A metric's section by its key (``Metric.key()``): a field of its own, or one under ``extra``."""
+        if key in _FIELDS and key != "extra":
+            return getattr(self, key)
+        return self.extra.get(key)
+
     @property
     def fim_skipped(self) -> str | None:
         """Why FIM was not measured (no FIM tokens, not asked), or None when it was."""
@@ -165,3 +178,6 @@ class EvalResult:
     def passed(self) -> bool | None:
         """The gate verdict: True, False, or None for the reference (nothing to gate)."""
         return None if self.gates is None else bool(self.gates["pass"])
+
+
+_FIELDS = {f.name for f in dataclasses.fields(EvalResult)}

@@ -15,13 +15,15 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from kizami.calib_data.fim import FimTask
 from kizami.runtime.backend import Backend, GenRequest
+from kizami.runtime.metrics import Gate, Metric, MetricContext
 from kizami.runtime.metrics.generation import Job, generate_all
+from kizami.runtime.result import EvalResult
 
-__all__ = ["fim_agreement", "MODES", "FimSettings", "fim_exact_match"]
+__all__ = ["fim_agreement", "MODES", "FimSettings", "fim_exact_match", "FIM"]
 
 MODES = ("psm", "spm")
 
@@ -91,3 +93,44 @@ def fim_agreement(fim: dict[str, Any], reference_fim: dict[str, Any]) -> dict[st
         if common:
             out[mode] = sum(mine[n] == ref[n] for n in common) / len(common)
     return out
+
+
+def _em_drop(result: EvalResult, ref: EvalResult | None) -> float | None:
+    if ref is None:
+        return None
+    drops = [r - m for mode in MODES if (m := result.fim_em(mode)) is not None and (r := ref.fim_em(mode)) is not None]
+    return max(drops) if drops else None
+
+
+class Fim(Metric):
+    """Exact match of single-line infilling, PSM and SPM, in the model's own FIM dialect."""
+
+    name: ClassVar[str] = "fim"
+    gates: ClassVar[Mapping[str, Gate]] = {
+        "max_fim_em_drop": Gate(_em_drop, doc="FIM exact-match drop vs bf16 (worst mode), as a fraction")}
+
+    def run(self, ctx: MetricContext) -> dict[str, Any]:
+        ref = ctx.reference
+        total = len(ref.fim_tasks) * len(ref.fim_prompts)
+        return fim_exact_match(ctx.backend, ref.fim_tasks, ref.fim_prompts, ctx.settings.fim,
+                               ctx.progress("FIM exact match", total), journal=ctx.journal,
+                               stop_ids=ctx.dialect.stop_ids(ctx.backend.token_id) if ctx.dialect else ())
+
+    def compare(self, section: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+        if "skipped" in section or "skipped" in reference:
+            return section
+        return {**section, "agreement": fim_agreement(section, reference)}
+
+    def summary(self, result: EvalResult) -> list[tuple[str, str]]:
+        fim = result.fim or {}
+        if "skipped" in fim:
+            return [("FIM EM", f"skipped: {fim['skipped']}")]
+        rows = [(f"FIM EM {m.upper()}", f"{fim[m]['em']:.3f} ({fim[m]['evaluated']} tasks)")
+                for m in MODES if m in fim and fim[m].get("em") is not None]
+        if (gen := fim.get("generation")) and gen.get("tok_s"):
+            rows.append(("FIM generation", f"{gen['new_tokens']} tokens at {gen['tok_s']:.1f} tok/s, "
+                                           f"{gen['ran_at_once']} at once"))
+        return rows
+
+
+FIM = Fim()

@@ -23,20 +23,23 @@ import math
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from kizami.calib_data.problems import InfillTask, Problem
 from kizami.runtime.backend import Backend, GenRequest
 from kizami.runtime.decoding import first_stop
+from kizami.runtime.metrics import Gate, Metric, MetricContext
 from kizami.runtime.metrics.generation import Job, generate_all
+from kizami.runtime.result import EvalResult
 from kizami.runtime.sandbox import OUTCOMES, RunResult, SandboxConfig, run_programs
 
 __all__ = ["STOP_SEQUENCES", "GenSettings", "pass_at_k", "wilson_interval", "generate_completions",
            "score_completions", "humaneval", "generate_infills", "score_infills", "infilling", "check_problems",
-           "agreement", "CHAT_INSTRUCTION", "extract_code", "humaneval_chat"]
+           "agreement", "CHAT_INSTRUCTION", "extract_code", "humaneval_chat", "HUMANEVAL", "HUMANEVAL_CHAT",
+           "HUMANEVAL_INFILL"]
 
 STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")  # HumanEval's, from its paper and harness
 FimPrompt = Callable[[str, str, str], Sequence[int]]
@@ -272,3 +275,115 @@ def agreement(result: dict[str, Any], reference: dict[str, Any]) -> float | None
     ref = {t["task_id"]: t["outcome"] for t in reference.get("per_task", [])}
     common = mine.keys() & ref.keys()
     return sum(mine[k] == ref[k] for k in common) / len(common) if common else None
+
+
+def _journal(ctx: MetricContext) -> Path | None:
+    return ctx.journal.with_name(ctx.journal.name.replace("fim-", "functional-")) if ctx.journal else None
+
+
+def _problems(ctx: MetricContext) -> list[Problem]:
+    from kizami.calib_data.problems import load_problems
+
+    return load_problems(ctx.settings.problems)[: ctx.settings.problems_limit or None]
+
+
+def _pass1_drop(result: EvalResult, ref: EvalResult | None) -> float | None:
+    if ref is None or result.pass1 is None or ref.pass1 is None:
+        return None
+    return (ref.pass1 - result.pass1) * 100
+
+
+def _pass_summary(label: str, section: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if not section:
+        return []
+    if "skipped" in section:
+        return [(label, f"skipped: {section['skipped']}")]
+    p1, iv = section.get("pass@1"), section.get("interval95") or {}
+    rows = [(f"{label} pass@1", "—" if p1 is None else
+             f"{p1:.3f} [{iv.get('low', p1):.2f}–{iv.get('high', p1):.2f}] ({section.get('tasks', 0)} problems)")]
+    rows += [(f"{label} pass@{k}", f"{v:.3f}") for k, v in (section.get("pass@k") or {}).items() if k != "1" and v is not None]
+    if section.get("agreement") is not None:
+        rows.append((f"{label} outcome = bf16", f"{section['agreement']:.0%}"))
+    if (gen := section.get("generation")) and gen.get("tok_s"):
+        rows.append((f"{label} generation", f"{gen['new_tokens']} tokens at {gen['tok_s']:.1f} tok/s, "
+                                            f"{gen['ran_at_once']} at once"))
+    return rows
+
+
+class HumanEval(Metric):
+    """Completion pass@k: the model completes each problem's prompt, the program runs in the sandbox."""
+
+    name: ClassVar[str] = "humaneval"
+    gates: ClassVar[Mapping[str, Gate]] = {
+        "max_pass1_drop_pts": Gate(_pass1_drop, doc="HumanEval pass@1 drop vs bf16, in percentage points")}
+
+    def run(self, ctx: MetricContext) -> dict[str, Any]:
+        problems, gen = _problems(ctx), ctx.settings.generation()
+        return humaneval(ctx.backend, problems, gen, sandbox=SandboxConfig(timeout_s=ctx.settings.sandbox_timeout_s),
+                         journal=_journal(ctx), progress=ctx.progress("HumanEval completions", len(problems) * gen.samples))
+
+    def compare(self, section: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+        return {**section, "agreement": agreement(section, reference)}
+
+    def summary(self, result: EvalResult) -> list[tuple[str, str]]:
+        return _pass_summary("HumanEval", result.humaneval)
+
+
+class HumanEvalChat(Metric):
+    """The same problems asked through the source model's chat template; the answer's code block is run."""
+
+    name: ClassVar[str] = "humaneval-chat"
+
+    def run(self, ctx: MetricContext) -> dict[str, Any]:
+        from kizami.checkpoint import chat_template, render_chat
+
+        ref_model = ctx.reference.meta.get("ref_model")
+        template = chat_template(Path(ref_model)) if ref_model else ""
+        if not template:
+            return {"skipped": "the source model has no chat template"}
+        problems, gen = _problems(ctx), ctx.settings.generation()
+        return humaneval_chat(ctx.backend, problems, lambda text: render_chat(template, [{"role": "user", "content": text}]),
+                              gen, sandbox=SandboxConfig(timeout_s=ctx.settings.sandbox_timeout_s), journal=_journal(ctx),
+                              progress=ctx.progress("HumanEval chat", len(problems) * gen.samples))
+
+    def compare(self, section: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+        if "skipped" in section or "skipped" in reference:
+            return section
+        return {**section, "agreement": agreement(section, reference)}
+
+    def summary(self, result: EvalResult) -> list[tuple[str, str]]:
+        return _pass_summary("HumanEval chat", result.humaneval_chat)
+
+
+class HumanEvalInfill(Metric):
+    """Execution-checked infilling: a span of each canonical solution removed, the middle generated and run."""
+
+    name: ClassVar[str] = "humaneval-infill"
+
+    def run(self, ctx: MetricContext) -> dict[str, Any]:
+        from kizami.calib_data.problems import InfillConfig, make_infill_tasks
+        from kizami.runtime.metrics.parity import fim_prompter
+
+        if not ctx.backend.caps.fim or ctx.dialect is None:
+            return {"skipped": "no FIM tokens"}
+        tasks, per_kind = [], Counter[str]()
+        for task in make_infill_tasks(_problems(ctx), InfillConfig()):
+            per_kind[task.kind] += 1
+            if not ctx.settings.infill_limit or per_kind[task.kind] <= ctx.settings.infill_limit:
+                tasks.append(task)
+        modes = [m for m in ctx.settings.fim_modes if m in ctx.dialect.modes]
+        return infilling(ctx.backend, tasks, fim_prompter(ctx.backend, ctx.dialect), modes=modes,
+                         settings=GenSettings(max_new_tokens=128),
+                         sandbox=SandboxConfig(timeout_s=ctx.settings.sandbox_timeout_s), journal=_journal(ctx),
+                         progress=ctx.progress("HumanEval infilling", len(tasks) * len(modes)))
+
+    def summary(self, result: EvalResult) -> list[tuple[str, str]]:
+        section = result.humaneval_infill or {}
+        if "skipped" in section:
+            return [("HumanEval infilling", f"skipped: {section['skipped']}")]
+        return [row for mode in ("psm", "spm") if mode in section
+                for row in [(f"infilling {mode.upper()} exact match", f"{section[mode].get('exact_match') or 0:.3f}"),
+                            *_pass_summary(f"infilling {mode.upper()}", section[mode])[:1]]]
+
+
+HUMANEVAL, HUMANEVAL_CHAT, HUMANEVAL_INFILL = HumanEval(), HumanEvalChat(), HumanEvalInfill()

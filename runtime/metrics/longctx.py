@@ -17,14 +17,16 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from kizami.errors import KizamiError
 from kizami.runtime.backend import Backend, GenRequest
+from kizami.runtime.metrics import Metric, MetricContext
+from kizami.runtime.result import EvalResult
 
-__all__ = ["LongCtxSettings", "loss_by_context", "key_retrieval", "longctx"]
+__all__ = ["LongCtxSettings", "loss_by_context", "key_retrieval", "longctx", "long_context", "LONGCTX"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,3 +104,34 @@ def longctx(backend: Backend, stream: Sequence[int], filler_text: str, settings:
     out["retrieval"] = key_retrieval(backend, filler_text, settings, progress)
     out["memory"] = backend.memory()
     return out
+
+
+def long_context(backend: Backend, ref: Any, settings: Any, progress: Any, label: str = "long context") -> dict[str, Any]:
+    """Loss by position and key retrieval on the reference's long stream of held-out code."""
+    if ref.long_stream is None:
+        raise KizamiError("the reference has no long-context stream; it was made without the longctx task")
+    lc = settings.long_context()
+    code = ref.domains["code"].text if "code" in ref.domains else ""
+    steps = 1 + len(lc.retrieval_lengths) * len(lc.depths) * lc.trials
+    return longctx(backend, ref.long_stream.tolist(), code, lc, progress(label, steps))
+
+
+class LongContext(Metric):
+    """Loss by position in one long window and key retrieval; per KV-cache precision where the engine has them (the
+    evaluation opens the build again for each, after this instance is closed)."""
+
+    name: ClassVar[str] = "longctx"
+
+    def run(self, ctx: MetricContext) -> dict[str, Any]:
+        return long_context(ctx.backend, ctx.reference, ctx.settings, ctx.progress)
+
+    def summary(self, result: EvalResult) -> list[tuple[str, str]]:
+        rows = []
+        for kv, loss, acc, mem in result.long_context_rows():
+            buckets = " · ".join(f"{b} {x:.3f}" for b, x in zip(result.long_context_buckets, loss))
+            rows.append((f"long context ({kv})", f"loss {buckets}; key retrieval {acc:.0%}; peak {mem:.0f} MiB"
+                         if acc is not None and mem is not None else f"loss {buckets}"))
+        return rows
+
+
+LONGCTX = LongContext()

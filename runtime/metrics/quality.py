@@ -6,16 +6,18 @@ every build (the reference's), so perplexities are comparable across formats.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
 from kizami.errors import KizamiError
 from kizami.runtime.backend import Backend
+from kizami.runtime.metrics import Gate, Metric, MetricContext
 from kizami.runtime.metrics.reference import SCORE_CHUNK, Reference
+from kizami.runtime.result import EvalResult
 
-__all__ = ["kl_with_tail", "summarize", "quality"]
+__all__ = ["kl_with_tail", "summarize", "quality", "QUALITY"]
 
 _PERCENTILES = (50, 90, 99, 99.9)
 
@@ -84,3 +86,32 @@ def quality(backend: Backend, ref: Reference, progress: Callable[[int], None] = 
         "positions": {d: int(len(r.target)) for d, r in ref.domains.items()},
         "windows": {"ctx": ref.ctx, "stride": ref.stride, "top_k": ref.top_k},
     }
+
+
+def _ppl_drop_pct(result: EvalResult, _ref: EvalResult | None) -> float | None:
+    changes = [c for d in result.domains if (c := result.ppl_change_pct(d)) is not None]
+    return max(changes) if changes else None
+
+
+class Quality(Metric):
+    """Perplexity per domain, KL-divergence and top-1 agreement against bf16, in one scoring pass."""
+
+    name: ClassVar[str] = "quality"
+    aliases: ClassVar[tuple[str, ...]] = ("ppl", "kld")
+    gates: ClassVar[Mapping[str, Gate]] = {
+        "max_ppl_increase_pct": Gate(_ppl_drop_pct, doc="worst domain's perplexity increase, percent"),
+        "max_kld": Gate(lambda r, _ref: r.kld, doc="mean KL-divergence over all held-out tokens")}
+
+    def run(self, ctx: MetricContext) -> dict[str, Any]:
+        n = sum(len(ctx.reference.windows(d)) for d in ctx.reference.domains)
+        return quality(ctx.backend, ctx.reference, ctx.progress("perplexity · KLD · top-1", n))
+
+    def summary(self, result: EvalResult) -> list[tuple[str, str]]:
+        q = result.quality or {}
+        rows = [(f"PPL {d}", f"{q['ppl'][d]:.3f} (bf16 {q['ref_ppl'][d]:.3f}, {(q['ppl_ratio'][d] - 1) * 100:+.2f}%)")
+                for d in q.get("ppl", {})]
+        return rows + [(f"KLD {d}", f"mean {k['mean']:.5f} · p99 {k['p99']:.4f} · top-1 {q['top1'][d]:.3f}")
+                       for d, k in q.get("kld", {}).items()]
+
+
+QUALITY = Quality()

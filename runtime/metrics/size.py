@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from kizami.manifest import MANIFEST_NAME, WEIGHT_SUFFIXES
+from kizami.runtime.metrics import Metric, MetricContext
+from kizami.runtime.result import EvalResult
 
-__all__ = ["size"]
+__all__ = ["size", "SIZE"]
 
 
 def size(build: Path, n_params: int) -> dict[str, Any]:
@@ -24,3 +26,17 @@ def size(build: Path, n_params: int) -> dict[str, Any]:
         if "budget_bpw" in params:
             out["mixed"] = {k: params.get(k) for k in ("budget_bpw", "bpw", "predicted_kld", "sensitivity", "tensor_types")}
     return out
+
+
+class Size(Metric):
+    name: ClassVar[str] = "size"
+
+    def run(self, ctx: MetricContext) -> dict[str, Any]:
+        return size(ctx.build, ctx.n_params)
+
+    def summary(self, result: EvalResult) -> list[tuple[str, str]]:
+        s = result.size
+        return [("size", f"{s['bytes'] / 2**20:.1f} MiB · {s['bits_per_weight']:.2f} bits/weight")] if s else []
+
+
+SIZE = Size()

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from kizami.runtime.backend import Backend, GenRequest
+from kizami.runtime.metrics import Gate, Metric, MetricContext
+from kizami.runtime.result import EvalResult
 
-__all__ = ["SpeedSettings", "speed"]
+__all__ = ["SpeedSettings", "speed", "SPEED"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,3 +68,29 @@ def _batched(backend: Backend, prompt: list[int], settings: SpeedSettings) -> di
         gens = backend.generate(reqs)
         rates.append(sum(len(g.ids) for g in gens) / (time.perf_counter() - t0))
     return {"batch": settings.batch, "engine_batch_size": getattr(backend, "batch_size", None), "tok_s": _stats(rates)}
+
+
+class Speed(Metric):
+    name: ClassVar[str] = "speed"
+    gates: ClassVar[Mapping[str, Gate]] = {
+        "min_decode_tok_s": Gate(lambda r, _ref: r.decode_tok_s, higher_is_better=True, doc="batch-1 decode tokens/s")}
+
+    def run(self, ctx: MetricContext) -> dict[str, Any]:
+        return speed(ctx.backend, next(iter(ctx.reference.domains.values())).stream.tolist(), ctx.settings.speed)
+
+    def summary(self, result: EvalResult) -> list[tuple[str, str]]:
+        sp = result.speed
+        if not sp:
+            return []
+
+        def spread(x: dict[str, float], fmt: str) -> str:
+            return f"{x['median']:{fmt}} ({x['min']:{fmt}}–{x['max']:{fmt}})"
+
+        rows = [("prefill tok/s", spread(sp["prefill_tok_s"], ".0f")), ("decode tok/s", spread(sp["decode_tok_s"], ".1f")),
+                ("TTFT", f"{sp['ttft_s']['median'] * 1000:.0f} ms · {sp['threads']} threads")]
+        if (b := sp.get("batched")) is not None:
+            rows.append((f"tok/s, {b['batch']} at once", spread(b["tok_s"], ".1f")))
+        return rows + [(k.replace("_", " "), f"{v:.0f}") for k, v in sp["memory"].items()]
+
+
+SPEED = Speed()
