@@ -85,6 +85,14 @@ def verify(path: Annotated[Path, typer.Argument(help="A build or bundle folder (
 
 
 
+def _e(name: str) -> Any:
+    """An [eval] setting's default, read from EvalSettings (never a copy here)."""
+    from kizami.formats import default_of
+    from kizami.runtime.evaluate import EvalSettings
+
+    return default_of(EvalSettings, name)
+
+
 @app.command("eval")
 def eval_cmd(
     build: Annotated[str, typer.Argument(help="A build folder, an HF checkpoint folder, or `tiny-fcj`.")],
@@ -97,24 +105,24 @@ def eval_cmd(
                                             "longctx (loss by position, key retrieval) and any metric a plugin "
                                             "registers.")] = "ppl,kld,fim,speed,size,parity",
     problems: Annotated[str, typer.Option(help="HumanEval-format problems: `humaneval` (built in) or a JSONL file "
-                                               "(`kizami problems check FILE` validates one).")] = "humaneval",
-    problems_limit: Annotated[int, typer.Option(help="Only the first N problems (0: all).")] = 0,
+                                               "(`kizami problems check FILE` validates one).")] = _e("problems"),
+    problems_limit: Annotated[int, typer.Option(help="Only the first N problems (0: all).")] = _e("problems_limit"),
     longctx_lengths: Annotated[str, typer.Option(help="longctx: loss-by-position bucket edges, comma-separated "
-                                                      "(capped by the model's positions).")] = "1024,2048,4096",
+                                                      "(capped by the model's positions).")] = ",".join(map(str, _e("longctx_lengths"))),
     kv_cache: Annotated[str, typer.Option(help="longctx: also measure with these llama.cpp KV caches, e.g. "
                                                "q8_0,q4_0.")] = "",
     fim_file: Annotated[Optional[Path], typer.Option(help="A SantaCoder-FIM JSONL file instead of the set's eval/fim.jsonl.")] = None,
-    ctx: Annotated[int, typer.Option(help="Perplexity window length in tokens.")] = 512,
-    stride: Annotated[int, typer.Option(help="Window advance; each token is scored once with >= ctx-stride context.")] = 256,
-    max_tokens: Annotated[int, typer.Option(help="Score at most this many held-out tokens per domain (0: all).")] = 0,
-    fim_limit: Annotated[int, typer.Option(help="Only the first N FIM tasks (0: all).")] = 0,
+    ctx: Annotated[int, typer.Option(help="Perplexity window length in tokens.")] = _e("ctx"),
+    stride: Annotated[int, typer.Option(help="Window advance; each token is scored once with >= ctx-stride context.")] = _e("stride"),
+    max_tokens: Annotated[int, typer.Option(help="Score at most this many held-out tokens per domain (0: all).")] = _e("max_tokens_per_domain"),
+    fim_limit: Annotated[int, typer.Option(help="Only the first N FIM tasks (0: all).")] = _e("fim_limit"),
     fim_sampled: Annotated[bool, typer.Option(help="Model-card sampling (T=0.2, top-p 0.95, seeded) instead of greedy.")] = False,
     fim_dialect: Annotated[str, typer.Option(help="FIM prompt format: llama3-fim, codellama, starcoder, qwen-coder, "
                                                   "deepseek-coder, codestral (default: detected from the tokenizer).")] = "",
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = _e("device"),
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (pinned for timing).")] = None,
     batch_size: Annotated[int, typer.Option(help="Sequences generated (and windows scored) at once; 0: as many as fit "
-                                                 "in free memory, up to 16. Greedy results do not depend on it.")] = 0,
+                                                 "in free memory, up to 16. Greedy results do not depend on it.")] = _e("batch_size"),
 ) -> None:
     """Measure a build against the bf16 reference: PPL per domain, KLD, top-1, FIM EM, tokens/s, size."""
     from kizami.evaluation import evaluate_build

@@ -25,7 +25,7 @@ from kizami import manifest
 from kizami.errors import KizamiError
 from kizami.recipe import BuildStep, RunRecipe
 from kizami.render import eta_suffix
-from kizami.runtime.result import EvalResult
+from kizami.runtime.result import EvalResult, RunSummary  # RunSummary: read by the reports and bundles
 
 __all__ = ["RunSummary", "Plan", "run", "plan", "check_steps", "make_calibration", "make_build", "make_reference",
            "evaluate_build", "finish", "make_schedule", "critical_path", "failure_text", "write_reports", "load_summary", "run_out",
@@ -35,31 +35,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], Callable[[int], None]]
 Status = Callable[[str], None]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunSummary:
-    """What a run produced: results.json, read back by `kizami report` and the bundles."""
-
-    recipe: dict[str, Any]
-    calibration: dict[str, Any] | None
-    results: dict[str, EvalResult]
-    failures: dict[str, str] = field(default_factory=dict)
-    schedule: dict[str, Any] = field(default_factory=dict)  # where and when each step ran (``make_schedule``)
-
-    @property
-    def reference(self) -> EvalResult | None:
-        return self.results.get("bf16")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"recipe": self.recipe, "calibration": self.calibration,
-                "results": {n: r.to_dict() for n, r in self.results.items()}, "failures": self.failures,
-                **({"schedule": self.schedule} if self.schedule else {})}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunSummary:
-        return cls(recipe=data["recipe"], calibration=data.get("calibration"), failures=data.get("failures", {}),
-                   schedule=data.get("schedule") or {}, results={n: EvalResult.from_dict(r) for n, r in data["results"].items()})
 
 
 def run_out(recipe: RunRecipe) -> Path:

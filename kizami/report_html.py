@@ -16,7 +16,7 @@ from kizami.report_text import SCHEDULE_COLUMNS, columns, gate_failures, long_co
 from kizami.runtime.result import EvalResult
 
 if TYPE_CHECKING:
-    from kizami.pipeline import RunSummary
+    from kizami.runtime.result import RunSummary
 
 __all__ = ["html_report", "pareto_front"]
 

@@ -10,7 +10,7 @@ from rich.table import Table
 from kizami.runtime.result import EvalResult
 
 if TYPE_CHECKING:
-    from kizami.pipeline import RunSummary
+    from kizami.runtime.result import RunSummary
 
 __all__ = ["COLUMNS", "columns", "result_row", "verdict", "gate_failures", "eval_table", "markdown_report", "result_details",
            "schedule_rows", "schedule_summary", "schedule_section"]

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from kizami.errors import KizamiError
 
-__all__ = ["EvalResult"]
+__all__ = ["EvalResult", "RunSummary"]
 
 
 def _num(x: Any) -> float | None:
@@ -181,3 +181,28 @@ class EvalResult:
 
 
 _FIELDS = {f.name for f in dataclasses.fields(EvalResult)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSummary:
+    """What a run produced: results.json, read back by `kizami report` and the bundles."""
+
+    recipe: dict[str, Any]
+    calibration: dict[str, Any] | None
+    results: dict[str, EvalResult]
+    failures: dict[str, str] = field(default_factory=dict)
+    schedule: dict[str, Any] = field(default_factory=dict)  # where and when each step ran (``kizami.pipeline.make_schedule``)
+
+    @property
+    def reference(self) -> EvalResult | None:
+        return self.results.get("bf16")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"recipe": self.recipe, "calibration": self.calibration,
+                "results": {n: r.to_dict() for n, r in self.results.items()}, "failures": self.failures,
+                **({"schedule": self.schedule} if self.schedule else {})}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSummary:
+        return cls(recipe=data["recipe"], calibration=data.get("calibration"), failures=data.get("failures", {}),
+                   schedule=data.get("schedule") or {}, results={n: EvalResult.from_dict(r) for n, r in data["results"].items()})
