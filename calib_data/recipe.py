@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tomllib
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from kizami.errors import CalibError
+from kizami.tomlread import read_toml
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +80,8 @@ def builtin_recipe_path(name: str = "default") -> Path:
 def load_recipe(spec: str | Path) -> Recipe:
     """Load ``default`` (the built-in recipe) or a TOML file; unknown keys are errors."""
     path = builtin_recipe_path() if str(spec) == "default" else Path(spec)
-    if not path.is_file():
-        raise CalibError(f"calibration recipe {spec} not found; use 'default' or a .toml file (see `kizami calib show default`)")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise CalibError(f"{path}: not valid TOML ({exc})") from None
-    unknown = set(data) - _RECIPE_KEYS
-    if unknown:
-        raise CalibError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_RECIPE_KEYS)}")
+    data = read_toml(path, _RECIPE_KEYS, CalibError, "calibration recipe",
+                     "use 'default' or a .toml file (see `kizami calib show default`)")
     raw_sources = data.get("source", [])
     if not isinstance(raw_sources, list):
         raise CalibError(f"{path}: 'source' must be an array of tables ([[source]])")

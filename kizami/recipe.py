@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from kizami.calib_data.build import CalibConfig
 from kizami.errors import KizamiError
 from kizami.formats import Format, build_names, formats, get_format
 from kizami.gates import Gates
+from kizami.tomlread import read_toml
 
 __all__ = ["RecipeError", "BuildStep", "BundleOptions", "RunOptions", "RunRecipe", "parse_table", "load_run_recipe",
            "builtin_run_recipe", "to_toml"]
@@ -246,15 +246,7 @@ def _gates(table: Any, where: str) -> Gates:
 def load_run_recipe(path: Path) -> RunRecipe:
     """Load and validate the whole recipe before anything runs; unknown keys and bad values are errors."""
     path = Path(path)
-    if not path.is_file():
-        raise RecipeError(f"recipe {path} not found; `kizami init` writes an example")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"{path}: not valid TOML ({exc})") from None
-    unknown = set(data) - _TOP
-    if unknown:
-        raise RecipeError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {', '.join(sorted(_TOP))}")
+    data = read_toml(path, _TOP, RecipeError, "recipe", "`kizami init` writes an example")
     for key in ("name", "model", "out"):
         if not isinstance(data.get(key), str) or not data[key]:
             raise RecipeError(f"{path}: '{key}' must be a non-empty string")

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # calib_data/ builds the calibration and evaluation sets from text alone: all it may import of kizami
-CALIB_DATA_MAY_IMPORT = {"kizami.errors", "kizami.tokenizer"}
+CALIB_DATA_MAY_IMPORT = {"kizami.errors", "kizami.tokenizer", "kizami.tomlread"}
 
 _CALIB_DATA_IMPORTS = """
 import grimp, json
