@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ HUMANEVAL_PROBLEMS = 164
 
 def _prompts(backend: Any, n: int, length: int) -> list[list[int]]:
     """``n`` distinct prompts of ``length`` ids from held-out-like code text (in the build's own tokenizer)."""
-    text = (Path(__file__).resolve().parent.parent / "calib_data/builtin/code/python/route_search.py").read_text()
+    text = (resources.files("kizami.calib_data") / "builtin/code/python/route_search.py").read_text(encoding="utf-8")
     ids = backend.tokenize([text * 4])[0]
     return [ids[i * 13:i * 13 + length] for i in range(n)]
 
@@ -111,11 +112,16 @@ def engine_rate(backend: Any, prompts: list[list[int]], new: int, repeats: int, 
             cmd = [str(tool), "-m", str(backend.file), "-c", str(max(2048, n * (len(prompts[0]) + new) + 256)),
                    "-b", "512", "-ub", "512", "-npp", str(len(prompts[0])), "-ntg", str(new), "-npl", str(n),
                    "-t", str(threads), "--output-format", "jsonl"]
-            rates = []
-            for _ in range(repeats + 1):
+            rates: list[float] = []
+            tries = 0
+            while len(rates) < repeats + 1:  # the first is a warm-up
                 out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp, check=True).stdout
-                row = [json.loads(line) for line in out.splitlines() if line.startswith("{")][-1]
-                rates.append(float(row["speed_tg"]))
+                rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+                tries += 1
+                if rows:
+                    rates.append(float(rows[-1]["speed_tg"]))
+                elif tries > 3 * (repeats + 1):  # it exits 0 with nothing written now and then (seen 1 run in 5)
+                    raise RuntimeError(f"llama-batched-bench wrote no result in {tries} runs: {' '.join(cmd)}")
         return statistics.median(rates[1:])
     return None
 
