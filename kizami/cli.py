@@ -3,6 +3,7 @@ renders the result (``kizami.render``); a ``KizamiError`` becomes one ``error:``
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import signal
@@ -19,7 +20,7 @@ from kizami.commands.build import export_app, quantize_app
 from kizami.commands.data import calib_app, standin_app, toolchain_app
 from kizami.commands.lm_eval import lm_eval_command
 from kizami.commands.problems import problems_app
-from kizami.errors import KizamiError
+from kizami.errors import KizamiError, UnknownName
 from kizami.render import console, err_console, error_line
 
 app = typer.Typer(
@@ -128,13 +129,14 @@ def eval_cmd(
     from kizami.evaluation import evaluate_build
     from kizami.report_text import result_details
     from kizami.runtime.evaluate import EvalSettings
-    from kizami.runtime.metrics import metrics as registered
     from kizami.runtime.metrics import task_names
     from kizami.runtime.metrics.fim import FimSettings
 
     known = task_names()
     for task in (t.strip() for t in tasks.split(",") if t.strip() and t.strip() not in known):
-        registered.get(task)  # "unknown metric 'humaneal'. Did you mean 'humaneval'? Available: ..."
+        close = difflib.get_close_matches(task, list(known), n=1)
+        raise UnknownName(f"unknown task {task!r}." + (f" Did you mean {close[0]!r}?" if close else "")
+                          + f" Available: {', '.join(sorted(known))}")
     metrics = tuple(dict.fromkeys(known[t.strip()] for t in tasks.split(",") if t.strip()))
     if {"humaneval", "humaneval-chat", "humaneval-infill"} & set(metrics):
         from kizami.calib_data.problems import load_problems

@@ -238,7 +238,7 @@ CASES = [
          ("not `default`, a calibration build folder or a mixture recipe .toml",)),
     # evaluation inputs: builds, evaluation sets, FIM task files
     Case("eval: unknown task", lambda w: ["eval", "tiny-fcj", "--data", "d", "--tasks", "ppl,bleu"],
-         ("unknown metric 'bleu'", "Available: fim, humaneval")),
+         ("unknown task 'bleu'", "Available: fim, humaneval")),
     Case("eval: stride not below ctx", lambda w: ["eval", "tiny-fcj", "--data", "d", "--ctx", "256", "--stride", "256"],
          ("stride must be between 1 and ctx-1",)),
     Case("eval: folder is not a build", lambda w: ["eval", _file(w, "x/notes.txt", "hi") and "x", "--data", "d"],
