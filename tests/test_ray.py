@@ -343,8 +343,8 @@ def _task_processes(out: Path) -> list[str]:
     busy = []
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if cmd.startswith(("ray::_build_task", "ray::_evaluate_task", "ray::_reference_task", "ray::_calibration_task")) \
-                or (str(out) in cmd and "pytest" not in cmd):
+        if cmd.startswith(("ray::kizami ", "ray::_build_task", "ray::_evaluate_task", "ray::_reference_task",
+                           "ray::_calibration_task")) or (str(out) in cmd and "pytest" not in cmd):
             busy.append(f"{p.pid} {cmd[:120]}")
     return busy
 
@@ -362,6 +362,7 @@ def test_ctrl_c_stops_this_runs_tasks_and_not_another_jobs(cluster: Cluster) -> 
     out = shared / "stopped"
     proc = _kizami(["run", str(_recipe(shared, "stopped")), "--ray", cluster.address], dict(os.environ), shared)
     lines = _watch(proc, lambda text: _staging(out / "builds") or _staging(out / "builds" / "gguf"))
+    assert _task_processes(out)  # a task of the run is at work: what must stop
     os.kill(proc.pid, signal.SIGINT)  # Ctrl-C reaches the driver
     assert proc.wait(timeout=120) == 130, "".join(lines)[-3000:]
     deadline = time.monotonic() + 30
