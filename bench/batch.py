@@ -152,6 +152,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cpu or cuda (torch and onnx builds; llama.cpp offloads on cuda)")
+    ap.add_argument("--dtype", default="auto", help="torch builds: auto (fp32 on a CPU where the upcast fits), bf16, fp32")
     ap.add_argument("--extrapolate", action="append", default=[],
                     help="ENGINE:NAME1=L1,NAME2=L2 — two builds of one engine at L1 and L2 synthetic layers")
     ap.add_argument("--samples", type=int, default=10)
@@ -164,10 +165,12 @@ def main() -> None:
     for spec in args.build:
         name, path = spec.split("=", 1)
         path = str(resolve_model(path)) if not Path(path).exists() else path
-        backend = open_build(Path(path), threads=args.threads, device=args.device)
+        torch_opts = {"dtype": args.dtype} if build_format(Path(path)) == "hf" and args.dtype != "auto" else {}
+        backend = open_build(Path(path), threads=args.threads, device=args.device, **torch_opts)
         for batch in batches:
             prompts = _prompts(backend, batch, args.prompt)
             row = {"build": name, "path": path, "engine": backend.name, "format": build_format(Path(path)),
+                   "dtype": getattr(backend, "dtype", None),
                    **kizami_rates(backend, prompts, args.new, args.repeats)}
             own = engine_rate(backend, prompts, args.new, args.repeats, args.threads)
             row |= {"engine_tok_s": own, "share_of_engine": row["batched_tok_s"] / own if own else None}
