@@ -10,7 +10,6 @@ import json
 import platform
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from kizami.calib_data.fim import read_tasks
 from kizami.checkpoint import check_hf_dir, read_config
 from kizami.errors import KizamiError
 from kizami.runtime import build_format, open_build
-from kizami.runtime.metrics import MetricContext, metrics, run_order
+from kizami.runtime.metrics import MetricContext, ProgressFactory, metrics, run_order
 from kizami.runtime.metrics.fim import MODES, FimSettings
 from kizami.runtime.metrics.parity import ref_dialect
 from kizami.runtime.metrics.reference import PackedIds, Reference, plan_windows
@@ -32,9 +31,6 @@ from kizami.tokenizer import load_tokenizer
 __all__ = ["DEFAULT_METRICS", "EvalSettings", "eval_texts", "make_reference", "reference_for", "result_key", "evaluate"]
 
 DEFAULT_METRICS = ("quality", "fim", "speed", "size", "parity")  # functional correctness generates far more tokens: by name
-_RESULT_FIELDS = {f.name for f in dataclass_fields(EvalResult)}
-# (description, total) -> advance(n)
-ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
 
 def _no_progress(_desc: str, _total: int) -> Callable[[int], None]:
@@ -228,7 +224,6 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
         Path(journal_dir).mkdir(parents=True, exist_ok=True)
         journal = Path(journal_dir) / f"fim-{result_key(build, settings, ref)}.jsonl"
     sections: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
     backend = open_build(build, **settings.engine_options())
     ctx = MetricContext(build=build, backend=backend, reference=ref, settings=settings, n_params=n_params,
                         progress=progress, journal=journal, dialect=ref_dialect(ref))
@@ -237,7 +232,7 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
         environment = _environment(backend)
         for metric_name in run_order(settings.metrics):
             metric = metrics.get(metric_name)
-            (sections if metric.key() in _RESULT_FIELDS else extra)[metric.key()] = metric.run(ctx)
+            sections[metric.key()] = metric.run(ctx)
         kv_kinds = [k for k in settings.kv_cache_types if k in backend.caps.kv_cache_types]
     finally:
         backend.close()
@@ -245,6 +240,9 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
         sections["longctx"]["kv_cache"] = _kv_cache_variants(build, ref, settings, progress, kv_kinds)
     if journal is not None:
         journal.unlink(missing_ok=True)
-    return EvalResult(build=str(build), format=build_format(build), name=name or build.name,
-                      reference=ref.meta.get("ref_model"), eval_set=ref.meta.get("eval_set"),
-                      settings=asdict(settings), environment=environment, extra=extra, **sections)
+    result = EvalResult(build=str(build), format=build_format(build), name=name or build.name,
+                        reference=ref.meta.get("ref_model"), eval_set=ref.meta.get("eval_set"),
+                        settings=asdict(settings), environment=environment)
+    for key, section in sections.items():
+        result = result.with_section(key, section)
+    return result

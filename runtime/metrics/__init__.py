@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from kizami.runtime.metrics.reference import Reference
     from kizami.runtime.result import EvalResult
 
-__all__ = ["Metric", "MetricContext", "Gate", "metrics", "task_names", "run_order", "ORDER"]
+__all__ = ["Metric", "MetricContext", "Gate", "ProgressFactory", "metrics", "task_names", "run_order", "ORDER"]
 
 # (description, total) -> advance(n) or advance(n, note)
 ProgressFactory = Callable[[str, int], Callable[..., None]]
