@@ -91,8 +91,13 @@ def _stop(nodes: list[subprocess.Popen[bytes]]) -> None:
 
 
 def _metrics(result: dict[str, Any]) -> dict[str, Any]:
-    return {k: result.get(k) for k in ("quality", "fim", "size", "tokenizer_parity")} | {
-        "humaneval": {k: v for k, v in (result.get("humaneval") or {}).items() if "second" not in k and k != "timing"}}
+    """Every metric section, less what is timed."""
+    def strip(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if not any(t in k for t in ("seconds", "tok_s", "wall_s", "elapsed"))}
+        return [strip(v) for v in x] if isinstance(x, list) else x
+
+    return {k: strip(result.get(k)) for k in ("quality", "fim", "size", "tokenizer_parity", "humaneval")}
 
 
 def main() -> None:
