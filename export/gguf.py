@@ -29,6 +29,7 @@ from kizami.engine import counted_lines, run_engine
 from kizami.errors import KizamiError
 from kizami.gguf_header import FILE_TYPE_BITS, TENSOR_TYPES, gguf_file, read_metadata, read_tensors
 from kizami.overrides import split_override
+from kizami.progress import Progress, no_progress
 
 __all__ = ["BASE_TYPES", "QUANT_TYPES", "TENSOR_TYPES", "LAYER_KINDS", "GGUFConfig", "weight_names", "match_overrides",
            "tensor_override", "mixed_stem", "detect_pre_tokenizer", "size_label", "file_name",
@@ -50,7 +51,6 @@ KNOWN_PRE_TOKENIZERS = {
     "llama-bpe": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
 }
 
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,11 +235,13 @@ _CONVERTER_HINTS = {"BPE pre-tokenizer was not recognized": (
 
 
 class _Exporter:
-    def __init__(self, model: Path, out: Path, cfg: GGUFConfig, calib: Path | None, progress: Progress,
-                 detail: Progress) -> None:
+    def __init__(self, model: Path, out: Path, cfg: GGUFConfig, calib: Path | None, progress: Progress) -> None:
         # absolute: llama-imatrix runs in a temp folder (its dataset name comes from the text file's name)
         self.model, self.out, self.cfg, self.progress = check_hf_dir(model), Path(out).resolve(), cfg, progress
-        self.detail = detail
+        # stages: the base conversion, the imatrix, each type; with a budget each candidate, the choice, each budget build
+        self.done = 0
+        self.stages = 1 + len(cfg.quant_types) + (1 if cfg.imatrix != "none" else 0)
+        self.stages += len(cfg.candidates) + 1 + len(cfg.budget) if cfg.budget else 0
         self.calib = Path(calib) if calib else None
         self.chain = toolchain.find()
         self.threads = cfg.threads or os.cpu_count() or 1
@@ -250,6 +252,13 @@ class _Exporter:
         self.names = weight_names(read_config(self.model))
         self.common = {"source_sha256": self.source["sha256"], "llama_cpp": toolchain.LLAMA_CPP_PYTHON_VERSION,
                        "config": asdict(cfg)}
+
+    def say(self, message: str) -> None:
+        """A line within the current stage (its start, or an engine's own count)."""
+        self.progress(message, self.done, self.stages)
+
+    def stage_done(self) -> None:
+        self.done = min(self.done + 1, self.stages)
 
     def file_name(self, gtype: str) -> str:
         return file_name(self.name, self.n_params, gtype.replace(".", "_"), finetune=self.cfg.variant)
@@ -278,7 +287,7 @@ class _Exporter:
             return dest
         if not self.chain.converter.is_file():
             raise KizamiError(f"llama.cpp's converter is missing ({self.chain.converter}); run `kizami toolchain build`")
-        self.progress(f"converting to GGUF {cfg.base}")
+        self.say(f"converting to GGUF {cfg.base}")
         m = manifest.Manifest(format="gguf", parameters=params, source=self.source)
         with manifest.staged_build(dest, m, overwrite=True) as stage, manifest.scratch("gguf") as tmp:
             target = stage / self.file_name(cfg.base)
@@ -287,7 +296,7 @@ class _Exporter:
                    "--outfile", str(target), "--metadata", str(self._metadata_override(Path(tmp)))]
             if cfg.split_max_size:
                 cmd += ["--split-max-size", cfg.split_max_size]
-            written = counted_lines(self.detail, (r"^Writing:\s+(\d+)%", f"{cfg.base.upper()} percent written", 100))
+            written = counted_lines(self.say, (r"^Writing:\s+(\d+)%", f"{cfg.base.upper()} percent written", 100))
             run_engine(cmd, "GGUF conversion", hints=_CONVERTER_HINTS, on_line=written)  # the converter's byte bar
             self._check(stage, specials, pre)
         return dest
@@ -333,7 +342,7 @@ class _Exporter:
         params = {**self.common, "base_sha256": manifest.load(base).files, "calibration": calibration,
                   "chunks": cfg.imatrix_chunks, "ctx": cfg.imatrix_ctx}
         if not manifest.is_current(dest, params):
-            self.progress(f"importance matrix from {calibration['id']}")
+            self.say(f"importance matrix from {calibration['id']}")
             m = manifest.Manifest(format="imatrix", parameters=params, source=self.source, calibration=calibration)
             with manifest.staged_build(dest, m, overwrite=True) as stage, manifest.scratch("gguf") as tmp:
                 text = Path(tmp) / f"{calibration['id']}.txt"  # the file name becomes the dataset id in GGUF
@@ -362,7 +371,7 @@ class _Exporter:
                   **({"tensor_types": tensor_map} if tensor_map else {}), **facts}
         if manifest.is_current(dest, params):
             return dest
-        self.progress(f"quantizing {stem.upper()}" + (" with imatrix" if use else ""))
+        self.say(f"quantizing {stem.upper()}" + (" with imatrix" if use else ""))
         calibration = manifest.load(use.parent).calibration if use and (use.parent / manifest.MANIFEST_NAME).is_file() else None
         m = manifest.Manifest(format="gguf", parameters=params, source=self.source, calibration=calibration)
         with manifest.staged_build(dest, m, overwrite=True) as stage, manifest.scratch("gguf") as tmp:
@@ -374,7 +383,7 @@ class _Exporter:
                 types_file = Path(tmp) / "tensor-types.txt"
                 types_file.write_text("".join(f"^{re.escape(n)}$={t}\n" for n, t in tensor_map.items()))
                 cmd += ["--tensor-type-file", str(types_file)]
-            tensors = counted_lines(self.detail, (r"^\[\s*(\d+)/\s*(\d+)\]", f"{stem.upper()} tensors", 0))
+            tensors = counted_lines(self.say, (r"^\[\s*(\d+)/\s*(\d+)\]", f"{stem.upper()} tensors", 0))
             run_engine([*cmd, str(sorted(base.glob("*.gguf"))[0]), str(target), ftype, str(self.threads)], "llama-quantize",
                        on_line=tensors)  # llama-quantize ends a tensor's line "[ 12/ 292] name …" once it is written
             if expect:
@@ -391,19 +400,18 @@ class _Exporter:
         return dest
 
 
-# A budget build's chooser: the candidate builds ({type: folder}, every 2-D weight at that type) ->
-# {stem: (tensor name -> candidate type, facts for the manifest)}
-Choose = Callable[[dict[str, Path]], dict[str, tuple[dict[str, str], dict[str, Any]]]]
+# A budget build's chooser: the candidate builds ({type: folder}, every 2-D weight at that type) and a line-sayer for
+# its own progress -> {stem: (tensor name -> candidate type, facts for the manifest)}
+Choose = Callable[[dict[str, Path], Callable[[str], None]], dict[str, tuple[dict[str, str], dict[str, Any]]]]
 
 
 def export_gguf(model: Path, out: Path, cfg: GGUFConfig = GGUFConfig(), *, calib: Path | None = None,
-                progress: Progress = lambda _msg: None, detail: Progress | None = None,
-                choose: Choose | None = None) -> dict[str, Path]:
+                progress: Progress = no_progress, choose: Choose | None = None) -> dict[str, Path]:
     """Make the base GGUF and every requested type; returns ``{type: build folder}``. With a budget, also one build
     per candidate type (under ``out/candidates``), from which ``choose`` picks each budget build's tensor types.
-    ``progress`` hears each stage as it starts; ``detail`` (default: ``progress``) the counts within a stage (the
+    ``progress(message, stages done, stages)`` hears each stage as it starts and the counts within it (the
     converter's bytes written, llama-quantize's tensors)."""
-    exporter = _Exporter(model, out, cfg, calib, progress, detail or progress)
+    exporter = _Exporter(model, out, cfg, calib, progress)
     config = read_config(exporter.model)
     if config.get("model_type") not in ("llama", "mistral", "qwen2", "qwen3"):
         log.warning("model_type %r has not been tested with kizami's GGUF export", config.get("model_type"))
@@ -415,19 +423,28 @@ def export_gguf(model: Path, out: Path, cfg: GGUFConfig = GGUFConfig(), *, calib
     manifest.check_free_space(Path(out), int(exporter.n_params * bits / 8 * 1.05) + (64 << 20), "the GGUF export")
     exporter.imatrix_source()  # a wrong --imatrix or --calib fails now, not after the base conversion
     base = exporter.base_build()
+    exporter.stage_done()
     builds = {cfg.base: base}
     imatrix = exporter.imatrix(base)
+    if cfg.imatrix != "none":
+        exporter.stage_done()
     for gtype in cfg.quant_types:
-        if gtype in BASE_TYPES:
-            continue
-        builds[gtype] = exporter.quantized(gtype, base, imatrix)
+        if gtype not in BASE_TYPES:
+            builds[gtype] = exporter.quantized(gtype, base, imatrix)
+        exporter.stage_done()
     if cfg.budget and choose is not None:
         pinned = match_overrides(cfg.tensor_types, exporter.names)
-        candidates = {t: exporter.typed(out / "candidates" / t.upper(), t, base, imatrix, dict.fromkeys(exporter.names, t), {})
-                      for t in cfg.candidates}
+        candidates = {}
+        for t in cfg.candidates:
+            candidates[t] = exporter.typed(out / "candidates" / t.upper(), t, base, imatrix, dict.fromkeys(exporter.names, t), {})
+            exporter.stage_done()
         stored = {t: {n: i.type for n, i in read_tensors(gguf_file(folder)).items()} for t, folder in candidates.items()}
-        for stem, (tensor_map, facts) in choose(candidates).items():
+        chosen = choose(candidates, exporter.say)
+        exporter.stage_done()
+        for stem, (tensor_map, facts) in chosen.items():
             tensor_map = {**tensor_map, **pinned}
             expect = {n: stored[t][n] if t in stored else t for n, t in tensor_map.items()}
             builds[stem] = exporter.typed(out / stem.upper().replace(".", "_"), stem, base, imatrix, tensor_map, facts, expect)
+            exporter.stage_done()
+    progress("done", exporter.stages, exporter.stages)
     return builds

@@ -23,6 +23,7 @@ from kizami.engine import counted_lines, run_engine
 from kizami.errors import BackendUnavailable, KizamiError
 from kizami.export.onnx_quant import LayerDiff, check_source, compare_layers, write_source_weights
 from kizami.hf_folder import finish_hf_folder
+from kizami.progress import Progress, no_progress
 
 __all__ = ["LM_HEADS", "PRECISIONS", "TARGETS", "WORKING_PAIRS", "ONNXConfig", "export_onnx"]
 
@@ -38,9 +39,6 @@ LM_HEADS = ("source", "int8", "int4")
 _QUANTIZED = ("int4", "int8")
 # Bits per weight of the MatMul weights, for the free-space check (int: weights + one fp scale per block).
 _BITS = {"fp32": 32, "fp16": 16, "int8": 9, "int4": 5}
-
-Progress = Callable[[str], None]
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ONNXConfig:
@@ -113,13 +111,13 @@ def _builder_command(source: Path, stage: Path, cache: Path, cfg: ONNXConfig) ->
     return [*cmd, "--extra_options", *extra]
 
 
-def _run_builder(cmd: list[str], tmp: Path, progress: Progress = lambda _msg: None, n_layers: int = 0) -> None:
+def _run_builder(cmd: list[str], tmp: Path, say: Callable[[str], None] = lambda _msg: None, n_layers: int = 0) -> None:
     # Offline and with every cache in the temp dir: the builder calls from_pretrained, which may otherwise reach out.
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp / "hf"),
            "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
     # The builder prints "Reading layer i" as it reaches each decoder layer (i layers read before it); kizami's wrapper
     # then prints "Quantized k/n MatMul weights" after each weight.
-    on_line = counted_lines(progress, (r"^Reading layer (\d+)", "layers read", n_layers),
+    on_line = counted_lines(say, (r"^Reading layer (\d+)", "layers read", n_layers),
                             (r"^Quantized (\d+)/(\d+) MatMul", "weights quantized", 0))
     run_engine(cmd, "onnxruntime-genai's model builder", env=env, cwd=tmp, on_line=on_line)
 
@@ -160,28 +158,35 @@ def _need_bytes(model: Path, cfg: ONNXConfig) -> int:
 
 
 def export_onnx(model: Path, out: Path, cfg: ONNXConfig = ONNXConfig(), *,
-                progress: Progress = lambda _msg: None) -> Path:
-    """Build ``out`` (a kizami build folder) from the HF checkpoint ``model``; returns ``out``."""
+                progress: Progress = no_progress) -> Path:
+    """Build ``out`` (a kizami build folder) from the HF checkpoint ``model``; returns ``out``. ``progress(message,
+    stages done, stages)``: the build, then (from a GPTQ/AWQ build) the check of its layers."""
     model, out = check_hf_dir(Path(model)), Path(out).resolve()  # absolute: the builder runs in a temp folder
     source = manifest.checkpoint_digest(model)
     builder_input = Path(cfg.from_build).resolve() if cfg.from_build else model.resolve()
     params: dict[str, Any] = {"source_sha256": source["sha256"], "config": asdict(cfg), "builder": _builder_version()}
     if cfg.from_build:
         params["from_build_sha256"] = manifest.checkpoint_digest(builder_input)["sha256"]
+    stages = 2 if cfg.from_build else 1
+
+    def say(message: str, done: int = 0) -> None:
+        progress(message, done, stages)
+
     if manifest.is_current(out, params):
-        progress(f"{out} is current; skipping")
+        say(f"{out} is current; skipping", stages)
         return out
     manifest.check_free_space(out.parent, _need_bytes(model, cfg), "the ONNX export")
-    progress(f"building ONNX {cfg.precision} for {cfg.target}")
+    say(f"building ONNX {cfg.precision} for {cfg.target}")
     extra: dict[str, Any] = {}
     m = manifest.Manifest(format="onnx", parameters=params, source=source, extra=extra)
     with manifest.staged_build(out, m, overwrite=True) as stage, manifest.scratch("onnx") as tmp:
-        _run_builder(_builder_command(builder_input, stage, Path(tmp) / "cache", cfg), Path(tmp), progress,
+        _run_builder(_builder_command(builder_input, stage, Path(tmp) / "cache", cfg), Path(tmp), say,
                      int(read_config(model).get("num_hidden_layers") or 0))
         finish_hf_folder(model, stage)
         if not (stage / "genai_config.json").is_file() or not any(stage.glob("*.onnx")):
             raise KizamiError("onnxruntime-genai's model builder finished without writing model.onnx and genai_config.json")
         if cfg.from_build:
-            progress("checking the ONNX layers against the GPTQ/AWQ build")
+            say("checking the ONNX layers against the GPTQ/AWQ build", 1)
             _carry_source_weights(stage, builder_input, extra)
+    say("done", stages)
     return out

@@ -148,9 +148,9 @@ def eval_cmd(
                             problems=problems, problems_limit=problems_limit, fim_dialect=fim_dialect,
                             longctx_lengths=_ints(longctx_lengths, "--longctx-lengths"),
                             kv_cache_types=tuple(k.strip() for k in kv_cache.split(",") if k.strip()))
-    from kizami.render import progress_bars
+    from kizami.render import progress_bar
 
-    with progress_bars() as progress:
+    with progress_bar() as progress:
         result, path = evaluate_build(build, data, settings, ref=ref, out=out, progress=progress)
     console.print(result_details(result))
     console.print(f"wrote {path}")
@@ -179,7 +179,7 @@ def run(
     from kizami.pipeline import finished_steps, run_out
     from kizami.pipeline import run as run_pipeline
     from kizami.recipe import builtin_run_recipe, load_run_recipe
-    from kizami.render import progress_bars
+    from kizami.render import progress_bar
 
     spec = load_run_recipe(recipe or builtin_run_recipe())
     steps: list[str] = []
@@ -189,7 +189,7 @@ def run(
         err_console.log(escape(message), highlight=False)
 
     try:
-        with progress_bars() as progress:
+        with progress_bar() as progress:
             summary = run_pipeline(spec, progress=progress, status=status, fail_fast=fail_fast, ray=ray)
     except KeyboardInterrupt:
         kept = ", ".join(finished_steps(run_out(spec))) or "nothing yet"

@@ -8,14 +8,15 @@ from pathlib import Path
 
 from kizami import manifest
 from kizami.errors import KizamiError
-from kizami.runtime.evaluate import EvalSettings, ProgressFactory, _no_progress, evaluate, reference_for
+from kizami.progress import Progress, no_progress
+from kizami.runtime.evaluate import EvalSettings, evaluate, reference_for
 from kizami.runtime.result import EvalResult
 
 __all__ = ["evaluate_build"]
 
 
 def evaluate_build(build: str, data: Path, settings: EvalSettings, *, ref: str | None = None, out: Path | None = None,
-                   progress: ProgressFactory = _no_progress) -> tuple[EvalResult, Path]:
+                   progress: Progress = no_progress) -> tuple[EvalResult, Path]:
     """Evaluate ``build`` (a folder or a stand-in's name) against ``ref`` (default: the source in its manifest) on the
     held-out sets of the calibration build ``data``; writes the result JSON (default ``BUILD.eval.json``)."""
     from kizami.checkpoint import count_parameters

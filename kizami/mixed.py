@@ -33,11 +33,11 @@ from kizami.checkpoint import read_config
 from kizami.errors import KizamiError
 from kizami.export.gguf import LAYER_KINDS, weight_names
 from kizami.gguf_header import gguf_file, read_tensors
+from kizami.progress import Progress, no_progress
 
 __all__ = ["Sensitivity", "measure", "allocate", "spearman", "gguf_sensitivity", "gptq_sensitivity", "hf_name",
            "layer_of", "type_grid", "rtn"]
 
-Progress = Callable[[str, int, int], None]
 _RESOLUTION = 4096
 _HF_KINDS = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
              "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
@@ -164,7 +164,7 @@ def _dequantizer(folder: Path, config: dict[str, Any]) -> Callable[[str], np.nda
 
 def measure(model: Path, rows: Sequence[Sequence[int]], candidates: Mapping[str, Callable[[str], np.ndarray]],
             names: Sequence[str], *, method: str = "kld", journal: Path | None = None,
-            progress: Progress = lambda *_: None, batch_size: int = 4) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], int]:
+            progress: Progress = no_progress, batch_size: int = 4) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], int]:
     """(measured KLD or {}, proxy, tokens): each tensor at each candidate type, the rest unquantized (module doc).
 
     ``journal``: finished tensors are appended there and skipped on a re-run (an interrupted pass resumes)."""
@@ -261,7 +261,7 @@ def cached_sensitivity(model: Path, calib: Path, folder: Path, *, names: list[st
 
 
 def gguf_sensitivity(model: Path, candidates: Mapping[str, Path], calib: Path, folder: Path, *, method: str,
-                     rows: int, progress: Progress = lambda *_: None) -> Sensitivity:
+                     rows: int, progress: Progress = no_progress) -> Sensitivity:
     """Each tensor's cost at each candidate GGUF type, from the candidate builds' own (dequantized) weights."""
     config = read_config(model)
     names = weight_names(config)
@@ -293,7 +293,7 @@ def gptq_bytes(rows: int, cols: int, bits: int, group: int) -> int:
 
 
 def gptq_sensitivity(model: Path, calib: Path, folder: Path, *, bits: Sequence[int], group: int, method: str,
-                     rows: int, progress: Progress = lambda *_: None) -> Sensitivity:
+                     rows: int, progress: Progress = no_progress) -> Sensitivity:
     """Each decoder linear layer's cost at each bit width (round-to-nearest stand-in, see ``rtn``); the embeddings
     and the output matrix stay unquantized in GPTQ builds, so they are not candidates."""
     from safetensors import safe_open

@@ -23,8 +23,8 @@ from typing import Any
 
 from kizami import manifest
 from kizami.errors import KizamiError
+from kizami.progress import Progress
 from kizami.recipe import BuildStep, RunRecipe
-from kizami.render import eta_suffix
 from kizami.runtime.result import EvalResult, RunSummary  # RunSummary: read by the reports and bundles
 
 __all__ = ["RunSummary", "Plan", "run", "plan", "check_steps", "make_calibration", "make_build", "make_reference",
@@ -33,7 +33,6 @@ __all__ = ["RunSummary", "Plan", "run", "plan", "check_steps", "make_calibration
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int], Callable[[int], None]]
 Status = Callable[[str], None]
 
 
@@ -120,21 +119,12 @@ def make_calibration(p: Plan) -> Path:
     return resolve_calib(spec, p.model, folder=p.out / "calib", cfg=recipe.calib)
 
 
-def make_build(p: Plan, step: BuildStep, calib: Path | None, status: Status) -> dict[str, Path]:
+def make_build(p: Plan, step: BuildStep, calib: Path | None, progress: Progress) -> dict[str, Path]:
     """One ``[[build]]`` step: build name → build folder. Raises ``KizamiError`` when it cannot be made."""
     from kizami.formats import get_format
 
-    started: list[float] = []  # when the build first reported a unit count: its ETA in the run's log
-
-    def progress(message: str, done: int, total: int) -> None:
-        if total and not started:
-            started.append(time.monotonic())
-        if started and 0 < done < total:
-            message += eta_suffix(started[0], done, total)
-        status(f"{step.name}: {message}")
-
     made = get_format(step.format).build(p.model, p.out / "builds" / step.name, step.config, calib=calib,
-                                         progress=progress)
+                                         progress=lambda message, done, total: progress(f"{step.name}: {message}", done, total))
     return {name: made[stem] for name, stem in step.builds.items()}
 
 
@@ -241,7 +231,7 @@ def _run(recipe: RunRecipe, out: Path, *, progress: Progress, status: Status, fa
         status(f"building {step.name}")
         try:
             with clock.step(f"build {step.name}", ("calibration",)):
-                made = make_build(p, step, calib_dir, status)
+                made = make_build(p, step, calib_dir, progress)
         except KizamiError as exc:
             if fail_fast:
                 raise

@@ -7,8 +7,7 @@ and progress bars are replaced by log lines, so a log reads like the screen woul
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,11 +25,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from kizami.progress import LogLines
+from kizami.progress import Progress as ProgressFn
+
 if TYPE_CHECKING:
     from kizami.doctor import Check
     from kizami.manifest import Manifest, Problem
 
-__all__ = ["console", "err_console", "progress_bars", "format_progress", "eta_suffix", "error_line", "doctor_table", "calib_table",
+__all__ = ["console", "err_console", "progress_bar", "error_line", "doctor_table", "calib_table",
            "problems_table", "layer_table", "gguf_table"]
 
 _WIDE = 220  # columns of a log that is not a terminal: no table row wraps
@@ -44,67 +46,28 @@ def _bar(transient: bool = False) -> Progress:
 
 
 @contextmanager
-def progress_bars() -> Iterator[Callable[[str, int], Callable[..., None]]]:
-    """A factory ``(description, total) -> advance(n, note="")``: rich bars in a terminal, a log line per tenth
-    elsewhere. A note (e.g. the generation rate) is shown after the description."""
-    if err_console.is_terminal:
-        with _bar() as bar:
-            def factory(description: str, total: int) -> Callable[..., None]:
-                task = bar.add_task(description, total=total)
-
-                def advance(n: int, note: str = "") -> None:
-                    bar.update(task, advance=n, description=f"{escape(description)} · {escape(note)}" if note else None)
-                return advance
-
-            yield factory
+def progress_bar(title: str = "", *, transient: bool = False) -> Iterator[ProgressFn]:
+    """A ``progress(message, done, total)`` (kizami.progress) for long work: in a terminal one bar with its ETA, and
+    a line for each stage as it ends (so finished stages stay on screen); elsewhere a log line per message
+    (``counter`` stages report every twentieth). ``transient``: the bar goes when done (the command prints what
+    it made)."""
+    head = f"{escape(title)}: " if title else ""
+    if not err_console.is_terminal:
+        yield LogLines(lambda text: err_console.log(escape(text), highlight=False), f"{title}: " if title else "")
         return
-
-    def logged(description: str, total: int) -> Callable[..., None]:
-        done, start = [0, -1], time.monotonic()
-
-        def advance(n: int, note: str = "") -> None:
-            done[0] += n
-            tenth = done[0] * 10 // max(total, 1)
-            if tenth != done[1]:
-                done[1] = tenth
-                rate = f" · {escape(note)}" if note else ""
-                err_console.log(f"{escape(description)}: {done[0]}/{total}{rate}{eta_suffix(start, done[0], total)}",
-                                highlight=False)
-        return advance
-
-    yield logged
-
-
-@contextmanager
-def format_progress(title: str) -> Iterator[Callable[[str, int, int], None]]:
-    """A ``(message, done, total)`` callback for a format's build verb: one bar with an ETA once totals are known."""
-    with _bar(transient=True) as bar:  # the command prints what it made when done
-        task = bar.add_task(title, total=None)
-        start: list[float] = []  # when the first unit of work was counted: loading is not part of the rate
+    with _bar(transient) as bar:
+        task = bar.add_task(head, total=None)
+        last: list[tuple[str, int, int]] = []
 
         def update(message: str, done: int, total: int) -> None:
-            bar.update(task, description=f"{title}: {escape(message)}", completed=done, total=total or None)
-            if total and not start:
-                start.append(time.monotonic())
-            if not err_console.is_terminal:
-                eta = eta_suffix(start[0], done, total) if start and 0 < done < total else ""
-                err_console.log(f"{title}: {escape(message)}{eta}", highlight=False)
+            if last and (total != last[0][2] or done < last[0][1]) and last[0][2] and not transient:
+                msg, d, t = last[0]  # a new stage: the one before stays on screen
+                err_console.log(f"{head}{escape(msg)} {d}/{t}", highlight=False)
+                bar.reset(task)
+            last[:] = [(message, done, total)]
+            bar.update(task, description=f"{head}{escape(message)}", completed=done, total=total or None)
 
         yield update
-
-
-def eta_suffix(start: float, done: int, total: int) -> str:
-    """`` · 1:23 elapsed, ETA 4:56`` for a log line (the terminal's bars show the same)."""
-    if done <= 0 or total <= 0:
-        return ""
-    elapsed = time.monotonic() - start
-    left = elapsed / done * max(total - done, 0)
-    return f" · {_hms(elapsed)} elapsed, ETA {_hms(left)}"
-
-
-def _hms(seconds: float) -> str:
-    m, s = divmod(int(seconds + 0.5), 60)
-    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
 def error_line(message: str) -> None:

@@ -30,8 +30,8 @@ from typing import Any
 
 from kizami import cost, pipeline
 from kizami.errors import KizamiError
+from kizami.progress import LogLines, Progress
 from kizami.recipe import BuildStep, RunRecipe
-from kizami.render import eta_suffix
 from kizami.runtime.result import EvalResult
 
 __all__ = ["INSTALL", "Task", "require_ray", "run_on_ray", "plan_tasks", "check_fit", "check_storage"]
@@ -203,21 +203,9 @@ def _say(lines: Any, key: str) -> Callable[[str], None]:
     return lambda text: lines.push.remote("line", key, text)
 
 
-def _progress(lines: Any, key: str, label: str) -> pipeline.Progress:
-    """The evaluation's ``(description, total) -> advance(n)``, as a line per tenth with its ETA."""
-    def factory(description: str, total: int) -> Callable[[int], None]:
-        state = {"done": 0, "tenth": -1, "start": time.monotonic()}
-
-        def advance(n: int) -> None:
-            state["done"] += n
-            tenth = int(state["done"] * 10 // max(total, 1))
-            if tenth != state["tenth"]:
-                state["tenth"] = tenth
-                lines.push.remote("line", key, f"{label}: {description}: {int(state['done'])}/{total}"
-                                  f"{eta_suffix(state['start'], int(state['done']), total)}")
-        return advance
-
-    return factory
+def _progress(lines: Any, key: str, prefix: str = "") -> Progress:
+    """A task's progress as lines to the driver (each stage's time left on them; the driver adds the run's)."""
+    return LogLines(lambda text: lines.push.remote("line", key, text), prefix)
 
 
 def _skipped(*inputs: dict[str, Any]) -> str | None:
@@ -243,7 +231,7 @@ def _build_task(p: pipeline.Plan, step: BuildStep, calib: dict[str, Any], lines:
         return _done(where, error=skip)
     _say(lines, key)(f"building {step.name}")
     try:
-        made = pipeline.make_build(p, step, Path(calib["value"]), _say(lines, key))
+        made = pipeline.make_build(p, step, Path(calib["value"]), _progress(lines, key))
     except KizamiError as exc:
         return _done(where, error=str(exc))
     return _done(where, value={name: str(path) for name, path in made.items()})
@@ -255,7 +243,7 @@ def _reference_task(p: pipeline.Plan, calib: dict[str, Any], lines: Any) -> dict
         return _done(where, error=skip)
     _say(lines, "reference")("bf16 reference distributions")
     try:
-        ref = pipeline.make_reference(p, Path(calib["value"]), _progress(lines, "reference", "reference"))
+        ref = pipeline.make_reference(p, Path(calib["value"]), _progress(lines, "reference", "reference: "))
     except Exception as exc:
         return _done(where, error=pipeline.failure_text(exc))
     path = p.out / ".ray" / "reference.npz"  # on the shared storage: the evaluation tasks read it from any node
@@ -275,7 +263,7 @@ def _evaluate_task(p: pipeline.Plan, name: str, n_params: int, reference: dict[s
     path = Path(build["value"][name]) if build is not None else p.model
     try:
         result = pipeline.evaluate_build(p, name, path, Reference.load(Path(reference["value"])), n_params=n_params,
-                                         progress=_progress(lines, key, name), status=_say(lines, key))
+                                         progress=_progress(lines, key, f"{name}: "), status=_say(lines, key))
     except Exception as exc:  # a crash in one engine must not lose the other builds' results
         return _done(where, error=pipeline.failure_text(exc))
     return _done(where, value=result.to_dict())

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from kizami.errors import KizamiError
-from kizami.quantize.common import LayerProgress, QuantConfig, quantize_with_gptqmodel
+from kizami.progress import Progress, no_progress
+from kizami.quantize.common import QuantConfig, quantize_with_gptqmodel
 
 __all__ = ["AWQConfig", "quantize_awq"]
 
@@ -32,5 +33,5 @@ class AWQConfig(QuantConfig):
 
 
 def quantize_awq(model: Path, out: Path, cfg: AWQConfig = AWQConfig(), *, calib: Path, force: bool = False,
-                 progress: LayerProgress = lambda *_: None) -> Path:
+                 progress: Progress = no_progress) -> Path:
     return quantize_with_gptqmodel(model, out, cfg, calib=calib, force=force, progress=progress)

@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -27,14 +26,11 @@ from kizami.engine import die_with_parent, last_error
 from kizami.errors import BackendUnavailable, KizamiError
 from kizami.hf_folder import finish_hf_folder
 from kizami.overrides import split_override
+from kizami.progress import Progress, no_progress
 
-__all__ = ["QuantConfig", "check_group_size", "calibration_rows", "quantize_with_gptqmodel", "LayerProgress"]
+__all__ = ["QuantConfig", "check_group_size", "calibration_rows", "quantize_with_gptqmodel"]
 
 log = logging.getLogger(__name__)
-
-# (progress message, layers done, layers in all)
-LayerProgress = Callable[[str, int, int], None]
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QuantConfig:
@@ -191,7 +187,7 @@ def layer_errors(build: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def _run_worker(spec: dict[str, Any], tmp: Path, progress: LayerProgress, n_layers: int) -> None:
+def _run_worker(spec: dict[str, Any], tmp: Path, progress: Progress, n_layers: int) -> None:
     spec_path = tmp / "spec.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
     env = {**os.environ, "TMPDIR": str(tmp), "HF_HOME": str(tmp / "hf"), "XDG_CACHE_HOME": str(tmp / "cache"),
@@ -235,7 +231,7 @@ def _log_error(log_path: Path) -> str:
 
 def quantize_with_gptqmodel(model: Path, out: Path, cfg: QuantConfig, *,
                             calib: Path, force: bool = False, facts: dict[str, Any] | None = None,
-                            progress: LayerProgress = lambda *_: None) -> Path:
+                            progress: Progress = no_progress) -> Path:
     """Quantize ``model`` into the build folder ``out`` with gptqmodel (``cfg.method``: gptq or awq)."""
     model, out, calib = check_hf_dir(Path(model)), Path(out).absolute(), Path(calib).absolute()
     check_group_size(model, cfg)

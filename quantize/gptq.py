@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kizami.errors import KizamiError
-from kizami.quantize.common import LayerProgress, QuantConfig, quantize_with_gptqmodel
+from kizami.progress import Progress, no_progress
+from kizami.quantize.common import QuantConfig, quantize_with_gptqmodel
 
 __all__ = ["GPTQConfig", "quantize_gptq"]
 
@@ -38,5 +39,5 @@ class GPTQConfig(QuantConfig):
 
 
 def quantize_gptq(model: Path, out: Path, cfg: GPTQConfig = GPTQConfig(), *, calib: Path, force: bool = False,
-                  progress: LayerProgress = lambda *_: None) -> Path:
+                  progress: Progress = no_progress) -> Path:
     return quantize_with_gptqmodel(model, out, cfg, calib=calib, force=force, progress=progress)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,9 @@ from kizami import fim_dialects, manifest, toolchain
 from kizami.calib_data.fim import read_tasks
 from kizami.checkpoint import check_hf_dir, read_config
 from kizami.errors import KizamiError
+from kizami.progress import Progress, counter, no_progress
 from kizami.runtime import build_format, open_build
-from kizami.runtime.metrics import MetricContext, ProgressFactory, metrics, run_order
+from kizami.runtime.metrics import MetricContext, metrics, run_order
 from kizami.runtime.metrics.fim import MODES, FimSettings
 from kizami.runtime.metrics.parity import ref_dialect
 from kizami.runtime.metrics.reference import PackedIds, Reference, plan_windows
@@ -31,10 +31,6 @@ from kizami.tokenizer import load_tokenizer
 __all__ = ["DEFAULT_METRICS", "EvalSettings", "eval_texts", "make_reference", "reference_for", "result_key", "evaluate"]
 
 DEFAULT_METRICS = ("quality", "fim", "speed", "size", "parity")  # functional correctness generates far more tokens: by name
-
-
-def _no_progress(_desc: str, _total: int) -> Callable[[int], None]:
-    return lambda _n: None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,7 +116,7 @@ def eval_texts(data: Path) -> dict[str, str]:
     return {d: "\n\n".join(v) for d, v in sorted(by_domain.items())}
 
 
-def make_reference(ref_model: Path, data: Path, settings: EvalSettings, progress: ProgressFactory = _no_progress) -> Reference:
+def make_reference(ref_model: Path, data: Path, settings: EvalSettings, progress: Progress = no_progress) -> Reference:
     tok = load_tokenizer(ref_model)
     texts = eval_texts(data)
     streams = {}
@@ -147,7 +143,7 @@ def make_reference(ref_model: Path, data: Path, settings: EvalSettings, progress
     n_windows = sum(len(plan_windows(len(s), settings.ctx, settings.stride)) for s in streams.values())
     try:
         ref = Reference.build(backend, texts, streams, tasks, prompts, ctx=settings.ctx, stride=settings.stride,
-                               top_k=settings.top_k, progress=progress("reference distributions", n_windows),
+                               top_k=settings.top_k, progress=counter(progress, "reference distributions", n_windows),
                                meta={"ref_model": str(Path(ref_model).resolve()), "dtype": getattr(backend, "dtype", None),
                                      "fim_dialect": dialect.name if dialect else None,
                                      "eval_set": manifest.load(data).calibration if (Path(data) / manifest.MANIFEST_NAME).is_file() else None})
@@ -157,7 +153,7 @@ def make_reference(ref_model: Path, data: Path, settings: EvalSettings, progress
         backend.close()
 
 
-def reference_for(ref_model: Path, data: Path, settings: EvalSettings, progress: ProgressFactory = _no_progress) -> Reference:
+def reference_for(ref_model: Path, data: Path, settings: EvalSettings, progress: Progress = no_progress) -> Reference:
     """The reference for (model weights, eval set, settings), cached under kizami's cache folder."""
     check_hf_dir(Path(ref_model))
     eval_texts(data)  # fails early, with the fix, if this is not an evaluation set
@@ -199,7 +195,7 @@ def result_key(build: Path, settings: EvalSettings, ref: Reference) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _kv_cache_variants(build: Path, ref: Reference, settings: EvalSettings, progress: ProgressFactory,
+def _kv_cache_variants(build: Path, ref: Reference, settings: EvalSettings, progress: Progress,
                        kinds: list[str]) -> dict[str, Any]:
     """The long-context checks again per KV-cache precision, each in its own fresh instance of the engine."""
     from kizami.runtime.metrics.longctx import long_context
@@ -215,7 +211,7 @@ def _kv_cache_variants(build: Path, ref: Reference, settings: EvalSettings, prog
 
 
 def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: int, name: str = "",
-             progress: ProgressFactory = _no_progress, journal_dir: Path | None = None) -> EvalResult:
+             progress: Progress = no_progress, journal_dir: Path | None = None) -> EvalResult:
     """Every metric of ``settings`` for ``build``. With ``journal_dir``, FIM completions are journaled there as they
     are made (and read back by a re-run of the same evaluation); the journal is removed when the result is complete."""
     build = Path(build)

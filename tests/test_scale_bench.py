@@ -92,7 +92,28 @@ def test_engine_counters_are_thinned_to_one_line_per_twentieth() -> None:
 def test_log_lines_carry_elapsed_time_and_eta():
     import time
 
-    from kizami.render import eta_suffix
+    from kizami.progress import eta_suffix
 
     assert eta_suffix(time.monotonic() - 10, 1, 5).endswith("ETA 0:40")
     assert eta_suffix(time.monotonic(), 0, 5) == ""
+
+
+def test_one_progress_shape_counts_stages_and_thins_log_lines():
+    """A counted stage reports every twentieth (with its note) and its end; a log shows each report once, with the
+    counts, and restarts the clock at a new stage."""
+    from kizami.progress import LogLines, counter
+
+    events: list[tuple[str, int, int]] = []
+    advance = counter(lambda *e: events.append(e), "FIM exact match", 200)
+    for i in range(200):
+        advance(1, f"{i} tok/s")
+    assert events[0] == ("FIM exact match", 0, 200) and events[-1] == ("FIM exact match · 199 tok/s", 200, 200)
+    assert len(events) == 21 and [d for _, d, _ in events] == [0, *range(10, 201, 10)]
+
+    lines: list[str] = []
+    log = LogLines(lines.append, "q4: ")
+    for event in [("converting", 0, 3), ("converting", 0, 3), ("quantizing", 1, 3), ("done", 3, 3), ("FIM", 0, 40)]:
+        log(*event)
+    assert [line.split(" · ")[0] for line in lines] == ["q4: converting 0/3", "q4: quantizing 1/3", "q4: done 3/3",
+                                                         "q4: FIM 0/40"]
+    assert "ETA" in lines[1] and "ETA" not in lines[2] and "ETA" not in lines[3]

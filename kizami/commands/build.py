@@ -33,7 +33,7 @@ def _build(fmt_name: str, model: str, out: Path, cfg: Any, calib: str | None) ->
     from kizami.calib import resolve_calib
     from kizami.checkpoint import check_hf_dir
     from kizami.formats import get_format
-    from kizami.render import format_progress
+    from kizami.render import progress_bar
     from kizami.standin import resolve_model
 
     fmt, model_path = get_format(fmt_name), check_hf_dir(resolve_model(model))
@@ -46,7 +46,7 @@ def _build(fmt_name: str, model: str, out: Path, cfg: Any, calib: str | None) ->
         with console.status("calibration set…") as status:
             calib_dir = resolve_calib(calib, model_path, folder=folder, cfg=sizes,
                                       progress=lambda msg: status.update(f"calibration set: {msg}…"))
-    with format_progress(fmt_name.upper()) as progress:
+    with progress_bar(fmt_name.upper(), transient=True) as progress:
         return fmt.build(model_path, out, cfg, calib=calib_dir, progress=progress)
 
 

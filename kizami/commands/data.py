@@ -96,17 +96,20 @@ def standin_train(
     Held-out documents are never seen."""
     import sysconfig
 
-    from kizami.render import progress_bars
+    from kizami.progress import counter
+    from kizami.render import progress_bar
     from kizami.standin.train import train_named
 
     extra = extra_code or (sysconfig.get_paths()["stdlib"] if model == "tiny-fcj" else "")
-    with progress_bars() as progress:
-        bar: dict[str, Any] = {}
+    with progress_bar() as progress:
+        advance: list[Any] = []
 
-        def advance(step: int, total: int, _loss: float) -> None:
-            bar.setdefault("advance", progress(f"training {model}", total))(1)
+        def on_step(_step: int, total: int, loss: float) -> None:
+            if not advance:
+                advance.append(counter(progress, f"training {model}", total))
+            advance[0](1, f"loss {loss:.3f}")
 
-        train_named(model, out, steps=steps, extra_code=extra, progress=advance)
+        train_named(model, out, steps=steps, extra_code=extra, progress=on_step)
     console.print(f"[green]wrote[/] {out}")
 
 
@@ -130,10 +133,10 @@ def standin_synth(
 ) -> None:
     """Write a checkpoint with a real model's exact shape (config, 128k vocabulary, sharded bf16 safetensors) and random
     weights, to find what breaks or swells at full width. It measures time and memory, never quality."""
-    from kizami.render import format_progress
+    from kizami.render import progress_bar
     from kizami.standin.synth import synth
 
-    with format_progress(f"synthetic {shape}") as progress:
+    with progress_bar(f"synthetic {shape}", transient=True) as progress:
         path = synth(out, shape=shape, layers=layers, seed=seed, overwrite=overwrite, progress=progress)
     size = sum(p.stat().st_size for p in path.glob("*.safetensors"))
     console.print(f"[green]wrote[/] {path} ({size / 2**30:.2f} GiB in {len(list(path.glob('*.safetensors')))} shards)")

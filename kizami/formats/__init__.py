@@ -16,17 +16,12 @@ from typing import Any, ClassVar
 
 from kizami.errors import KizamiError
 from kizami.manifest import Manifest
+from kizami.progress import Progress, no_progress
 from kizami.registry import Registry
 
 __all__ = ["Format", "Progress", "converter_side", "formats", "get_format", "build_names", "default_of"]
 
-# (message, units done, units in all; 0 when unknown): per layer, per type, per chunk
-Progress = Callable[[str, int, int], None]
 NameTag = Callable[[Any], str] | str | None
-
-
-def _no_progress(_msg: str, _done: int, _total: int) -> None:
-    return None
 
 
 class _ConverterSide:
@@ -84,7 +79,7 @@ class Format:
         return ("",)
 
     def build(self, model: Path, out: Path, cfg: Any, *, calib: Path | None,
-              progress: Progress = _no_progress) -> dict[str, Path]:
+              progress: Progress = no_progress) -> dict[str, Path]:
         """Make the builds of ``cfg`` from the checkpoint ``model`` under ``out``; keys as in ``outputs``."""
         raise KizamiError(f"{self.name} builds are not made by kizami (it is a source format)")
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from kizami.errors import KizamiError
-from kizami.formats import Format, NameTag, Progress, _no_progress, converter_side
+from kizami.formats import Format, NameTag, converter_side
 from kizami.gguf_header import gguf_file, nominal_bits, read_metadata
 from kizami.manifest import Manifest
+from kizami.progress import Progress, no_progress
 from kizami.snippets import build_facts, llama_server_snippets, modelfile
 
 __all__ = ["GGUF"]
@@ -66,31 +68,20 @@ class GGUFFormat(Format):
         return (*_BUDGET_FIELDS, *(() if _learns(stem) or stem.startswith("mix") else _IMATRIX_FIELDS))
 
     def build(self, model: Path, out: Path, cfg: Any, *, calib: Path | None,
-              progress: Progress = _no_progress) -> dict[str, Path]:
+              progress: Progress = no_progress) -> dict[str, Path]:
         from kizami.export.gguf import export_gguf, match_overrides, mixed_stem
 
-        steps = 1 + len(cfg.quant_types) + (1 if self.needs_calibration(cfg) else 0)
-        steps += len(cfg.candidates) + 1 + len(cfg.budget) if cfg.budget else 0
-        done = [0]
-
-        def step(message: str) -> None:
-            progress(message, done[0], steps)
-            done[0] += 1
-
-        def choose(candidates: dict[str, Path]) -> dict[str, tuple[dict[str, str], dict[str, Any]]]:
+        def choose(candidates: dict[str, Path], say: Callable[[str], None]) -> dict[str, tuple[dict[str, str], dict[str, Any]]]:
             from kizami.mixed import gguf_sensitivity
 
             if calib is None:
                 raise KizamiError("a GGUF budget build measures its tensors on a calibration set; give one (--calib, or [calib])")
             sens = gguf_sensitivity(model, candidates, calib, out / "sensitivity", method=cfg.sensitivity,
-                                    rows=cfg.sensitivity_rows,
-                                    progress=lambda msg, i, n: progress(f"{msg} ({i}/{n})", done[0], steps))
-            step("sensitivity measured")
+                                    rows=cfg.sensitivity_rows, progress=lambda msg, i, n: say(f"{msg} ({i}/{n})"))
             pinned = match_overrides(cfg.tensor_types, list(sens.cost))
             return {mixed_stem(b): _choice(sens, b, pinned) for b in cfg.budget}
 
-        builds = export_gguf(model, out, cfg, calib=calib, progress=step, choose=choose,
-                             detail=lambda msg: progress(msg, done[0], steps))  # within a stage: no step forward
+        builds = export_gguf(model, out, cfg, calib=calib, progress=progress, choose=choose)
         return {stem: builds[stem] for stem in self.outputs(cfg)}
 
     def check(self, path: Path, *, allow_pickle: bool = False) -> None:

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kizami.errors import KizamiError
-from kizami.formats import NameTag, Progress, _no_progress, converter_side
+from kizami.formats import NameTag, converter_side
 from kizami.formats.hf import HFFormat
 from kizami.manifest import Manifest
+from kizami.progress import Progress, no_progress
 
 __all__ = ["QuantizedFormat", "GPTQ", "fast_kernels"]
 
@@ -108,7 +109,7 @@ class QuantizedFormat(HFFormat):
                                 "" if cfg.sym else " asym", kernel, why)
 
     def build(self, model: Path, out: Path, cfg: Any, *, calib: Path | None,
-              progress: Progress = _no_progress) -> dict[str, Path]:
+              progress: Progress = no_progress) -> dict[str, Path]:
         from kizami.quantize.common import quantize_with_gptqmodel
 
         if not cfg.budget:  # before any work (a budget build knows its widths after choosing them)

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kizami.errors import KizamiError
-from kizami.formats import Format, NameTag, Progress, _no_progress, converter_side
+from kizami.formats import Format, NameTag, converter_side
 from kizami.manifest import Manifest
+from kizami.progress import Progress, no_progress
 from kizami.snippets import build_facts, onnx_snippet
 
 __all__ = ["ONNX"]
@@ -30,10 +31,10 @@ class ONNXFormat(Format):
         return [cfg.precision, cfg.target]
 
     def build(self, model: Path, out: Path, cfg: Any, *, calib: Path | None,
-              progress: Progress = _no_progress) -> dict[str, Path]:
+              progress: Progress = no_progress) -> dict[str, Path]:
         from kizami.export.onnx import export_onnx
 
-        return {"": export_onnx(model, out, cfg, progress=lambda msg: progress(msg, 0, 1))}
+        return {"": export_onnx(model, out, cfg, progress=progress)}
 
     def check(self, path: Path, *, allow_pickle: bool = False) -> None:
         try:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import difflib
 import json
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kizami import manifest
 from kizami.errors import KizamiError, UnknownName
+from kizami.progress import Progress, no_progress
 
 __all__ = ["Shape", "SHAPES", "synth", "tensor_shapes"]
 
@@ -100,7 +100,7 @@ def _tokenizer(shape: Shape, folder: Path) -> None:
 
 
 def synth(out: Path, *, shape: str = "llama-3.1-8b", layers: int = 2, seed: int = 0, shard_bytes: int = 5 << 30,
-          overwrite: bool = False, progress: Callable[[str, int, int], None] = lambda *_: None) -> Path:
+          overwrite: bool = False, progress: Progress = no_progress) -> Path:
     """Write the synthetic checkpoint to ``out`` (staged, renamed into place when complete)."""
     import torch
     from safetensors.torch import save_file

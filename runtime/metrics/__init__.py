@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from kizami.progress import Advance, Progress, counter
 from kizami.registry import Registry
 
 if TYPE_CHECKING:
@@ -22,11 +23,7 @@ if TYPE_CHECKING:
     from kizami.runtime.metrics.reference import Reference
     from kizami.runtime.result import EvalResult
 
-__all__ = ["Metric", "MetricContext", "Gate", "ProgressFactory", "metrics", "task_names", "run_order", "ORDER"]
-
-# (description, total) -> advance(n) or advance(n, note)
-ProgressFactory = Callable[[str, int], Callable[..., None]]
-
+__all__ = ["Metric", "MetricContext", "Gate", "metrics", "task_names", "run_order", "ORDER"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MetricContext:
@@ -37,9 +34,13 @@ class MetricContext:
     reference: Reference
     settings: Any  # kizami.runtime.evaluate.EvalSettings
     n_params: int
-    progress: ProgressFactory
+    progress: Progress
     journal: Path | None = None  # where generations are journaled, so an interrupted evaluation resumes
     dialect: Dialect | None = None  # the FIM dialect of the reference's prompts (None: the model has no FIM tokens)
+
+    def count(self, description: str, total: int) -> Advance:
+        """``advance(n, note="")`` over one counted stage of the metric's work (reported through ``progress``)."""
+        return counter(self.progress, description, total)
 
 
 @dataclass(frozen=True, slots=True)

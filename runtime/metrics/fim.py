@@ -12,12 +12,13 @@ prompt ids are made once from the source tokenizer and given to every build. Gen
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from kizami.calib_data.fim import FimTask
+from kizami.progress import Advance, no_advance
 from kizami.runtime.backend import Backend, GenRequest
 from kizami.runtime.metrics import Gate, Metric, MetricContext
 from kizami.runtime.metrics.generation import Job, generate_all
@@ -38,7 +39,7 @@ class FimSettings:
 
 
 def fim_exact_match(backend: Backend, tasks: Sequence[FimTask], prompts: Mapping[str, Sequence[Sequence[int]]],
-                    settings: FimSettings = FimSettings(), progress: Callable[..., None] = lambda _n: None,
+                    settings: FimSettings = FimSettings(), progress: Advance = no_advance,
                     journal: Path | None = None, stop_ids: Sequence[int] = ()) -> dict[str, Any]:
     """EM per mode, overall and per language and kind; plus each task's generation for inspection.
 
@@ -113,7 +114,7 @@ class Fim(Metric):
         ref = ctx.reference
         total = len(ref.fim_tasks) * len(ref.fim_prompts)
         return fim_exact_match(ctx.backend, ref.fim_tasks, ref.fim_prompts, ctx.settings.fim,
-                               ctx.progress("FIM exact match", total), journal=ctx.journal,
+                               ctx.count("FIM exact match", total), journal=ctx.journal,
                                stop_ids=ctx.dialect.stop_ids(ctx.backend.token_id) if ctx.dialect else ())
 
     def compare(self, section: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:

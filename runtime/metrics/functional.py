@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kizami.calib_data.problems import InfillTask, Problem
+from kizami.progress import Advance, no_advance
 from kizami.runtime.backend import Backend, GenRequest
 from kizami.runtime.decoding import first_stop
 from kizami.runtime.metrics import Gate, Metric, MetricContext
@@ -43,7 +44,6 @@ __all__ = ["STOP_SEQUENCES", "GenSettings", "pass_at_k", "wilson_interval", "gen
 
 STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")  # HumanEval's, from its paper and harness
 FimPrompt = Callable[[str, str, str], Sequence[int]]
-Progress = Callable[..., None]  # advance(n) or advance(n, note)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,7 +95,7 @@ def _seed(settings: GenSettings, task_id: str, sample: int) -> int:
 
 def _generate(backend: Backend, jobs: Sequence[tuple[str, int, Sequence[int], tuple[str, ...]]],
               settings: GenSettings, mode: str, journal: Path | None,
-              progress: Progress) -> tuple[list[str | None], dict[str, Any]]:
+              progress: Advance) -> tuple[list[str | None], dict[str, Any]]:
     """One text per job ``(task_id, sample, prompt ids, stop strings)``; None when the prompt is too long."""
     requests = [Job((mode, sample, task_id), None if len(ids) + settings.max_new_tokens > settings.max_context else
                     GenRequest(prompt=list(ids), max_new_tokens=settings.max_new_tokens, stop_strings=stops,
@@ -116,7 +116,7 @@ def _prompt_ids(backend: Backend, text: str) -> list[int]:
 
 def generate_completions(backend: Backend, problems: Sequence[Problem], settings: GenSettings = GenSettings(), *,
                          journal: Path | None = None,
-                         progress: Progress = lambda _n: None) -> tuple[list[list[str] | None], dict[str, Any]]:
+                         progress: Advance = no_advance) -> tuple[list[list[str] | None], dict[str, Any]]:
     """``settings.samples`` completions per problem (None for a prompt that does not fit), and generation stats."""
     jobs = []
     for p in problems:
@@ -130,7 +130,7 @@ def generate_completions(backend: Backend, problems: Sequence[Problem], settings
 
 def score_completions(problems: Sequence[Problem], completions: Sequence[Sequence[str] | None], *,
                       ks: Sequence[int] = (1, 10, 100), sandbox: SandboxConfig = SandboxConfig(),
-                      workers: int | None = None, progress: Progress = lambda _n: None) -> dict[str, Any]:
+                      workers: int | None = None, progress: Advance = no_advance) -> dict[str, Any]:
     """Run every completion against its problem's tests; pass@k for each k not above the samples per problem."""
     if len(problems) != len(completions):
         raise ValueError(f"{len(problems)} problems but {len(completions)} completion lists")
@@ -169,7 +169,7 @@ def _summary(per_task: Sequence[dict[str, Any]], counts: Counter[str]) -> dict[s
 
 def humaneval(backend: Backend, problems: Sequence[Problem], settings: GenSettings = GenSettings(), *,
               sandbox: SandboxConfig = SandboxConfig(), workers: int | None = None, journal: Path | None = None,
-              progress: Progress = lambda _n: None) -> dict[str, Any]:
+              progress: Advance = no_advance) -> dict[str, Any]:
     """Generate and score: the completion pass@k of one build."""
     completions, stats = generate_completions(backend, problems, settings, journal=journal, progress=progress)
     out = score_completions(problems, completions, sandbox=sandbox, workers=workers)
@@ -194,7 +194,7 @@ def extract_code(answer: str) -> str:
 def humaneval_chat(backend: Backend, problems: Sequence[Problem], render: Callable[[str], str],
                    settings: GenSettings = GenSettings(), *, sandbox: SandboxConfig = SandboxConfig(),
                    workers: int | None = None, journal: Path | None = None,
-                   progress: Progress = lambda _n: None) -> dict[str, Any]:
+                   progress: Advance = no_advance) -> dict[str, Any]:
     """pass@k through the chat template: ``render(instruction)`` gives the prompt text of one user turn (the source
     model's template, rendered in the sandbox); generation runs to the end of the turn; the code is extracted."""
     jobs = []
@@ -211,7 +211,7 @@ def humaneval_chat(backend: Backend, problems: Sequence[Problem], render: Callab
 
 def generate_infills(backend: Backend, tasks: Sequence[InfillTask], fim_prompt: FimPrompt, mode: str,
                      settings: GenSettings = GenSettings(max_new_tokens=128), *, journal: Path | None = None,
-                     progress: Progress = lambda _n: None) -> tuple[list[str | None], dict[str, Any]]:
+                     progress: Advance = no_advance) -> tuple[list[str | None], dict[str, Any]]:
     """One middle per task (the first sample only); single-line tasks stop at the first newline."""
     jobs = [(t.task_id, 0, fim_prompt(t.prefix, t.suffix, mode), ("\n",) if t.kind == "single-line" else ())
             for t in tasks]
@@ -220,7 +220,7 @@ def generate_infills(backend: Backend, tasks: Sequence[InfillTask], fim_prompt: 
 
 def score_infills(tasks: Sequence[InfillTask], middles: Sequence[str | None], *,
                   sandbox: SandboxConfig = SandboxConfig(), workers: int | None = None,
-                  progress: Progress = lambda _n: None) -> dict[str, Any]:
+                  progress: Advance = no_advance) -> dict[str, Any]:
     """Exact match and execution pass@1, overall and per kind, with each task's outcome."""
     if len(tasks) != len(middles):
         raise ValueError(f"{len(tasks)} tasks but {len(middles)} middles")
@@ -246,7 +246,7 @@ def score_infills(tasks: Sequence[InfillTask], middles: Sequence[str | None], *,
 def infilling(backend: Backend, tasks: Sequence[InfillTask], fim_prompt: FimPrompt, *,
               modes: Sequence[str] = ("psm", "spm"), settings: GenSettings = GenSettings(max_new_tokens=128),
               sandbox: SandboxConfig = SandboxConfig(), workers: int | None = None, journal: Path | None = None,
-              progress: Progress = lambda _n: None) -> dict[str, Any]:
+              progress: Advance = no_advance) -> dict[str, Any]:
     """Per FIM mode: generate the middles, then score them by exact match and by execution."""
     out: dict[str, Any] = {"settings": settings.to_dict()}
     for mode in modes:
@@ -257,7 +257,7 @@ def infilling(backend: Backend, tasks: Sequence[InfillTask], fim_prompt: FimProm
 
 
 def check_problems(problems: Sequence[Problem], *, sandbox: SandboxConfig = SandboxConfig(),
-                   workers: int | None = None, progress: Progress = lambda _n: None) -> list[dict[str, Any]]:
+                   workers: int | None = None, progress: Advance = no_advance) -> list[dict[str, Any]]:
     """Run each problem's canonical solution: a sound problem set gives ``passed`` for every task."""
     runs = run_programs([p.program(p.canonical_solution) for p in problems], workers=workers, config=sandbox,
                         progress=progress)
@@ -320,7 +320,7 @@ class HumanEval(Metric):
     def run(self, ctx: MetricContext) -> dict[str, Any]:
         problems, gen = _problems(ctx), ctx.settings.generation()
         return humaneval(ctx.backend, problems, gen, sandbox=SandboxConfig(timeout_s=ctx.settings.sandbox_timeout_s),
-                         journal=_journal(ctx), progress=ctx.progress("HumanEval completions", len(problems) * gen.samples))
+                         journal=_journal(ctx), progress=ctx.count("HumanEval completions", len(problems) * gen.samples))
 
     def compare(self, section: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
         return {**section, "agreement": agreement(section, reference)}
@@ -344,7 +344,7 @@ class HumanEvalChat(Metric):
         problems, gen = _problems(ctx), ctx.settings.generation()
         return humaneval_chat(ctx.backend, problems, lambda text: render_chat(template, [{"role": "user", "content": text}]),
                               gen, sandbox=SandboxConfig(timeout_s=ctx.settings.sandbox_timeout_s), journal=_journal(ctx),
-                              progress=ctx.progress("HumanEval chat", len(problems) * gen.samples))
+                              progress=ctx.count("HumanEval chat", len(problems) * gen.samples))
 
     def compare(self, section: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
         if "skipped" in section or "skipped" in reference:
@@ -375,7 +375,7 @@ class HumanEvalInfill(Metric):
         return infilling(ctx.backend, tasks, fim_prompter(ctx.backend, ctx.dialect), modes=modes,
                          settings=GenSettings(max_new_tokens=128),
                          sandbox=SandboxConfig(timeout_s=ctx.settings.sandbox_timeout_s), journal=_journal(ctx),
-                         progress=ctx.progress("HumanEval infilling", len(tasks) * len(modes)))
+                         progress=ctx.count("HumanEval infilling", len(tasks) * len(modes)))
 
     def summary(self, result: EvalResult) -> list[tuple[str, str]]:
         section = result.humaneval_infill or {}

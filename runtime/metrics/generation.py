@@ -8,14 +8,14 @@ chunk's texts to the journal, so an interrupted evaluation loses at most one chu
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kizami.progress import Advance, no_advance
 from kizami.runtime.backend import Backend, GenRequest
 
 __all__ = ["CHUNK", "Job", "generate_all", "read_journal"]
@@ -45,11 +45,10 @@ def read_journal(journal: Path | None) -> dict[tuple[str, int, str], str]:
 
 
 def generate_all(backend: Backend, jobs: Sequence[Job], *, journal: Path | None = None,
-                 progress: Callable[..., None] = lambda _n: None) -> tuple[list[str | None], dict[str, Any]]:
+                 progress: Advance = no_advance) -> tuple[list[str | None], dict[str, Any]]:
     """One text per job (None where the prompt does not fit), and stats: how many were generated and read back from
     the journal, the new tokens, the wall time of the generate calls and the tokens/s it gives, the batch size asked
     for (0 = automatic) and the most sequences the backend ran at once."""
-    advance = _advancer(progress)
     done = read_journal(journal)
     texts: list[str | None] = [None] * len(jobs)
     todo = []
@@ -60,7 +59,7 @@ def generate_all(backend: Backend, jobs: Sequence[Job], *, journal: Path | None 
             todo.append(i)
     skipped = len(jobs) - len(todo)
     if skipped:
-        advance(skipped, "")
+        progress(skipped)
     stats: dict[str, Any] = {"generated": len(todo), "from_journal": sum(j.request is not None for j in jobs) - len(todo),
                              "new_tokens": 0, "seconds": 0.0, "batch_size": getattr(backend, "batch_size", None),
                              "ran_at_once": 0}
@@ -80,16 +79,8 @@ def generate_all(backend: Backend, jobs: Sequence[Job], *, journal: Path | None 
                                         ensure_ascii=False) + "\n")
             if fh:
                 fh.flush()
-            advance(len(chunk), f"{stats['new_tokens'] / max(stats['seconds'], 1e-9):,.0f} tok/s")
+            progress(len(chunk), f"{stats['new_tokens'] / max(stats['seconds'], 1e-9):,.0f} tok/s")
     stats["seconds"] = round(stats["seconds"], 4)
     stats["tok_s"] = round(stats["new_tokens"] / stats["seconds"], 2) if stats["seconds"] else None
     return texts, stats
 
-
-def _advancer(progress: Callable[..., None]) -> Callable[[int, str], None]:
-    """kizami's progress bars take ``(n, note)`` and show the note (the rate); a plain ``advance(n)`` gets ``n``."""
-    try:
-        takes_note = len(inspect.signature(progress).parameters) >= 2
-    except (TypeError, ValueError):
-        takes_note = False
-    return (lambda n, note: progress(n, note)) if takes_note else (lambda n, _note: progress(n))

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from kizami.errors import KizamiError
+from kizami.progress import counter
 from kizami.runtime.backend import Backend, GenRequest
 from kizami.runtime.metrics import Metric, MetricContext
 from kizami.runtime.result import EvalResult
@@ -113,7 +114,7 @@ def long_context(backend: Backend, ref: Any, settings: Any, progress: Any, label
     lc = settings.long_context()
     code = ref.domains["code"].text if "code" in ref.domains else ""
     steps = 1 + len(lc.retrieval_lengths) * len(lc.depths) * lc.trials
-    return longctx(backend, ref.long_stream.tolist(), code, lc, progress(label, steps))
+    return longctx(backend, ref.long_stream.tolist(), code, lc, counter(progress, label, steps))
 
 
 class LongContext(Metric):

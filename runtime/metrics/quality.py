@@ -104,7 +104,7 @@ class Quality(Metric):
 
     def run(self, ctx: MetricContext) -> dict[str, Any]:
         n = sum(len(ctx.reference.windows(d)) for d in ctx.reference.domains)
-        return quality(ctx.backend, ctx.reference, ctx.progress("perplexity · KLD · top-1", n))
+        return quality(ctx.backend, ctx.reference, ctx.count("perplexity · KLD · top-1", n))
 
     def summary(self, result: EvalResult) -> list[tuple[str, str]]:
         q = result.quality or {}

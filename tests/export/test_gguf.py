@@ -18,12 +18,15 @@ from tests.engines import require
 require("llama_cpp")
 
 
+PROGRESS: list[tuple[str, int, int]] = []  # what the first export reported, in kizami's one progress shape
+
+
 @pytest.fixture(scope="module")
 def gguf_builds(tmp_path_factory: pytest.TempPathFactory, standin: Path, calib_build: Path) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("gguf")
     cfg = GGUFConfig(types=("q8_0", "q4_k_m"), imatrix="calib", imatrix_chunks=16, imatrix_ctx=256,
                      license="apache-2.0", base_model="kizami/tiny-fcj", threads=2)
-    builds = export_gguf(standin, out / "imat", cfg, calib=calib_build)
+    builds = export_gguf(standin, out / "imat", cfg, calib=calib_build, progress=lambda *event: PROGRESS.append(event))
     cwd = os.getcwd()
     os.chdir(out)  # relative paths, as a user types them (llama.cpp's tools run in their own working folders)
     try:
@@ -107,6 +110,20 @@ def test_unknown_pre_tokenizer_fails_clearly_and_leaves_nothing(tmp_path: Path, 
 def test_bad_types_are_rejected_before_any_work() -> None:
     with pytest.raises(KizamiError, match="unknown GGUF type"):
         GGUFConfig(types=("q4_k_x",))
+
+
+def test_export_reports_its_stages_in_the_one_progress_shape(gguf_builds: dict[str, Path]) -> None:
+    """(message, stages done, stages): the base, the imatrix and two types are four stages; the counts within a stage
+    (bytes written, tensors quantized) come with the stage's count; done never goes back and ends at the total."""
+    stages = {total for _, _, total in PROGRESS}
+    assert stages == {4}, PROGRESS[:5]
+    done = [d for _, d, _ in PROGRESS]
+    assert done == sorted(done) and PROGRESS[-1] == ("done", 4, 4)
+    starts = {m: d for m, d, _ in PROGRESS if "/" not in m}  # a stage's first line; the counts within it have a "k/n"
+    assert starts["converting to GGUF f16"] == 0 and starts["quantizing Q8_0"] == 2, starts
+    assert starts["quantizing Q4_K_M with imatrix"] == 3
+    assert any(m.startswith("importance matrix") and d == 1 for m, d, _ in PROGRESS)
+    assert any(m.startswith("Q4_K_M tensors") and d == 3 for m, d, _ in PROGRESS)  # llama-quantize's own count
 
 
 def test_real_llama3_vocabulary_converts_with_fim_ids(tmp_path: Path) -> None:

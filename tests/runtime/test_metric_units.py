@@ -84,7 +84,7 @@ def test_a_new_metric_is_one_unit_through_eval_run_report_card_and_gate(tmp_path
         # kizami run: the recipe's [eval] and [gates] take it; the report and the card show it; its gate decides
         recipe_path = tmp_path / "r.toml"
         recipe_path.write_text(RECIPE.format(out=tmp_path / "run"))
-        summary = run(load_run_recipe(recipe_path), progress=lambda _d, _t: (lambda *_: None), status=lambda _m: None)
+        summary = run(load_run_recipe(recipe_path), progress=lambda *_: None, status=lambda _m: None)
         build, ref = summary.results["gguf-q8_0"], summary.results["bf16"]
         mine = build.section("mean_length")
         assert mine["mean"] >= 1 and len(ref.section("mean_length")["lengths"]) == 4

@@ -1,0 +1,79 @@
+"""One progress shape for all long work: ``progress(message, done, total)``.
+
+The converters (GGUF export, ONNX export, GPTQ/AWQ quantization), the formats' build verbs, the reference and the
+evaluation all report through it, so whatever shows progress (a terminal bar, a log, a Ray task's lines to the driver)
+is written once against one callback. ``done``/``total`` count the current piece of work; ``total`` 0 means not
+known yet. A new count (``done`` going back, or another ``total``) starts a new stage, which is how a shower knows
+when to restart its clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+__all__ = ["Progress", "Advance", "no_progress", "no_advance", "counter", "LogLines", "eta_suffix"]
+
+Progress = Callable[[str, int, int], None]
+# Within one counted stage: advance(n) or advance(n, note), what ``counter`` returns to the code doing the work.
+Advance = Callable[..., None]
+
+# A counted stage is reported at most this many times (and at its end): enough for a smooth bar, few lines in a log.
+STEPS_PER_STAGE = 20
+
+
+def no_progress(_message: str, _done: int, _total: int) -> None:
+    return None
+
+
+def no_advance(_n: int, _note: str = "") -> None:
+    return None
+
+
+def counter(progress: Progress, description: str, total: int) -> Advance:
+    """``advance(n, note="")`` over one counted stage of ``total`` units, reported as ``description`` (with the note,
+    e.g. the generation rate, after a ``·``) every twentieth of the stage and at its end."""
+    done, shown = [0], [0]  # the start is reported as step 0
+    progress(description, 0, total)
+
+    def advance(n: int, note: str = "") -> None:
+        done[0] += n
+        step = done[0] * STEPS_PER_STAGE // max(total, 1)
+        if step != shown[0] or done[0] >= total:
+            shown[0] = step
+            progress(f"{description} · {note}" if note else description, done[0], total)
+    return advance
+
+
+class LogLines:
+    """A ``Progress`` that writes lines (to a log, or to a Ray run's driver): each new message once, with the time
+    left once a stage has counted some units."""
+
+    def __init__(self, emit: Callable[[str], None], prefix: str = "") -> None:
+        self.emit, self.prefix = emit, prefix
+        self.last: tuple[str, int, int] | None = None
+        self.start = time.monotonic()
+
+    def __call__(self, message: str, done: int, total: int) -> None:
+        last = self.last
+        if last is not None and (message, done, total) == last:
+            return
+        if last is None or total != last[2] or done < last[1]:
+            self.start = time.monotonic()  # a new stage
+        self.last = (message, done, total)
+        counts = f" {done}/{total}" if total and f"{done}/{total}" not in message else ""
+        self.emit(f"{self.prefix}{message}{counts}{eta_suffix(self.start, done, total)}")
+
+
+def eta_suffix(start: float, done: int, total: int) -> str:
+    """`` · 1:23 elapsed, ETA 4:56`` for a log line (a terminal's bars show the same)."""
+    if done <= 0 or total <= 0 or done >= total:
+        return ""
+    elapsed = time.monotonic() - start
+    left = elapsed / done * (total - done)
+    return f" · {_hms(elapsed)} elapsed, ETA {_hms(left)}"
+
+
+def _hms(seconds: float) -> str:
+    m, s = divmod(int(seconds + 0.5), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
