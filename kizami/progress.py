@@ -9,6 +9,7 @@ when to restart its clock.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -20,6 +21,7 @@ Advance = Callable[..., None]
 
 # A counted stage is reported at most this many times (and at its end): enough for a smooth bar, few lines in a log.
 STEPS_PER_STAGE = 20
+_COUNT = re.compile(r"\b\d+/\d+\b")
 
 
 def no_progress(_message: str, _done: int, _total: int) -> None:
@@ -61,8 +63,11 @@ class LogLines:
         if last is None or total != last[2] or done < last[1]:
             self.start = time.monotonic()  # a new stage
         self.last = (message, done, total)
-        counts = f" {done}/{total}" if total and f"{done}/{total}" not in message else ""
-        self.emit(f"{self.prefix}{message}{counts}{eta_suffix(self.start, done, total)}")
+        if _COUNT.search(message):  # an engine's own count within the stage (with its own time left) speaks for itself
+            self.emit(f"{self.prefix}{message}")
+        else:
+            counts = f" {done}/{total}" if total else ""
+            self.emit(f"{self.prefix}{message}{counts}{eta_suffix(self.start, done, total)}")
 
 
 def eta_suffix(start: float, done: int, total: int) -> str:

@@ -117,3 +117,5 @@ def test_one_progress_shape_counts_stages_and_thins_log_lines():
     assert [line.split(" · ")[0] for line in lines] == ["q4: converting 0/3", "q4: quantizing 1/3", "q4: done 3/3",
                                                          "q4: FIM 0/40"]
     assert "ETA" in lines[1] and "ETA" not in lines[2] and "ETA" not in lines[3]
+    log("Q4_K_M tensors 12/292 (3 s, ≈ 70 s left)", 1, 3)  # an engine's own count: no second count or ETA
+    assert lines[-1] == "q4: Q4_K_M tensors 12/292 (3 s, ≈ 70 s left)"
