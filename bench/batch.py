@@ -136,10 +136,15 @@ def fit_humaneval(rows: list[dict[str, Any]], pairs: dict[str, tuple[str, str, i
             rb = next(r for r in rows if r["build"] == b and r["batch"] == batch)
             sa, sb = 1 / ra["batched_tok_s"], 1 / rb["batched_tok_s"]
             per_layer = (sb - sa) / (lb - la)
-            s32 = sa + per_layer * (32 - la)
             tokens = HUMANEVAL_PROBLEMS * samples * tokens_per
-            out.append({"engine": engine, "batch": batch, "tok_s_32_layers": 1 / s32,
-                        "humaneval_hours": tokens * s32 / 3600, "samples": samples, "tokens_per_completion": tokens_per})
+            row = {"engine": engine, "batch": batch, "samples": samples, "tokens_per_completion": tokens_per,
+                   "seconds_per_token_per_layer": per_layer}
+            if per_layer <= 0:  # the second layer measured no slower: the difference is below the timing noise
+                out.append({**row, "tok_s_32_layers": None, "humaneval_hours": None,
+                            "note": "per-layer time below the noise of this measurement; no extrapolation"})
+                continue
+            s32 = sa + per_layer * (32 - la)
+            out.append({**row, "tok_s_32_layers": 1 / s32, "humaneval_hours": tokens * s32 / 3600})
     return out
 
 
@@ -198,7 +203,10 @@ def main() -> None:
         print("| engine | B | tok/s at 32 layers | HumanEval hours |")
         print("|---|---|---|---|")
         for f in fits:
-            print(f"| {f['engine']} | {f['batch']} | {f['tok_s_32_layers']:.2f} | {f['humaneval_hours']:.1f} |")
+            if f["tok_s_32_layers"] is None:
+                print(f"| {f['engine']} | {f['batch']} | – | – ({f['note']}) |")
+            else:
+                print(f"| {f['engine']} | {f['batch']} | {f['tok_s_32_layers']:.2f} | {f['humaneval_hours']:.1f} |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"machine": {"cpu": platform.processor() or platform.machine(),
