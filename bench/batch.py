@@ -4,8 +4,8 @@ For each build: ``B`` greedy requests (``--prompt`` token prompts, ``--new`` new
 call at ``batch_size`` B, against the same requests as B calls at ``batch_size`` 1. Reported: generated tokens/s of
 each (median of ``--repeats`` after a warm-up, threads pinned), the speed-up, and how many of the B greedy
 completions differ from batch 1. Beside it, the engine's own batched throughput on the same shapes, with no kizami in
-the loop: transformers' ``generate`` on a (B, prompt) batch, llama.cpp's ``llama-batched-bench`` (text-generation
-rate), onnxruntime-genai's generator loop at ``batch_size`` B; and kizami's share of it.
+the loop: transformers' ``generate`` on a (B, prompt) batch, llama.cpp's ``llama-batched-bench`` (new tokens over
+its prompt-processing plus generation time), onnxruntime-genai's generator loop at ``batch_size`` B; and kizami's share of it.
 
     python bench/batch.py --threads 2 -o bench/results/batch.json \\
         --build torch-standin=tiny-fcj --build gguf-standin=/work/bench/standin-gguf/Q4_K_M \\
@@ -119,7 +119,10 @@ def engine_rate(backend: Any, prompts: list[list[int]], new: int, repeats: int, 
                 rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
                 tries += 1
                 if rows:
-                    rates.append(float(rows[-1]["speed_tg"]))
+                    # new tokens over prompt processing + generation, as kizami's rate is counted (speed_tg alone
+                    # leaves out the prompts, which kizami's wall time includes)
+                    row = rows[-1]
+                    rates.append(n * new / (float(row["t_pp"]) + float(row["t_tg"])))
                 elif tries > 3 * (repeats + 1):  # it exits 0 with nothing written now and then (seen 1 run in 5)
                     raise RuntimeError(f"llama-batched-bench wrote no result in {tries} runs: {' '.join(cmd)}")
         return statistics.median(rates[1:])

@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from kizami.calib import build_calib
 from kizami.calib_data.build import CalibConfig
 from kizami.calib_data.fim import read_tasks, write_tasks
 from kizami.calib_data.recipe import load_recipe
 from kizami.export.gguf import GGUFConfig, export_gguf
+from kizami.run.calib import build_calib
 from kizami.standin import resolve_model
 
 

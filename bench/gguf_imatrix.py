@@ -12,10 +12,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from kizami.calib import build_calib
 from kizami.calib_data.build import CalibConfig
 from kizami.calib_data.recipe import load_recipe
 from kizami.export.gguf import GGUFConfig, export_gguf
+from kizami.run.calib import build_calib
 from kizami.runtime import open_build
 from kizami.runtime.evaluate import EvalSettings, make_reference
 from kizami.runtime.metrics.quality import quality

@@ -28,12 +28,12 @@ import time
 from pathlib import Path
 
 from kizami import fim_dialects, toolchain
-from kizami.calib import build_calib
 from kizami.calib_data.build import CalibConfig
 from kizami.calib_data.fim import FimTask, read_tasks
 from kizami.calib_data.recipe import load_recipe
 from kizami.export.gguf import GGUFConfig, export_gguf
 from kizami.llama_server import post, serve
+from kizami.run.calib import build_calib
 from kizami.runtime import open_build
 from kizami.runtime.backend import GenRequest
 from kizami.snippets import fim_text

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from kizami import manifest
-from kizami.calib import build_calib
 from kizami.calib_data.build import CalibConfig
 from kizami.calib_data.recipe import load_recipe
 from kizami.checkpoint import count_parameters, read_config
@@ -31,6 +30,7 @@ from kizami.gguf_header import gguf_file, read_tensors
 from kizami.mixed import Sensitivity, gptq_bytes, spearman
 from kizami.quantize.common import _linear_shapes
 from kizami.quantize.gptq import GPTQConfig
+from kizami.run.calib import build_calib
 from kizami.runtime.evaluate import EvalSettings, evaluate, make_reference
 from kizami.standin import resolve_model
 

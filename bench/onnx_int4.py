@@ -12,13 +12,13 @@ import json
 import tempfile
 from pathlib import Path
 
-from kizami.calib import build_calib
 from kizami.calib_data.build import CalibConfig
 from kizami.calib_data.recipe import load_recipe
 from kizami.checkpoint import count_parameters
 from kizami.export.onnx import ONNXConfig, export_onnx
 from kizami.quantize.awq import AWQConfig, quantize_awq
 from kizami.quantize.gptq import GPTQConfig, quantize_gptq
+from kizami.run.calib import build_calib
 from kizami.runtime.evaluate import EvalSettings, evaluate, make_reference
 from kizami.runtime.metrics.speed import SpeedSettings
 from kizami.standin import resolve_model

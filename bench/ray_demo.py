@@ -110,7 +110,7 @@ def main() -> None:
     root = args.root.absolute()
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    from kizami.recipe import builtin_run_recipe
+    from kizami.run.recipe import builtin_run_recipe
 
     text = builtin_run_recipe().read_text(encoding="utf-8")
     walls: dict[str, float] = {}

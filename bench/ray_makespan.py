@@ -1,5 +1,5 @@
 """Predicted makespan of the 8B recipe on 1, 4 and 8 nodes: the run's task graph (calibration → each build → the bf16
-reference → each build's evaluation) with every step's wall time from kizami's cost model (``kizami.cost``: the fit
+reference → each build's evaluation) with every step's wall time from kizami's cost model (``kizami.run.cost``: the fit
 of ``bench/scale.py`` at 32 layers), list-scheduled the way Ray places ready tasks: each node runs one step at a time
 (on a GPU node the step holds the node's GPU), a ready step goes to the first free node, longest remaining path first.
 
@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kizami import cost
+from kizami.run import cost
 
 # the 8B recipe of docs/scale.md: task → (cost-model step, the tasks it needs)
 BUILDS = {"gptq": "gptq", "awq": "awq", "gguf": "gguf", "onnx": "onnx"}  # [[build]] step → cost kind
@@ -102,7 +102,7 @@ def main() -> None:
     if args.out:
         data = {"steps": {t: {"wall_s": w, "needs": list(n)} for t, (w, n) in tasks.items()}, "sum_of_steps_s": round(total, 1),
                 "critical_path_s": round(length, 1), "critical_path": path, "schedules": rows,
-                "source": "kizami.cost (the fit of bench/scale.py, bench/results/scale.json) at 32 layers"}
+                "source": "kizami.run.cost (the fit of bench/scale.py, bench/results/scale.json) at 32 layers"}
         args.out.write_text(json.dumps(data, indent=1) + "\n")
 
 

@@ -7,7 +7,7 @@ Output folder (a kizami build of format ``calib``)::
     calib.txt         the same samples as text (for tools that tokenize themselves, e.g. llama-imatrix)
     eval/ppl.jsonl    held-out documents: domain, source, doc_id, text
     eval/fim.jsonl    single-line FIM tasks from held-out code (SantaCoder-FIM format)
-    kizami.json       manifest: recipe, per-source statistics, tokenizer sha256, set id (written by kizami.calib)
+    kizami.json       manifest: recipe, per-source statistics, tokenizer sha256, set id (written by kizami.run.calib)
 """
 
 from __future__ import annotations

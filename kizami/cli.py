@@ -1,5 +1,5 @@
 """The ``kizami`` command line: a table of commands. Each parses its options into a config, calls the library and
-renders the result (``kizami.render``); a ``KizamiError`` becomes one ``error:`` line and exit status 1."""
+renders the result (``kizami.commands.render``); a ``KizamiError`` becomes one ``error:`` line and exit status 1."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from kizami.commands.build import export_app, quantize_app
 from kizami.commands.data import calib_app, standin_app, toolchain_app
 from kizami.commands.lm_eval import lm_eval_command
 from kizami.commands.problems import problems_app
+from kizami.commands.render import console, err_console, error_line
 from kizami.errors import KizamiError, UnknownName
-from kizami.render import console, err_console, error_line
 
 app = typer.Typer(
     name="kizami",
@@ -59,8 +59,8 @@ def _root(
 @app.command()
 def doctor() -> None:
     """Show engine versions, llama.cpp tools, CPU features, GPU, free disk, and how to fix what is missing."""
+    from kizami.commands.render import doctor_table
     from kizami.doctor import run_checks
-    from kizami.render import doctor_table
 
     checks = run_checks()
     console.print(doctor_table(checks))
@@ -74,7 +74,7 @@ def doctor() -> None:
 def verify(path: Annotated[Path, typer.Argument(help="A build or bundle folder (with kizami.json).")]) -> None:
     """Check every file of a build against its manifest (size and sha256). Exit 1 on any mismatch."""
     from kizami import manifest
-    from kizami.render import problems_table
+    from kizami.commands.render import problems_table
 
     problems = manifest.verify(path)
     if problems:
@@ -126,8 +126,8 @@ def eval_cmd(
                                                  "in free memory, up to 16. Greedy results do not depend on it.")] = _e("batch_size"),
 ) -> None:
     """Measure a build against the bf16 reference: PPL per domain, KLD, top-1, FIM EM, tokens/s, size."""
-    from kizami.evaluation import evaluate_build
-    from kizami.report_text import result_details
+    from kizami.run.evaluation import evaluate_build
+    from kizami.run.report_text import result_details
     from kizami.runtime.evaluate import EvalSettings
     from kizami.runtime.metrics import task_names
     from kizami.runtime.metrics.fim import FimSettings
@@ -148,7 +148,7 @@ def eval_cmd(
                             problems=problems, problems_limit=problems_limit, fim_dialect=fim_dialect,
                             longctx_lengths=_ints(longctx_lengths, "--longctx-lengths"),
                             kv_cache_types=tuple(k.strip() for k in kv_cache.split(",") if k.strip()))
-    from kizami.render import progress_bar
+    from kizami.commands.render import progress_bar
 
     with progress_bar() as progress:
         result, path = evaluate_build(build, data, settings, ref=ref, out=out, progress=progress)
@@ -176,10 +176,10 @@ def run(
     Re-running resumes: finished steps whose outputs verify are reused, anything partial or changed is redone.
     Exit status: 0 all builds pass their gates, 3 a build failed a gate, 4 a build could not be made or measured.
     """
-    from kizami.pipeline import finished_steps, run_out
-    from kizami.pipeline import run as run_pipeline
-    from kizami.recipe import builtin_run_recipe, load_run_recipe
-    from kizami.render import progress_bar
+    from kizami.commands.render import progress_bar
+    from kizami.run.pipeline import finished_steps, run_out
+    from kizami.run.pipeline import run as run_pipeline
+    from kizami.run.recipe import builtin_run_recipe, load_run_recipe
 
     spec = load_run_recipe(recipe or builtin_run_recipe())
     steps: list[str] = []
@@ -203,7 +203,7 @@ def run(
 
 def _show_summary(summary: Any, title: str, out: Path) -> None:
     """The closing table; exit 3 when a build failed its gates, 4 when one could not be made or measured."""
-    from kizami.report_text import eval_table
+    from kizami.run.report_text import eval_table
 
     console.print(eval_table(list(summary.results.values()), title=title))
     for name, msg in summary.failures.items():
@@ -219,8 +219,8 @@ def _show_summary(summary: Any, title: str, out: Path) -> None:
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="The `out` folder of a `kizami run` (holds results.json).")]) -> None:
     """Rewrite a run's comparison report (report.html, self-contained, and report.md) from its results.json."""
-    from kizami.pipeline import load_summary, write_reports
-    from kizami.report_text import eval_table
+    from kizami.run.pipeline import load_summary, write_reports
+    from kizami.run.report_text import eval_table
 
     summary = load_summary(run_dir)
     console.print(eval_table(list(summary.results.values()), title=f"kizami report {summary.recipe.get('name', '')}"))
@@ -231,7 +231,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="The `out` folder of a `
 @app.command()
 def init(path: Annotated[Path, typer.Argument(help="Where to write the example recipe.")] = Path("kizami.toml")) -> None:
     """Write a commented example run recipe to start from."""
-    from kizami.recipe import builtin_run_recipe
+    from kizami.run.recipe import builtin_run_recipe
 
     if path.exists():
         raise KizamiError(f"{path} already exists; choose another path")
@@ -253,7 +253,7 @@ def bundle(
 ) -> None:
     """Make a deployable bundle: the build's files, a model card (Hub metadata, evaluation vs bf16, how to run it),
     the source model's license files and a manifest with every file's sha256 (`kizami verify OUT` checks it)."""
-    from kizami.bundle import BundleCard, find_result, make_bundle
+    from kizami.run.bundle import BundleCard, find_result, make_bundle
 
     data = None
     if results is not None:
@@ -275,7 +275,7 @@ def unpack(
 ) -> None:
     """Unpack a bundle tarball safely: links, absolute paths and `..` entries are refused before anything is written,
     and the files must match the bundle's manifest, or nothing is kept."""
-    from kizami.bundle import unpack_bundle
+    from kizami.run.bundle import unpack_bundle
 
     console.print(f"[green]OK[/] {unpack_bundle(tarball, out, overwrite=overwrite)}: every file matches its kizami.json")
 

@@ -1,5 +1,5 @@
 """Reading a TOML file whose top-level keys are known: the one read-and-check both recipe loaders share (the run
-recipe, ``kizami.recipe``; the calibration mixture, ``kizami.calib_data.recipe``)."""
+recipe, ``kizami.run.recipe``; the calibration mixture, ``kizami.calib_data.recipe``)."""
 
 from __future__ import annotations
 

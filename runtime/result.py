@@ -191,7 +191,7 @@ class RunSummary:
     calibration: dict[str, Any] | None
     results: dict[str, EvalResult]
     failures: dict[str, str] = field(default_factory=dict)
-    schedule: dict[str, Any] = field(default_factory=dict)  # where and when each step ran (``kizami.pipeline.make_schedule``)
+    schedule: dict[str, Any] = field(default_factory=dict)  # where and when each step ran (``kizami.run.pipeline.make_schedule``)
 
     @property
     def reference(self) -> EvalResult | None:

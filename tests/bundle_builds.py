@@ -51,7 +51,7 @@ def awq_w4(factory: pytest.TempPathFactory, standin: Path, calib: Path) -> Path:
 
 
 def bundle_of(factory: pytest.TempPathFactory, build: Path, name: str) -> Path:
-    from kizami.bundle import BundleCard, make_bundle
+    from kizami.run.bundle import BundleCard, make_bundle
 
     card = BundleCard(base_model="kizami/tiny-fcj", license="apache-2.0", repo=f"kizami/tiny-fcj-{name}")
     out = factory.getbasetemp() / "shared-bundles" / name

@@ -23,9 +23,9 @@ def standin() -> Path:
 
 @pytest.fixture(scope="session")
 def calib_build(tmp_path_factory: pytest.TempPathFactory, standin: Path) -> Path:
-    from kizami.calib import build_calib
     from kizami.calib_data.build import CalibConfig
     from kizami.calib_data.recipe import load_recipe
+    from kizami.run.calib import build_calib
 
     out = tmp_path_factory.mktemp("calib") / "calib"
     return build_calib(load_recipe("default"), standin, out, CalibConfig(samples=32, seq_len=256, fim_per_language=4))

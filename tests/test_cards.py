@@ -83,7 +83,7 @@ def _front(card: str) -> str:
 
 
 def _check_card(bundle: Path, *, library: str, tags: list[str], standin: Path) -> str:
-    from kizami.bundle import machine_paths
+    from kizami.run.bundle import machine_paths
 
     card = (bundle / "README.md").read_text()
     front = _front(card)

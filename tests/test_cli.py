@@ -61,7 +61,7 @@ def test_bad_input_in_a_real_process_is_one_line(tmp_path: Path) -> None:
 
 
 def test_init_writes_a_recipe_that_loads(tmp_path: Path) -> None:
-    from kizami.recipe import load_run_recipe
+    from kizami.run.recipe import load_run_recipe
 
     res = kizami("init", str(tmp_path / "r.toml"))
     assert res.returncode == 0

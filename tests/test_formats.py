@@ -80,8 +80,8 @@ max_kld = 0.001
 
 
 def test_a_new_format_is_one_unit_through_run_report_and_bundle(tmp_path: Path) -> None:
-    from kizami.pipeline import run
-    from kizami.recipe import load_run_recipe
+    from kizami.run.pipeline import run
+    from kizami.run.recipe import load_run_recipe
 
     formats.register("fp16-copy", FP16Copy())
     try:

@@ -52,7 +52,7 @@ def test_manifest(data) -> None:
 @given(st.text(max_size=300) | st.builds(lambda d: "\n".join(f"{k} = {json.dumps(v)}" for k, v in d.items()),
                                          st.dictionaries(st.sampled_from(["name", "model", "out", "bogus"]), _json)))
 def test_run_recipe(text: str) -> None:
-    from kizami.recipe import load_run_recipe
+    from kizami.run.recipe import load_run_recipe
 
     _parses_or_kizami_error(load_run_recipe, _write("r.toml", text))
 

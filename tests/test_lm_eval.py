@@ -72,8 +72,8 @@ def tasks(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_loglikelihoods_and_word_perplexity_equal_kizamis_own_scoring(tasks: Path, standin: Path) -> None:
-    from kizami.lm_eval import run_tasks
     from kizami.runtime import open_build
+    from kizami.runtime.lm_eval import run_tasks
 
     backend = open_build(standin, threads=2)
     res = run_tasks(standin, ["kz_ppl", "kz_mc"], include_path=tasks, backend=backend, log_samples=True)
@@ -104,7 +104,7 @@ def test_loglikelihoods_and_word_perplexity_equal_kizamis_own_scoring(tasks: Pat
 @pytest.mark.parametrize("engine", ["gguf", "onnx"])
 def test_multiple_choice_accuracy_on_gguf_and_onnx(engine: str, tasks: Path, standin: Path,
                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
-    from kizami.lm_eval import run_tasks
+    from kizami.runtime.lm_eval import run_tasks
 
     if engine == "gguf":
         require("llama_cpp")

@@ -15,7 +15,7 @@ from kizami.export.gguf import GGUFConfig, export_gguf
 from kizami.mixed import Sensitivity, allocate, spearman
 from kizami.quantize.awq import AWQConfig
 from kizami.quantize.gptq import GPTQConfig
-from kizami.recipe import RecipeError, load_run_recipe
+from kizami.run.recipe import RecipeError, load_run_recipe
 from tests.engines import require
 
 
@@ -196,7 +196,7 @@ def test_gptq_budget_build_loads_with_its_per_layer_bits(gptq_mixed: Path, refer
 
 
 def test_report_draws_a_heat_map_of_the_chosen_bits() -> None:
-    from kizami.report_html import _heat_maps
+    from kizami.run.report_html import _heat_maps
     from kizami.runtime.result import EvalResult
 
     types = {"token_embd.weight": "q4_k", "blk.0.attn_q.weight": "q3_k", "blk.0.ffn_down.weight": "q6_k",

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from kizami import cost, manifest
+from kizami import manifest
 from kizami.errors import KizamiError
+from kizami.run import cost
 from tests.engines import require
 
 RECIPE = """
@@ -84,17 +85,17 @@ def test_the_cost_model_at_the_8b_is_the_fit_of_bench_scale() -> None:
 
 
 def test_without_ray_the_error_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kizami.run_ray import require_ray
+    from kizami.run.on_ray import require_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(KizamiError, match=re.escape("pip install 'kizami[ray]'")):
         require_ray()
-    code = "import sys, kizami, kizami.cli, kizami.pipeline, kizami.recipe; assert 'ray' not in sys.modules"
+    code = "import sys, kizami, kizami.cli, kizami.run.pipeline, kizami.run.recipe; assert 'ray' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0  # importing kizami never loads ray
 
 
 def test_the_run_table_round_trips_and_is_checked(tmp_path: Path) -> None:
-    from kizami.recipe import RecipeError, load_run_recipe, to_toml
+    from kizami.run.recipe import RecipeError, load_run_recipe, to_toml
 
     path = tmp_path / "r.toml"
     path.write_text(RECIPE.format(out=tmp_path / "out") + 'executor = "ray"\naddress = "auto"\nmax_retries = 3\n')

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from kizami.formats import build_names, get_format
-from kizami.gates import Gates
 from kizami.quantize.gptq import GPTQConfig
-from kizami.recipe import RecipeError, builtin_run_recipe, load_run_recipe, to_toml
+from kizami.run.gates import Gates
+from kizami.run.recipe import RecipeError, builtin_run_recipe, load_run_recipe, to_toml
 from kizami.runtime.result import EvalResult
 
 

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from kizami.calib_data.build import CalibConfig
+from kizami.commands.render import console
 from kizami.formats import default_of as d
-from kizami.render import console
 
 __all__ = ["calib_app", "toolchain_app", "standin_app"]
 
@@ -62,8 +62,8 @@ def calib_build(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
 ) -> None:
     """Build a calibration set (N samples x L tokens) and its held-out evaluation sets (perplexity texts, FIM tasks)."""
-    from kizami.calib import build_calib
     from kizami.calib_data.recipe import load_recipe
+    from kizami.run.calib import build_calib
     from kizami.standin import resolve_model
 
     cfg = CalibConfig(samples=samples, seq_len=seq_len, fim_per_language=fim_per_language)
@@ -76,8 +76,8 @@ def calib_build(
 @calib_app.command("show")
 def calib_show(path: Annotated[Path, typer.Argument(help="A calibration build folder.")]) -> None:
     """Show a calibration set's mixture by source, language and tokens."""
-    from kizami.calib import load_calib
-    from kizami.render import calib_table
+    from kizami.commands.render import calib_table
+    from kizami.run.calib import load_calib
 
     table, footer = calib_table(path, load_calib(path))
     console.print(table)
@@ -96,8 +96,8 @@ def standin_train(
     Held-out documents are never seen."""
     import sysconfig
 
+    from kizami.commands.render import progress_bar
     from kizami.progress import counter
-    from kizami.render import progress_bar
     from kizami.standin.train import train_named
 
     extra = extra_code or (sysconfig.get_paths()["stdlib"] if model == "tiny-fcj" else "")
@@ -133,7 +133,7 @@ def standin_synth(
 ) -> None:
     """Write a checkpoint with a real model's exact shape (config, 128k vocabulary, sharded bf16 safetensors) and random
     weights, to find what breaks or swells at full width. It measures time and memory, never quality."""
-    from kizami.render import progress_bar
+    from kizami.commands.render import progress_bar
     from kizami.standin.synth import synth
 
     with progress_bar(f"synthetic {shape}", transient=True) as progress:

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from kizami.commands.render import console, error_line
 from kizami.errors import KizamiError
-from kizami.render import console, error_line
 
 __all__ = ["lm_eval_command"]
 
@@ -23,8 +23,8 @@ def lm_eval_command(
     device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write lm-eval's results here (JSON).")] = None,
 ) -> None:
-    """Run lm-eval tasks on a build; lm-eval's own model name for it is `kizami` (kizami.lm_eval.KizamiLM)."""
-    from kizami.lm_eval import run_tasks
+    """Run lm-eval tasks on a build; lm-eval's own model name for it is `kizami` (kizami.runtime.lm_eval.KizamiLM)."""
+    from kizami.runtime.lm_eval import run_tasks
 
     try:
         res = run_tasks(build, [t for t in tasks.split(",") if t], include_path=include_path, limit=limit,

@@ -11,8 +11,8 @@ import typer
 from rich.table import Table
 
 from kizami import manifest
+from kizami.commands.render import console, error_line
 from kizami.errors import KizamiError
-from kizami.render import console, error_line
 
 __all__ = ["problems_app"]
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from kizami import manifest
-from kizami.calib import build_calib, is_current
 from kizami.calib_data.build import CalibConfig, allocate, load_documents
 from kizami.calib_data.fim import read_tasks
 from kizami.calib_data.recipe import load_recipe
 from kizami.errors import CalibError
+from kizami.run.calib import build_calib, is_current
 
 
 def test_default_recipe_covers_the_promised_mixture() -> None:

@@ -68,8 +68,8 @@ def test_a_new_metric_is_one_unit_through_eval_run_report_card_and_gate(tmp_path
     from typer.testing import CliRunner
 
     from kizami.cli import app
-    from kizami.pipeline import run
-    from kizami.recipe import load_run_recipe
+    from kizami.run.pipeline import run
+    from kizami.run.recipe import load_run_recipe
 
     metrics.register("mean-length", MeanLength())
     try:

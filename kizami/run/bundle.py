@@ -21,7 +21,7 @@ from typing import Any
 from kizami import manifest
 from kizami.errors import KizamiError
 from kizami.formats import get_format
-from kizami.report_text import columns, result_row
+from kizami.run.report_text import columns, result_row
 from kizami.runtime.result import EvalResult
 
 __all__ = ["BundleCard", "make_bundle", "model_card", "card_metadata", "machine_paths", "find_result", "unpack_bundle"]

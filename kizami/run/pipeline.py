@@ -24,7 +24,7 @@ from typing import Any
 from kizami import manifest
 from kizami.errors import KizamiError
 from kizami.progress import Progress
-from kizami.recipe import BuildStep, RunRecipe
+from kizami.run.recipe import BuildStep, RunRecipe
 from kizami.runtime.result import EvalResult, RunSummary  # RunSummary: read by the reports and bundles
 
 __all__ = ["RunSummary", "Plan", "run", "plan", "check_steps", "make_calibration", "make_build", "make_reference",
@@ -52,11 +52,11 @@ def finished_steps(out: Path) -> list[str]:
 def run(recipe: RunRecipe, *, progress: Progress, status: Status, fail_fast: bool = False,
         ray: str | None = None) -> RunSummary:
     """Run the recipe into its ``out`` folder, which one run at a time may use: step after step in this process, or,
-    with ``ray`` (a cluster address) or ``[run] executor = "ray"``, as tasks on a Ray cluster (``kizami.run_ray``)."""
+    with ``ray`` (a cluster address) or ``[run] executor = "ray"``, as tasks on a Ray cluster (``kizami.run.on_ray``)."""
     address = ray or (recipe.run.address if recipe.run.executor == "ray" else None)
     out = run_out(recipe)
     if address:
-        from kizami.run_ray import require_ray, run_on_ray
+        from kizami.run.on_ray import require_ray, run_on_ray
 
         require_ray()
         with _exclusive(out):
@@ -112,7 +112,7 @@ def check_steps(p: Plan) -> None:
 
 def make_calibration(p: Plan) -> Path:
     """The calibration and evaluation set (reused when its manifest says it was made from the same inputs)."""
-    from kizami.calib import resolve_calib
+    from kizami.run.calib import resolve_calib
 
     recipe = p.recipe
     spec = recipe.calib_recipe if recipe.calib_recipe == "default" else str(recipe.path(recipe.calib_recipe))
@@ -290,7 +290,7 @@ def finish(p: Plan, calib_dir: Path, builds: dict[str, Path], results: dict[str,
 def _write_bundles(recipe: RunRecipe, summary: RunSummary, builds: dict[str, Path], out: Path,
                    status: Status) -> None:
     """A deployable bundle per measured build (hard links: no extra space), its card carrying the run's figures."""
-    from kizami.bundle import BundleCard, make_bundle
+    from kizami.run.bundle import BundleCard, make_bundle
 
     card = BundleCard(base_model=recipe.bundle.base_model, license=recipe.bundle.license, repo=recipe.bundle.repo)
     for name, path in builds.items():
@@ -304,8 +304,8 @@ def _write_bundles(recipe: RunRecipe, summary: RunSummary, builds: dict[str, Pat
 
 def write_reports(out: Path, summary: RunSummary) -> list[Path]:
     """report.md and report.html (self-contained) next to results.json; returns their paths."""
-    from kizami.report_html import html_report
-    from kizami.report_text import markdown_report
+    from kizami.run.report_html import html_report
+    from kizami.run.report_text import markdown_report
 
     manifest.write_atomic(out / "report.md", markdown_report(summary) + "\n")
     manifest.write_atomic(out / "report.html", html_report(summary) + "\n")

@@ -30,7 +30,7 @@ __all__ = ["KizamiLM", "MODEL_NAME", "load_lm_eval", "run_tasks"]
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "kizami"
-KizamiLM: type  # made on first access (module __getattr__ below): importing kizami.lm_eval needs no lm-eval
+KizamiLM: type  # made on first access (module __getattr__ below): importing kizami.runtime.lm_eval needs no lm-eval
 _BOS = ("<|begin_of_text|>", "<s>", "<|endoftext|>")
 _CHUNK = 64  # requests per backend call (the backend batches within it)
 
@@ -173,7 +173,7 @@ def _make_class() -> type:
     return cls
 
 
-def __getattr__(name: str) -> Any:  # KizamiLM is made on first use, so importing kizami.lm_eval needs no lm-eval
+def __getattr__(name: str) -> Any:  # KizamiLM is made on first use, so importing kizami.runtime.lm_eval needs no lm-eval
     if name == "KizamiLM":
         cls = _make_class()
         globals()["KizamiLM"] = cls

@@ -12,7 +12,7 @@ import math
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from kizami.report_text import SCHEDULE_COLUMNS, columns, gate_failures, long_context_rows, result_row, schedule_rows, schedule_summary, verdict
+from kizami.run.report_text import SCHEDULE_COLUMNS, columns, gate_failures, long_context_rows, result_row, schedule_rows, schedule_summary, verdict
 from kizami.runtime.result import EvalResult
 
 if TYPE_CHECKING:

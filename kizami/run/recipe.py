@@ -19,7 +19,7 @@ from typing import Any
 from kizami.calib_data.build import CalibConfig
 from kizami.errors import KizamiError
 from kizami.formats import Format, build_names, formats, get_format
-from kizami.gates import Gates
+from kizami.run.gates import Gates
 from kizami.tomlread import read_toml
 
 __all__ = ["RecipeError", "BuildStep", "BundleOptions", "RunOptions", "RunRecipe", "parse_table", "load_run_recipe",
@@ -230,7 +230,7 @@ def _eval_settings(table: Any, where: str, base: Path) -> Any:
 
 def _gates(table: Any, where: str) -> Gates:
     """The [gates] table: the built-in limits, and those of the gates registered metrics declare."""
-    from kizami.gates import gate_keys
+    from kizami.run.gates import gate_keys
 
     own = {f.name for f in dataclasses.fields(Gates)}
     extra = {k: v for k, v in table.items() if k not in own and k in gate_keys()} if isinstance(table, dict) else {}

@@ -1,12 +1,12 @@
 """``kizami run --ray ADDRESS``: the run's steps as tasks on a Ray cluster.
 
-The steps are the serial run's own functions (``kizami.pipeline``): the calibration set, one task per ``[[build]]``
+The steps are the serial run's own functions (``kizami.run.pipeline``): the calibration set, one task per ``[[build]]``
 step, the bf16 reference, one evaluation task per build; the gates, bundles, results.json and the reports are made
 on the driver, as in the serial run. Each task is submitted with the object references of what it needs, so it
 starts as soon as they are complete: the evaluation of an early build runs while later builds are still being made.
 
 Before any work the driver checks that every task fits on some node (CPUs, GPUs and the memory
-``kizami.cost`` predicts at the model's size) and that every alive node sees the run's ``out`` folder (each reads a
+``kizami.run.cost`` predicts at the model's size) and that every alive node sees the run's ``out`` folder (each reads a
 token the driver wrote there). Builds are staged and renamed into place with a manifest, and results are cached by
 key, so a task that Ray re-runs after its worker or node died, or a driver started again after a crash, never uses a
 half build and redoes only what is missing. Ctrl-C cancels this run's tasks (force: their workers, and the engines
@@ -28,10 +28,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kizami import cost, pipeline
 from kizami.errors import KizamiError
 from kizami.progress import LogLines, Progress
-from kizami.recipe import BuildStep, RunRecipe
+from kizami.run import cost, pipeline
+from kizami.run.recipe import BuildStep, RunRecipe
 from kizami.runtime.result import EvalResult
 
 __all__ = ["INSTALL", "Task", "require_ray", "run_on_ray", "plan_tasks", "check_fit", "check_storage"]
@@ -126,7 +126,7 @@ def check_fit(tasks: list[Task], nodes: list[dict[str, Any]]) -> None:
                                        n["Resources"].get("CPU", 0.0)))
         res = big["Resources"]
         raise KizamiError(
-            f"step {task.key!r} needs {task.asks()} (kizami.cost at this model's size, docs/scale.md) and no node "
+            f"step {task.key!r} needs {task.asks()} (kizami.run.cost at this model's size, docs/scale.md) and no node "
             f"of the cluster has that: the largest, {_node_name(big)}, has {res.get('memory', 0.0) / GIB:.1f} GiB, "
             f"{res.get('CPU', 0.0):g} CPU, {res.get('GPU', 0.0):g} GPU. Add a larger node, or lower the step's "
             "`threads` / [run] cpus")
