@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,7 +27,7 @@ from kizami.errors import KizamiError
 from kizami.runtime.backend import Generation, GenRequest
 
 __all__ = ["pick_token", "first_stop", "Decoder", "BatchRetry", "run_generations", "run_generation",
-           "auto_batch_size", "available_memory", "MAX_AUTO_BATCH"]
+           "auto_batch_size", "equal_length_chunks", "available_memory", "MAX_AUTO_BATCH"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,19 @@ def auto_batch_size(requested: int, per_sequence_bytes: int, free_bytes: int, n_
         log.warning("batch size %d does not fit in the free memory (%.1f GiB free, %.0f MiB a sequence): running %d "
                     "at a time", requested, free_bytes / 2**30, per_sequence_bytes / 2**20, fits)
     return max(1, min(want, fits, n_requests))
+
+
+def equal_length_chunks(windows: Sequence[Sequence[int]], requested: int, bytes_per_token: int,
+                        free_bytes: int) -> Iterator[list[int]]:
+    """Indices of ``windows`` to score in one pass: windows of one length together (no padding, so each row's sums
+    are a batch of one's), at most ``requested`` (0 = automatic) and as many as half the free memory holds."""
+    by_length: dict[int, list[int]] = {}
+    for i, w in enumerate(windows):
+        by_length.setdefault(len(w), []).append(i)
+    for n, rows in by_length.items():
+        step = auto_batch_size(requested, n * bytes_per_token, free_bytes, len(rows))
+        for at in range(0, len(rows), step):
+            yield rows[at:at + step]
 
 
 @dataclass(slots=True)

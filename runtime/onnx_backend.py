@@ -18,7 +18,7 @@ import numpy as np
 from kizami.errors import BackendUnavailable, KizamiError
 from kizami.fim_dialects import detect
 from kizami.runtime.backend import STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
-from kizami.runtime.decoding import BatchRetry, auto_batch_size, available_memory, run_generations
+from kizami.runtime.decoding import BatchRetry, auto_batch_size, available_memory, equal_length_chunks, run_generations
 from kizami.runtime.memory import ProcessMemory
 
 __all__ = ["OnnxBackend"]
@@ -95,24 +95,19 @@ class OnnxBackend(ProcessMemory):
         memory holds in logits."""
         gathers = list(gathers) if gathers is not None else [None] * len(windows)
         out: list[TokenScores | None] = [None] * len(windows)
-        by_length: dict[int, list[int]] = {}
-        for i, w in enumerate(windows):
-            by_length.setdefault(len(w), []).append(i)
-        for n, rows in by_length.items():
-            per_window = n * (self._vocab_size * 4 * 3 + self._kv_bytes_per_token)
-            step = auto_batch_size(self.batch_size, per_window, available_memory(), len(rows))
-            for at in range(0, len(rows), step):
-                chunk = rows[at:at + step]
-                gen = self._generator(n, len(chunk))
-                gen.append_tokens(np.asarray([windows[i] for i in chunk], dtype=np.int32))
-                logits = gen.get_output("logits")
-                if logits.shape[:2] != (len(chunk), n):
-                    raise KizamiError(f"onnxruntime-genai returned logits of shape {logits.shape} for {len(chunk)} "
-                                      f"windows of {n} tokens")
-                for row, i in enumerate(chunk):  # cuda builds give fp16
-                    out[i] = TokenScores.from_logits(logits[row, :-1].astype(np.float32), windows[i], top_k=top_k,
-                                                     gather=gathers[i])
-                del gen
+        per_token = self._vocab_size * 4 * 3 + self._kv_bytes_per_token
+        for chunk in equal_length_chunks(windows, self.batch_size, per_token, available_memory()):
+            n = len(windows[chunk[0]])
+            gen = self._generator(n, len(chunk))
+            gen.append_tokens(np.asarray([windows[i] for i in chunk], dtype=np.int32))
+            logits = gen.get_output("logits")
+            if logits.shape[:2] != (len(chunk), n):
+                raise KizamiError(f"onnxruntime-genai returned logits of shape {logits.shape} for {len(chunk)} "
+                                  f"windows of {n} tokens")
+            for row, i in enumerate(chunk):  # cuda builds give fp16
+                out[i] = TokenScores.from_logits(logits[row, :-1].astype(np.float32), windows[i], top_k=top_k,
+                                                 gather=gathers[i])
+            del gen
         return [s for s in out if s is not None]
 
     def generate(self, reqs: Sequence[GenRequest]) -> list[Generation]:

@@ -17,7 +17,7 @@ from kizami.checkpoint import check_hf_dir, read_config
 from kizami.errors import KizamiError
 from kizami.fim_dialects import detect
 from kizami.runtime.backend import STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
-from kizami.runtime.decoding import BatchRetry, auto_batch_size, available_memory, run_generations
+from kizami.runtime.decoding import BatchRetry, auto_batch_size, available_memory, equal_length_chunks, run_generations
 from kizami.runtime.memory import peak_rss_mib, reset_peak_rss
 from kizami.tokenizer import load_tokenizer, quiet_transformers
 
@@ -124,17 +124,11 @@ class TorchBackend:
         computes); at most as many as half the free memory holds in logits."""
         gathers = list(gathers) if gathers is not None else [None] * len(windows)
         out: list[TokenScores | None] = [None] * len(windows)
-        by_length: dict[int, list[int]] = {}
-        for i, w in enumerate(windows):
-            by_length.setdefault(len(w), []).append(i)
-        for n, rows in by_length.items():
-            per_window = n * (self._vocab_size * 4 * 3 + self._activation_bytes_per_token)
-            step = auto_batch_size(self.batch_size, per_window, self._free_bytes(), len(rows))
-            for at in range(0, len(rows), step):
-                chunk = rows[at:at + step]
-                scores = self._score_rows([windows[i] for i in chunk], top_k, [gathers[i] for i in chunk])
-                for i, sc in zip(chunk, scores):
-                    out[i] = sc
+        per_token = self._vocab_size * 4 * 3 + self._activation_bytes_per_token
+        for chunk in equal_length_chunks(windows, self.batch_size, per_token, self._free_bytes()):
+            scores = self._score_rows([windows[i] for i in chunk], top_k, [gathers[i] for i in chunk])
+            for i, sc in zip(chunk, scores):
+                out[i] = sc
         return [s for s in out if s is not None]
 
     @torch.inference_mode()
