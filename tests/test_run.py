@@ -81,7 +81,7 @@ def _staging(folder: Path) -> bool:
 # Where the run is interrupted, in order: (signal, how the test sees the run is there, the step it is in).
 KILLS = [
     (signal.SIGKILL, lambda run, out: "calibration set" in out, "calibration set"),
-    (signal.SIGINT, lambda run, out: _staging(run / "builds"), "onnx-int4-cpu: building ONNX int4 for cpu"),  # builder child
+    (signal.SIGINT, lambda run, out: _staging(run / "builds"), "building onnx-int4-cpu"),  # builder child
     (signal.SIGKILL, lambda run, out: _staging(run / "builds" / "gguf"), "building gguf"),
     (signal.SIGINT, lambda run, out: "evaluating onnx-int4-cpu" in out, "evaluating onnx-int4-cpu"),
     (signal.SIGKILL, lambda run, out: "evaluating gguf-q8_0" in out, "evaluating gguf-q8_0"),

@@ -203,9 +203,9 @@ def _say(lines: Any, key: str) -> Callable[[str], None]:
     return lambda text: lines.push.remote("line", key, text)
 
 
-def _progress(lines: Any, key: str, prefix: str = "") -> Progress:
+def _progress(lines: Any, key: str) -> Progress:
     """A task's progress as lines to the driver (each stage's time left on them; the driver adds the run's)."""
-    return LogLines(lambda text: lines.push.remote("line", key, text), prefix)
+    return LogLines(lambda text: lines.push.remote("line", key, text))
 
 
 def _skipped(*inputs: dict[str, Any]) -> str | None:
@@ -243,7 +243,7 @@ def _reference_task(p: pipeline.Plan, calib: dict[str, Any], lines: Any) -> dict
         return _done(where, error=skip)
     _say(lines, "reference")("bf16 reference distributions")
     try:
-        ref = pipeline.make_reference(p, Path(calib["value"]), _progress(lines, "reference", "reference: "))
+        ref = pipeline.make_reference(p, Path(calib["value"]), _progress(lines, "reference"))
     except Exception as exc:
         return _done(where, error=pipeline.failure_text(exc))
     path = p.out / ".ray" / "reference.npz"  # on the shared storage: the evaluation tasks read it from any node
@@ -263,7 +263,7 @@ def _evaluate_task(p: pipeline.Plan, name: str, n_params: int, reference: dict[s
     path = Path(build["value"][name]) if build is not None else p.model
     try:
         result = pipeline.evaluate_build(p, name, path, Reference.load(Path(reference["value"])), n_params=n_params,
-                                         progress=_progress(lines, key, f"{name}: "), status=_say(lines, key))
+                                         progress=_progress(lines, key), status=_say(lines, key))
     except Exception as exc:  # a crash in one engine must not lose the other builds' results
         return _done(where, error=pipeline.failure_text(exc))
     return _done(where, value=result.to_dict())

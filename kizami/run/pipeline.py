@@ -151,7 +151,8 @@ def evaluate_build(p: Plan, name: str, path: Path, reference: Any, *, n_params: 
         if data.get("key") == key:
             return EvalResult.from_dict(data["result"])
     status(f"evaluating {name}")
-    result = evaluate(path, reference, settings, n_params=n_params, name=name, progress=progress,
+    result = evaluate(path, reference, settings, n_params=n_params, name=name,
+                      progress=lambda message, done, total: progress(f"{name}: {message}", done, total),
                       journal_dir=results_dir / "journal")
     # results stream to disk as each build finishes
     manifest.write_atomic(cached, json.dumps({"key": key, "result": result.to_dict()}, indent=1, ensure_ascii=False))
