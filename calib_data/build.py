@@ -67,13 +67,15 @@ def allocate(total: int, shares: dict[str, float], capacity: dict[str, int]) -> 
                          "add sources, or lower --samples / --seq-len")
     alloc = dict.fromkeys(shares, 0)
     remaining = total
-    active = {k for k in shares if capacity[k] > 0}
+    # a list in the recipe's order, never a set: ties in the remainders, and the float sum of the shares, must not
+    # follow Python's per-process string hashing (two runs of one recipe made different calibration sets)
+    active = [k for k in shares if capacity[k] > 0]
     while remaining > 0:
         weight = sum(shares[k] for k in active)
         exact = {k: remaining * shares[k] / weight for k in active}
         give = {k: min(int(exact[k]), capacity[k] - alloc[k]) for k in active}
         leftover = remaining - sum(give.values())
-        for k in sorted(active, key=lambda k: exact[k] - int(exact[k]), reverse=True):
+        for k in sorted(active, key=lambda k: exact[k] - int(exact[k]), reverse=True):  # stable: ties in recipe order
             if leftover == 0:
                 break
             if alloc[k] + give[k] < capacity[k]:
@@ -82,7 +84,7 @@ def allocate(total: int, shares: dict[str, float], capacity: dict[str, int]) -> 
         for k, n in give.items():
             alloc[k] += n
         remaining = total - sum(alloc.values())
-        active = {k for k in active if alloc[k] < capacity[k]}
+        active = [k for k in active if alloc[k] < capacity[k]]
     return alloc
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,20 @@ def test_duplicates_are_removed_and_recipes_validated(tmp_path: Path, standin: P
     recipe.write_text('name = "t"\nbogus = 1\n')
     with pytest.raises(CalibError, match="unknown key"):
         load_recipe(recipe)
+
+
+def test_allocation_does_not_depend_on_the_processs_string_hashing() -> None:
+    """Equal shares leave ties in the remainders; they go in the recipe's order, whatever PYTHONHASHSEED a process
+    draws (a set there made two runs of one recipe sample different calibration sets)."""
+    import subprocess
+    import sys
+
+    code = ("from kizami.calib_data.build import allocate; "
+            "print(allocate(10, dict.fromkeys('python go rust sql cobol shell cpp'.split(), 1 / 7), "
+            "dict.fromkeys('python go rust sql cobol shell cpp'.split(), 9)))")
+    outs = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": str(seed)},
+                           capture_output=True, text=True, check=True).stdout for seed in range(6)}
+    assert outs == {"{'python': 2, 'go': 2, 'rust': 2, 'sql': 1, 'cobol': 1, 'shell': 1, 'cpp': 1}\n"}, outs
 
 
 def test_allocate_moves_shortfall_to_sources_with_room() -> None:
