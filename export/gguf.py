@@ -240,7 +240,8 @@ class _Exporter:
         self.model, self.out, self.cfg, self.progress = check_hf_dir(model), Path(out).resolve(), cfg, progress
         # stages: the base conversion, the imatrix, each type; with a budget each candidate, the choice, each budget build
         self.done = 0
-        self.stages = 1 + len(cfg.quant_types) + (1 if cfg.imatrix != "none" else 0)
+        self.imatrix_stage = cfg.imatrix != "none"
+        self.stages = 1 + len(cfg.quant_types) + int(self.imatrix_stage)
         self.stages += len(cfg.candidates) + 1 + len(cfg.budget) if cfg.budget else 0
         self.calib = Path(calib) if calib else None
         self.chain = toolchain.find()
@@ -426,7 +427,7 @@ def export_gguf(model: Path, out: Path, cfg: GGUFConfig = GGUFConfig(), *, calib
     exporter.stage_done()
     builds = {cfg.base: base}
     imatrix = exporter.imatrix(base)
-    if cfg.imatrix != "none":
+    if exporter.imatrix_stage:
         exporter.stage_done()
     for gtype in cfg.quant_types:
         if gtype not in BASE_TYPES:

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable
 
-__all__ = ["Progress", "Advance", "no_progress", "no_advance", "counter", "LogLines", "eta_suffix"]
+__all__ = ["Progress", "Advance", "no_progress", "no_advance", "counter", "prefixed", "LogLines", "eta_suffix", "hms"]
 
 Progress = Callable[[str, int, int], None]
 # Within one counted stage: advance(n) or advance(n, note), what ``counter`` returns to the code doing the work.
@@ -47,6 +47,11 @@ def counter(progress: Progress, description: str, total: int) -> Advance:
     return advance
 
 
+def prefixed(progress: Progress, prefix: str) -> Progress:
+    """``progress`` with ``prefix`` before every message (a run names the build each report is about)."""
+    return lambda message, done, total: progress(f"{prefix}{message}", done, total)
+
+
 class LogLines:
     """A ``Progress`` that writes lines (to a log, or to a Ray run's driver): each new message once, with the time
     left once a stage has counted some units."""
@@ -76,9 +81,10 @@ def eta_suffix(start: float, done: int, total: int) -> str:
         return ""
     elapsed = time.monotonic() - start
     left = elapsed / done * (total - done)
-    return f" · {_hms(elapsed)} elapsed, ETA {_hms(left)}"
+    return f" · {hms(elapsed)} elapsed, ETA {hms(left)}"
 
 
-def _hms(seconds: float) -> str:
+def hms(seconds: float) -> str:
+    """``1:23`` or ``1:02:03``."""
     m, s = divmod(int(seconds + 0.5), 60)
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"

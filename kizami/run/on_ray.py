@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from kizami.errors import KizamiError
-from kizami.progress import LogLines, Progress
+from kizami.progress import LogLines, Progress, hms
 from kizami.run import cost, pipeline
 from kizami.run.recipe import BuildStep, RunRecipe
 from kizami.runtime.result import EvalResult
@@ -419,10 +419,7 @@ class _Driver:
             same = seen.get(key.split()[0])
             expect = sum(same) / len(same) if same else task.wall_s
             left += max(expect - (time.time() - self.running[key]), 0.0) if key in self.running else expect
-        if not left:
-            return ""
-        m, s = divmod(int(left / self.parallel + 0.5), 60)
-        return f" · run ETA {m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f" · run ETA {m}:{s:02d}"
+        return f" · run ETA {hms(left / self.parallel)}" if left else ""
 
     def _summary(self) -> pipeline.RunSummary:
         p, done = self.p, self.done

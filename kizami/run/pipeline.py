@@ -23,7 +23,7 @@ from typing import Any
 
 from kizami import manifest
 from kizami.errors import KizamiError
-from kizami.progress import Progress
+from kizami.progress import Progress, prefixed
 from kizami.run.recipe import BuildStep, RunRecipe
 from kizami.runtime.result import EvalResult, RunSummary  # RunSummary: read by the reports and bundles
 
@@ -124,7 +124,7 @@ def make_build(p: Plan, step: BuildStep, calib: Path | None, progress: Progress)
     from kizami.formats import get_format
 
     made = get_format(step.format).build(p.model, p.out / "builds" / step.name, step.config, calib=calib,
-                                         progress=lambda message, done, total: progress(f"{step.name}: {message}", done, total))
+                                         progress=prefixed(progress, f"{step.name}: "))
     return {name: made[stem] for name, stem in step.builds.items()}
 
 
@@ -152,7 +152,7 @@ def evaluate_build(p: Plan, name: str, path: Path, reference: Any, *, n_params: 
             return EvalResult.from_dict(data["result"])
     status(f"evaluating {name}")
     result = evaluate(path, reference, settings, n_params=n_params, name=name,
-                      progress=lambda message, done, total: progress(f"{name}: {message}", done, total),
+                      progress=prefixed(progress, f"{name}: "),
                       journal_dir=results_dir / "journal")
     # results stream to disk as each build finishes
     manifest.write_atomic(cached, json.dumps({"key": key, "result": result.to_dict()}, indent=1, ensure_ascii=False))
