@@ -50,11 +50,15 @@ class Problem:
     canonical_solution: str
     test: str
     entry_point: str
+    language: str = "py"  # another language (kizami.calib_data.multipl): its test is a harness that follows the body
+    stop_sequences: tuple[str, ...] = ()  # set by kizami.calib_data.multipl; () = the caller's (HumanEval's) own
 
     def program(self, completion: str) -> str:
+        if self.language != "py":  # the harness starts by closing the function the prompt opened
+            return self.prompt + completion + self.test
         return program_text(self.prompt, completion, self.test, self.entry_point)
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -25,6 +25,16 @@ Linux (what the tests check):
     bandwidth or CPU share. Run as a normal user without user namespaces, the program has that user's rights: it can
     delete that user's files and signal that user's processes. Those tests are skipped there.
 
+Other languages (``Program(source, language)``; ``kizami.calib_data.multipl`` writes them): the source is written
+to the same temporary folder under the name its toolchain wants, compiled if the language is compiled (g++, javac,
+go build, rustc, tsc) and then run, each step through the same isolation as Python (namespaces, uid, rlimits set by
+a small launcher that then ``exec``s the tool, process-group kill, scrubbed environment with HOME, TMPDIR and the
+compilers' caches inside the program's folder). Compilation has its own time limit (``compile_timeout_s``); a
+failed compilation is an ``error`` whose detail is the compiler's first error line. The test harness prints
+``kizami-done`` after its last case: an exit 0 without it is an ``error`` like Python's early ``sys.exit(0)``.
+Per-language memory and thread settings are explained in ``kizami.runtime.sandbox_langs``. A missing toolchain
+raises ``BackendUnavailable`` naming the Debian package to install.
+
 macOS: only the rlimits (the kernel ignores ``RLIMIT_AS``), the session/process-group kill, the scrubbed
 environment and the temporary directory. No network or file-system isolation: run untrusted completions in a VM or
 container there.
@@ -49,9 +59,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from kizami.errors import KizamiError
+from kizami.errors import BackendUnavailable, KizamiError
+from kizami.languages import SANDBOX_PATH, TOOLCHAINS, missing_tool
+from kizami.runtime.sandbox_langs import RUNNERS, Runner
 
-__all__ = ["OUTCOMES", "SandboxConfig", "RunResult", "Isolation", "isolation", "run_program", "run_programs"]
+__all__ = ["OUTCOMES", "DONE_MARKER", "SandboxConfig", "Program", "RunResult", "Isolation", "isolation", "run_program",
+           "run_programs", "require_toolchain"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +72,8 @@ OUTCOMES = ("passed", "failed", "timeout", "error")
 _NAMESPACES = ("unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child", "--mount-proc", "--")
 _SYSTEM_PYTHONS = ("/usr/local/bin/python3", "/usr/bin/python3", "/bin/python3")
 _DONE = b"kizami-done"
+DONE_MARKER = "kizami-done"  # other languages' harnesses print it on stdout after their last case
+_LIMIT_NAMES = '("RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_CORE")'
 
 # Runs inside the child interpreter before the program: set the limits (inherited by anything it forks), then run the
 # program as __main__ and, only if it got to its end, write the marker on a private pipe. An ``os._exit(0)`` or
@@ -82,6 +97,19 @@ sys.stdout.flush()
 os.write(_fd, b"kizami-done")
 """
 
+# The same limits for a compiler or a compiled program, then exec it (other languages).
+_EXEC = f"""\
+import os, sys, resource
+for _name, _v in zip({_LIMIT_NAMES}, map(int, sys.argv[1].split(","))):
+    _r = getattr(resource, _name, None)
+    if _r is not None and _v >= 0:
+        try:
+            resource.setrlimit(_r, (_v, _v + 1 if _name == "RLIMIT_CPU" else _v))
+        except (ValueError, OSError):
+            pass
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SandboxConfig:
@@ -97,13 +125,24 @@ class SandboxConfig:
     run_as_uid: int | None = 65534  # only used when kizami runs as root
     python: str | None = None  # None: this interpreter, or a system python3 if the sandbox uid cannot run it
     tmp_root: Path | None = None  # where the per-program temporary folders go (default: the system's)
+    compile_timeout_s: float = 30.0  # wall clock for compiling a program in a compiled language (not Python)
 
     def __post_init__(self) -> None:
         if not self.timeout_s > 0:
             raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+        if not self.compile_timeout_s > 0:
+            raise ValueError(f"compile_timeout_s must be > 0, got {self.compile_timeout_s}")
         for name in ("memory_mb", "file_size_mb", "max_processes", "max_open_files", "max_output_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A program's source in one of ``kizami.languages.TOOLCHAINS`` ("py", "js", "cpp", ...)."""
+
+    source: str
+    language: str = "py"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,36 +204,60 @@ def _probe(config: SandboxConfig) -> Isolation:
                       "executable the sandbox user can run with SandboxConfig(python=...)")
 
 
-def run_program(source: str, config: SandboxConfig = SandboxConfig()) -> RunResult:
-    """Run one program's source text in the sandbox and classify how it ended."""
-    return _run(isolation(config), source, config)
+def require_toolchain(language: str) -> None:
+    """Raise ``BackendUnavailable`` (what to install) unless ``language``'s programs can be compiled and run here."""
+    if language not in TOOLCHAINS:
+        raise KizamiError(f"the sandbox runs no {language!r} programs; languages: {', '.join(TOOLCHAINS)}")
+    tool = missing_tool(language)
+    if tool is not None:
+        chain = TOOLCHAINS[language]
+        raise BackendUnavailable(f"{chain.name} programs need {tool}, not found in {SANDBOX_PATH}; install it with "
+                                 f"`apt-get install {chain.debian}` (bash scripts/setup.sh does, as root)")
 
 
-def run_programs(programs: Sequence[str], *, workers: int | None = None, timeout_s: float | None = None,
+def run_program(source: str | Program, config: SandboxConfig = SandboxConfig()) -> RunResult:
+    """Run one program (Python source text, or a ``Program`` in any language) in the sandbox; classify how it ended."""
+    program = source if isinstance(source, Program) else Program(source)
+    if program.language != "py":
+        require_toolchain(program.language)
+    return _dispatch(isolation(config), program, config)
+
+
+def run_programs(programs: Sequence[str | Program], *, workers: int | None = None, timeout_s: float | None = None,
                  config: SandboxConfig = SandboxConfig(),
                  progress: Callable[[int], None] = lambda _n: None) -> list[RunResult]:
-    """Run many programs, ``workers`` at a time (default: one per core); results in the order of ``programs``.
+    """Run many programs (Python source texts or ``Program``s, languages mixed), ``workers`` at a time (default: one
+    per core); results in the order of ``programs``. Every language's toolchain is checked before the first runs.
 
     Threads only wait on child processes, so the work itself spreads over the cores.
     """
     if timeout_s is not None:
         config = _replace(config, timeout_s=timeout_s)
+    items = [p if isinstance(p, Program) else Program(p) for p in programs]
+    for language in sorted({p.language for p in items} - {"py"}):
+        require_toolchain(language)
     plan = isolation(config)  # probe once, before the pool starts
     workers = max(1, workers or os.cpu_count() or 1)
 
-    def one(src: str) -> RunResult:
-        res = _run(plan, src, config)
+    def one(program: Program) -> RunResult:
+        res = _dispatch(plan, program, config)
         progress(1)
         return res
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kizami-sandbox") as pool:
-        return list(pool.map(one, programs))
+        return list(pool.map(one, items))
 
 
 def _replace(config: SandboxConfig, **changes: Any) -> SandboxConfig:
     from dataclasses import replace
 
     return replace(config, **changes)
+
+
+def _dispatch(plan: Isolation, program: Program, config: SandboxConfig) -> RunResult:
+    if program.language == "py":
+        return _run(plan, program.source, config)
+    return _run_other(plan, program, RUNNERS[program.language], config)
 
 
 def _run(plan: Isolation, source: str, config: SandboxConfig) -> RunResult:
@@ -237,6 +300,78 @@ def _run(plan: Isolation, source: str, config: SandboxConfig) -> RunResult:
             if fd >= 0:
                 os.close(fd)
         _remove(tmp)
+
+
+def _run_other(plan: Isolation, program: Program, runner: Runner, config: SandboxConfig) -> RunResult:
+    """Compile (if the language is compiled) and run one program; both steps in the sandbox, each with its limit."""
+    start = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix="kizami-sandbox-", dir=config.tmp_root))
+    try:
+        src = tmp / runner.file_name
+        src.write_text(program.source, encoding="utf-8")
+        work = tmp / "work"
+        work.mkdir(mode=0o700)
+        os.chmod(tmp, 0o755)  # the sandbox uid reads the source but cannot write next to it
+        src.chmod(0o644)
+        if plan.uid is not None:
+            os.chown(work, plan.uid, plan.uid)
+        fill = {"src": str(src), "work": str(work), "heap": str(max(64, config.memory_mb // 2))}
+        env = {"PATH": SANDBOX_PATH, "HOME": str(work), "TMPDIR": str(work), "LANG": "C.UTF-8",
+               **{k: v.format(**fill) for k, v in runner.env}}
+        if runner.compile:
+            stop, rc, _out, err = _step(plan, [a.format(**fill) for a in runner.compile], env, work, runner,
+                                        config, config.compile_timeout_s)
+            if stop or rc != 0:
+                lines = [ln.strip() for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
+                first_error = next((ln for ln in lines if "error" in ln.lower()), lines[-1] if lines else "")
+                outcome, detail = ("timeout", "compilation timed out") if stop == "timeout" else \
+                    ("error", f"compile error: {first_error[:300] or f'exit status {rc}'}")
+                return RunResult(outcome=outcome, detail=detail, returncode=rc,
+                                 duration_s=round(time.monotonic() - start, 4), stdout="",
+                                 stderr=err.decode("utf-8", "replace"))
+        stop, rc, out, err = _step(plan, [a.format(**fill) for a in runner.run], env, work, runner, config,
+                                   config.timeout_s)
+        text = out.decode("utf-8", "replace")
+        done = text.rstrip().endswith(DONE_MARKER)
+        if done:
+            text = text.rstrip()[: -len(DONE_MARKER)]
+        res = _classify(stop, rc, text.encode(), err, _DONE if done else b"", time.monotonic() - start)
+        if res.outcome == "error" and res.detail.startswith("exited before the end"):
+            res = _replace_result(res, detail="exited with status 0 before the end of its tests (an exit call?)")
+        return res
+    finally:
+        _remove(tmp)
+
+
+def _replace_result(res: RunResult, **changes: Any) -> RunResult:
+    from dataclasses import replace
+
+    return replace(res, **changes)
+
+
+def _step(plan: Isolation, argv: list[str], env: dict[str, str], cwd: Path, runner: Runner, config: SandboxConfig,
+          timeout_s: float) -> tuple[str, int | None, bytes, bytes]:
+    """One command under the launcher: (why reading stopped, exit status, stdout, stderr)."""
+    limits = (math.ceil(timeout_s) + 1, (config.memory_mb + runner.extra_memory_mb) << 20, config.file_size_mb << 20,
+              max(config.max_processes, runner.min_processes), config.max_open_files, 0)
+    cmd = [*(_NAMESPACES if plan.namespaces else ()), plan.python, "-I", "-S", "-c", _EXEC,
+           ",".join(map(str, limits)), *argv]
+    drop: dict[str, Any] = {"user": plan.uid, "group": plan.uid, "extra_groups": []} if plan.uid is not None else {}
+    status_r, status_w = os.pipe()
+    os.close(status_w)  # no status pipe for other languages: it reads as closed at once
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    cwd=cwd, env=env, start_new_session=True, umask=0o077, **drop)
+        except OSError as exc:
+            return "", None, b"", f"could not start {argv[0]}: {exc}".encode()
+        out, err, _status, stop = _collect(proc, status_r, time.monotonic() + timeout_s, config.max_output_bytes)
+        return stop, proc.poll(), out, err
+    finally:
+        if proc is not None:
+            _kill_tree(proc)
+        os.close(status_r)
 
 
 def _collect(proc: subprocess.Popen[bytes], status_fd: int, deadline: float,
