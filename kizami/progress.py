@@ -21,6 +21,7 @@ Advance = Callable[..., None]
 
 # A counted stage is reported at most this many times (and at its end): enough for a smooth bar, few lines in a log.
 STEPS_PER_STAGE = 20
+NOTE_EVERY_S = 10.0  # a stage whose count stands still still shows its note (e.g. tokens/s) this often
 _COUNT = re.compile(r"\b\d+/\d+\b")
 
 
@@ -34,16 +35,18 @@ def no_advance(_n: int, _note: str = "") -> None:
 
 def counter(progress: Progress, description: str, total: int) -> Advance:
     """``advance(n, note="")`` over one counted stage of ``total`` units, reported as ``description`` (with the note,
-    e.g. the generation rate, after a ``·``) every twentieth of the stage and at its end."""
-    done, shown = [0], [0]  # the start is reported as step 0
-    progress(description, 0, total)
+    e.g. the generation rate, after a ``·``) every twentieth of the stage, at its end, and, when only the note moves
+    (tokens of a long batch coming in), at most every ``NOTE_EVERY_S`` seconds."""
+    done, shown, when = [0], [0], [time.monotonic()]  # the start is reported as step 0
 
     def advance(n: int, note: str = "") -> None:
         done[0] += n
         step = done[0] * STEPS_PER_STAGE // max(total, 1)
-        if step != shown[0] or done[0] >= total:
-            shown[0] = step
+        now = time.monotonic()
+        if step != shown[0] or done[0] >= total or (note and now - when[0] >= NOTE_EVERY_S):
+            shown[0], when[0] = step, now
             progress(f"{description} · {note}" if note else description, done[0], total)
+    progress(description, 0, total)
     return advance
 
 

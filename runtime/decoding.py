@@ -18,6 +18,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,11 +28,16 @@ from kizami.errors import KizamiError
 from kizami.runtime.backend import Generation, GenRequest
 
 __all__ = ["pick_token", "first_stop", "Decoder", "BatchRetry", "run_generations", "run_generation",
-           "auto_batch_size", "equal_length_chunks", "available_memory", "MAX_AUTO_BATCH"]
+           "auto_batch_size", "equal_length_chunks", "available_memory", "MAX_AUTO_BATCH", "token_listener"]
 
 log = logging.getLogger(__name__)
 
 MAX_AUTO_BATCH = 16  # beyond this, CPU decoding turns compute-bound: more sequences no longer come free
+
+# Told ``(new tokens, sequences finished)`` after every step of the loop, so a caller's progress moves while one long
+# ``generate`` call runs (a chunk of 16 HumanEval problems on a real model takes minutes). Set by whoever calls
+# ``Backend.generate``; a context variable so the Backend protocol itself needs no callback argument.
+token_listener: ContextVar[Callable[[int, int], None] | None] = ContextVar("token_listener", default=None)
 
 
 class BatchRetry(KizamiError):
@@ -152,6 +158,7 @@ def _drain(reqs: Sequence[GenRequest], pending: deque[int], decoder: Decoder, ou
     running: dict[int, _Running] = {}
     logits: dict[int, np.ndarray] = {}
     free = list(range(decoder.capacity))[::-1]
+    listener = token_listener.get()
     try:
         while pending or running:
             if pending and free and (decoder.continuous or not running):
@@ -163,6 +170,7 @@ def _drain(reqs: Sequence[GenRequest], pending: deque[int], decoder: Decoder, ou
                     admitted[slot] = list(reqs[i].prompt)
                 logits |= decoder.prefill(admitted)
             feed: dict[int, int] = {}
+            picked, ended = len(logits), 0
             for slot in list(logits):
                 run = running[slot]
                 tok = pick_token(logits.pop(slot), run.req.temperature, run.req.top_p, run.rng)
@@ -173,9 +181,12 @@ def _drain(reqs: Sequence[GenRequest], pending: deque[int], decoder: Decoder, ou
                     feed[slot] = tok
                     continue
                 out[run.index] = finished
+                ended += 1
                 del running[slot]
                 decoder.release(slot)
                 free.append(slot)
+            if listener is not None and picked:
+                listener(picked, ended)
             if feed:
                 logits |= decoder.decode(feed)
     except BatchRetry:

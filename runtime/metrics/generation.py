@@ -17,6 +17,7 @@ from typing import Any
 
 from kizami.progress import Advance, no_advance
 from kizami.runtime.backend import Backend, GenRequest
+from kizami.runtime.decoding import token_listener
 
 __all__ = ["CHUNK", "Job", "generate_all", "read_journal"]
 
@@ -67,20 +68,34 @@ def generate_all(backend: Backend, jobs: Sequence[Job], *, journal: Path | None 
         for at in range(0, len(todo), CHUNK):
             chunk = todo[at:at + CHUNK]
             t0 = time.perf_counter()
-            gens = backend.generate([r for i in chunk if (r := jobs[i].request) is not None])
+            live = [stats["new_tokens"], 0]  # tokens so far, this chunk's sequences already counted as done
+
+            def listen(new_tokens: int, finished: int, t0: float = t0, live: list[int] = live) -> None:
+                live[0] += new_tokens
+                live[1] += finished
+                progress(finished, _rate(live[0], stats["seconds"] + time.perf_counter() - t0))
+
+            reset = token_listener.set(listen)
+            try:
+                gens = backend.generate([r for i in chunk if (r := jobs[i].request) is not None])
+            finally:
+                token_listener.reset(reset)
             stats["seconds"] += time.perf_counter() - t0
             stats["ran_at_once"] = max(stats["ran_at_once"], getattr(backend, "last_batch", 1))
             for i, gen in zip(chunk, gens):
                 texts[i] = gen.text
-                stats["new_tokens"] += len(gen.ids)
+                stats["new_tokens"] += len(gen.ids)  # the answers' own counts (a retried batch re-counted restarts)
                 if fh:
                     mode, index, name = jobs[i].key
                     fh.write(json.dumps({"mode": mode, "i": index, "name": name, "generated": gen.text},
                                         ensure_ascii=False) + "\n")
             if fh:
                 fh.flush()
-            progress(len(chunk), f"{stats['new_tokens'] / max(stats['seconds'], 1e-9):,.0f} tok/s")
+            progress(len(chunk) - min(live[1], len(chunk)), _rate(stats["new_tokens"], stats["seconds"]))
     stats["seconds"] = round(stats["seconds"], 4)
     stats["tok_s"] = round(stats["new_tokens"] / stats["seconds"], 2) if stats["seconds"] else None
     return texts, stats
 
+
+def _rate(tokens: int, seconds: float) -> str:
+    return f"{tokens:,} tokens · {tokens / max(seconds, 1e-9):,.1f} tok/s"

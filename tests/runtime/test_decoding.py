@@ -115,3 +115,26 @@ def test_auto_batch_size_fits_the_free_memory() -> None:
     assert auto_batch_size(32, gib, 8 * gib, 100) == 4  # asked for more than fits: split
     assert auto_batch_size(8, gib, 64 * gib, 3) == 3  # never more than there is work
     assert auto_batch_size(0, 64 * gib, 8 * gib, 10) == 1
+
+
+def test_progress_moves_with_each_finished_sequence_inside_one_generate_call(monkeypatch) -> None:
+    """A chunk of many sequences is one ``generate`` call; the progress line must not stand still until it returns."""
+    from kizami.progress import counter
+    from kizami.runtime.metrics import generation
+    from kizami.runtime.metrics.generation import Job, generate_all
+
+    class LoopBackend:  # any engine on the shared loop: here the bigram engine, 4 sequences at a time
+        def generate(self, reqs: Sequence[GenRequest]):
+            return run_generations(reqs, lambda n: CountingDecoder(n, continuous=True), 4, decode=_decode, stop_ids=())
+
+    seen: list[tuple[str, int, int]] = []
+    monkeypatch.setattr("kizami.progress.NOTE_EVERY_S", 0.0)  # every token-note update shows (the default is 10 s)
+    reqs = _reqs()
+    texts, stats = generate_all(LoopBackend(), [Job(("m", i, "t"), r) for i, r in enumerate(reqs)],
+                                progress=counter(lambda *e: seen.append(e), "gen", len(reqs)))
+    assert generation.CHUNK >= len(reqs)  # so all of them went through one generate call
+    done = [d for _, d, _ in seen]
+    assert done[0] == 0 and done[-1] == len(reqs) and done == sorted(done)
+    assert len(set(done)) > 3  # counted as sequences finished, not once at the chunk's end
+    assert any("tokens" in m and "tok/s" in m for m, _, _ in seen[1:])
+    assert stats["new_tokens"] == sum(len(t or "") for t in texts) > len(reqs)  # one letter a token

