@@ -115,8 +115,8 @@ def main() -> None:
             else:
                 types = params.get("tensor_types") or sens.uniform(f"w{params['config']['bits']}")
                 bpw = sens.bits_per_weight(types)
-            q = r.quality or {}
-            rows[name] = {"bpw": bpw, "file_mib": (r.size or {})["weight_bytes"] / 2**20,
+            q = r.section("quality") or {}
+            rows[name] = {"bpw": bpw, "file_mib": (r.section("size") or {})["weight_bytes"] / 2**20,
                           "kld": q["kld"]["all"]["mean"], **{f"kld_{d}": q["kld"][d]["mean"] for d in DOMAINS},
                           "top1": q["top1"]["all"],
                           "predicted_kld": sens.predicted(types) if all(t in sens.types for t in types.values()) else None,

@@ -67,14 +67,14 @@ def main() -> None:
             if source is not None:
                 layers[name] = _layers(source, builds[name])
         settings = EvalSettings(ctx=256, stride=128, threads=args.threads, metrics=("quality", "speed"),
-                                speed=SpeedSettings(prompt_tokens=128, decode_tokens=64, repeats=5))
+                                per_metric={"speed": SpeedSettings(prompt_tokens=128, decode_tokens=64, repeats=5)})
         ref = make_reference(model, calib, settings)
         rows = {name: evaluate(path, ref, settings, n_params=count_parameters(model)) for name, path in builds.items()}
     table = {}
     for name, r in rows.items():
-        q = r.quality
+        q = r.section("quality")
         table[name] = {"kld": q["kld"]["all"]["mean"], **{f"kld_{d}": q["kld"][d]["mean"] for d in DOMAINS},
-                       "top1": q["top1"]["all"], "decode_tok_s": r.speed["decode_tok_s"]["median"],
+                       "top1": q["top1"]["all"], "decode_tok_s": r.section("speed")["decode_tok_s"]["median"],
                        **({"weights_vs_source": layers[name]} if name in layers else {})}
     for name, t in table.items():  # ratio to the source build in torch
         src = "GPTQ (torch)" if "GPTQ" in name else "AWQ (torch)" if "AWQ" in name else ""

@@ -44,15 +44,15 @@ def main() -> None:
                   "int4 from AWQ": export_onnx(model, root / "from-awq", ONNXConfig(precision="int4", from_build=str(awq))),
                   "fp32": export_onnx(model, root / "fp32", ONNXConfig(precision="fp32"))}
         settings = EvalSettings(ctx=256, stride=128, threads=args.threads, metrics=("quality", "speed", "size"),
-                                speed=SpeedSettings(prompt_tokens=128, decode_tokens=64, repeats=5))
+                                per_metric={"speed": SpeedSettings(prompt_tokens=128, decode_tokens=64, repeats=5)})
         ref = make_reference(model, calib, settings)
         rows = {name: evaluate(path, ref, settings, n_params=count_parameters(model)) for name, path in builds.items()}
     print(f"{'build':<22}{'MiB':>7}{'KLD':>9}{'top-1':>8}{'ΔPPL code':>11}{'ΔPPL ja':>9}{'ΔPPL en':>9}"
           f"{'prefill t/s':>13}{'decode t/s':>12}")
     table = {}
     for name, r in rows.items():
-        q, sp = r.quality, r.speed
-        table[name] = {"mib": r.size["bytes"] / 2**20, "kld": q["kld"]["all"]["mean"], "top1": q["top1"]["all"],
+        q, sp = r.section("quality"), r.section("speed")
+        table[name] = {"mib": r.section("size")["bytes"] / 2**20, "kld": q["kld"]["all"]["mean"], "top1": q["top1"]["all"],
                        "ppl": q["ppl"], "ppl_ratio": q["ppl_ratio"],
                        "prefill_tok_s": sp["prefill_tok_s"]["median"], "decode_tok_s": sp["decode_tok_s"]["median"]}
         t, p = table[name], q["ppl_ratio"]

@@ -62,7 +62,7 @@ def main() -> None:
           f"{'top-1':>8}{'FIM PSM':>9}{'FIM SPM':>9}")
     table = {}
     for name, r in rows.items():
-        q, f = r.quality, r.fim
+        q, f = r.section("quality"), r.section("fim")
         table[name] = {"ppl": q["ppl"], "kld": q["kld"]["all"]["mean"], "top1": q["top1"]["all"],
                        "kld_by_domain": {d: v["mean"] for d, v in q["kld"].items() if d != "all"},
                        "fim_em": {m: f[m]["em"] for m in ("psm", "spm")}, "fim_tasks": f["psm"]["evaluated"]}

@@ -105,19 +105,23 @@ def eval_cmd(
                                             "humaneval (pass@k, code run in a sandbox), humaneval-chat, humaneval-infill, "
                                             "longctx (loss by position, key retrieval) and any metric a plugin "
                                             "registers.")] = "ppl,kld,fim,speed,size,parity",
-    problems: Annotated[str, typer.Option(help="HumanEval-format problems: `humaneval` (built in) or a JSONL file "
-                                               "(`kizami problems check FILE` validates one).")] = _e("problems"),
-    problems_limit: Annotated[int, typer.Option(help="Only the first N problems (0: all).")] = _e("problems_limit"),
-    longctx_lengths: Annotated[str, typer.Option(help="longctx: loss-by-position bucket edges, comma-separated "
-                                                      "(capped by the model's positions).")] = ",".join(map(str, _e("longctx_lengths"))),
-    kv_cache: Annotated[str, typer.Option(help="longctx: also measure with these llama.cpp KV caches, e.g. "
-                                               "q8_0,q4_0.")] = "",
+    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="METRIC.KEY=VALUE", help="A metric's own setting, "
+                                                      "as its [eval.METRIC] recipe table has it (repeatable), e.g. "
+                                                      "--set humaneval.samples=10 --set longctx.lengths=1024,2048.")] = None,
+    problems: Annotated[Optional[str], typer.Option(help="HumanEval-format problems: `humaneval` (built in) or a JSONL "
+                                                         "file (`kizami problems check FILE` validates one).")] = None,
+    problems_limit: Annotated[Optional[int], typer.Option(help="Only the first N problems (0: all).")] = None,
+    longctx_lengths: Annotated[Optional[str], typer.Option(help="longctx: loss-by-position bucket edges, comma-separated "
+                                                                "(capped by the model's positions).")] = None,
+    kv_cache: Annotated[Optional[str], typer.Option(help="longctx: also measure with these llama.cpp KV caches, e.g. "
+                                                         "q8_0,q4_0.")] = None,
+    fim_sampled: Annotated[bool, typer.Option(help="FIM with the model card's sampling (T=0.2, top-p 0.95, seeded) "
+                                                   "instead of greedy.")] = False,
     fim_file: Annotated[Optional[Path], typer.Option(help="A SantaCoder-FIM JSONL file instead of the set's eval/fim.jsonl.")] = None,
     ctx: Annotated[int, typer.Option(help="Perplexity window length in tokens.")] = _e("ctx"),
     stride: Annotated[int, typer.Option(help="Window advance; each token is scored once with >= ctx-stride context.")] = _e("stride"),
     max_tokens: Annotated[int, typer.Option(help="Score at most this many held-out tokens per domain (0: all).")] = _e("max_tokens_per_domain"),
     fim_limit: Annotated[int, typer.Option(help="Only the first N FIM tasks (0: all).")] = _e("fim_limit"),
-    fim_sampled: Annotated[bool, typer.Option(help="Model-card sampling (T=0.2, top-p 0.95, seeded) instead of greedy.")] = False,
     fim_dialect: Annotated[str, typer.Option(help="FIM prompt format: llama3-fim, codellama, starcoder, qwen-coder, "
                                                   "deepseek-coder, codestral (default: detected from the tokenizer).")] = "",
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = _e("device"),
@@ -126,41 +130,35 @@ def eval_cmd(
                                                  "in free memory, up to 16. Greedy results do not depend on it.")] = _e("batch_size"),
 ) -> None:
     """Measure a build against the bf16 reference: PPL per domain, KLD, top-1, FIM EM, tokens/s, size."""
-    from kizami.run.evaluation import evaluate_build
-    from kizami.run.report_text import result_details
-    from kizami.runtime.evaluate import EvalSettings
-    from kizami.runtime.metrics import task_names
-    from kizami.runtime.metrics.fim import FimSettings
-
-    known = task_names()
-    for task in (t.strip() for t in tasks.split(",") if t.strip() and t.strip() not in known):
-        close = difflib.get_close_matches(task, list(known), n=1)
-        raise UnknownName(f"unknown task {task!r}." + (f" Did you mean {close[0]!r}?" if close else "")
-                          + f" Available: {', '.join(sorted(known))}")
-    metrics = tuple(dict.fromkeys(known[t.strip()] for t in tasks.split(",") if t.strip()))
-    if {"humaneval", "humaneval-chat", "humaneval-infill"} & set(metrics):
-        from kizami.calib_data.problems import load_problems
-
-        load_problems(problems)  # a bad problem file fails now, before any model loads
-    settings = EvalSettings(ctx=ctx, stride=stride, max_tokens_per_domain=max_tokens, fim_limit=fim_limit,
-                            metrics=metrics, fim=FimSettings(sampled=fim_sampled),
-                            device=device, threads=threads, batch_size=batch_size, fim_file=str(fim_file) if fim_file else "",
-                            problems=problems, problems_limit=problems_limit, fim_dialect=fim_dialect,
-                            longctx_lengths=_ints(longctx_lengths, "--longctx-lengths"),
-                            kv_cache_types=tuple(k.strip() for k in kv_cache.split(",") if k.strip()))
     from kizami.commands.render import progress_bar
+    from kizami.run.evaluation import evaluate_build
+    from kizami.run.recipe import cli_value, eval_settings, parse_sets
+    from kizami.run.report_text import result_details
 
+    table: dict[str, Any] = {"metrics": list(_tasks(tasks)), "ctx": ctx, "stride": stride, "max_tokens_per_domain": max_tokens,
+                             "fim_limit": fim_limit, "fim_dialect": fim_dialect, "device": device, "batch_size": batch_size,
+                             **({"threads": threads} if threads is not None else {}),
+                             **({"fim_file": str(fim_file)} if fim_file else {})}
+    shortcuts = {"problems": problems, "problems_limit": problems_limit, "fim_sampled": fim_sampled or None,
+                 "longctx_lengths": longctx_lengths and cli_value(longctx_lengths), "kv_cache_types": kv_cache and cli_value(kv_cache)}
+    table |= {k: v for k, v in shortcuts.items() if v is not None} | parse_sets(set_ or [])
+    settings = eval_settings(table, "kizami eval", Path.cwd(), quiet=True)
     with progress_bar() as progress:
         result, path = evaluate_build(build, data, settings, ref=ref, out=out, progress=progress)
     console.print(result_details(result))
     console.print(f"wrote {path}")
 
 
-def _ints(text: str, option: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise KizamiError(f"{option} {text!r}: give whole numbers separated by commas, e.g. 1024,2048,4096") from None
+def _tasks(text: str) -> tuple[str, ...]:
+    """``--tasks`` as metric names (aliases resolved); an unknown one fails with "did you mean"."""
+    from kizami.runtime.metrics import task_names
+
+    known = task_names()
+    for task in (t.strip() for t in text.split(",") if t.strip() and t.strip() not in known):
+        close = difflib.get_close_matches(task, list(known), n=1)
+        raise UnknownName(f"unknown task {task!r}." + (f" Did you mean {close[0]!r}?" if close else "")
+                          + f" Available: {', '.join(sorted(known))}")
+    return tuple(dict.fromkeys(known[t.strip()] for t in text.split(",") if t.strip()))
 
 
 @app.command()

@@ -5,9 +5,11 @@ Everything here goes through the Backend protocol; nothing depends on the build'
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import platform
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,9 @@ from kizami.errors import KizamiError
 from kizami.progress import Progress, counter, no_progress
 from kizami.runtime import build_format, open_build
 from kizami.runtime.metrics import MetricContext, metrics, run_order
-from kizami.runtime.metrics.fim import MODES, FimSettings
+from kizami.runtime.metrics.fim import MODES
 from kizami.runtime.metrics.parity import ref_dialect
 from kizami.runtime.metrics.reference import PackedIds, Reference, plan_windows
-from kizami.runtime.metrics.speed import SpeedSettings
 from kizami.runtime.result import EvalResult
 from kizami.tokenizer import load_tokenizer
 
@@ -35,31 +36,23 @@ DEFAULT_METRICS = ("quality", "fim", "speed", "size", "parity")  # functional co
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EvalSettings:
+    """``[eval]``: what every metric shares (the reference's windows and FIM tasks, the engine's device and batch).
+    Each metric's own settings are its ``[eval.<name>]`` table (its ``Metric.config_class``), kept in ``per_metric``;
+    the metrics run get their defaults filled in, so a result records every setting it was measured with."""
+
     ctx: int = 512
     stride: int = 256
     top_k: int = 32
     max_tokens_per_domain: int = 0  # 0 = all held-out text
-    fim: FimSettings = field(default_factory=FimSettings)
     fim_modes: tuple[str, ...] = MODES
     fim_limit: int = 0  # 0 = every task
     fim_file: str = ""  # a SantaCoder-FIM JSONL file; default: the evaluation set's eval/fim.jsonl
     fim_dialect: str = ""  # how FIM prompts are written (kizami.fim_dialects); "" = detected from the tokenizer
-    speed: SpeedSettings = field(default_factory=SpeedSettings)
     metrics: tuple[str, ...] = DEFAULT_METRICS
-    problems: str = "humaneval"  # HumanEval-format problems: the built-in set or a JSONL file
-    problems_limit: int = 0  # the first N problems (0 = all; HumanEval has 164)
-    humaneval_max_new_tokens: int = 512  # the model card's setting
-    humaneval_samples: int = 1  # > 1 with humaneval_sampled: the card's T 0.2 / top-p 0.95, for pass@k
-    humaneval_sampled: bool = False
-    infill_limit: int = 0  # the first N infilling tasks per kind (0 = all)
-    sandbox_timeout_s: float = 3.0  # wall clock per program
-    longctx_lengths: tuple[int, ...] = (1024, 2048, 4096)  # loss-by-position bucket edges; the longest is scored
-    retrieval_lengths: tuple[int, ...] = (1024, 3072)  # key-retrieval prompt lengths (tokens)
-    retrieval_depths: tuple[float, ...] = (0.1, 0.5, 0.9)
-    kv_cache_types: tuple[str, ...] = ()  # also measure long context with these KV caches, where the engine has them
     device: str = "cpu"
     threads: int | None = None
     batch_size: int = 0  # sequences generated (windows scored) at once; 0 = as many as fit in memory, up to 16
+    per_metric: Mapping[str, Any] = field(default_factory=dict)  # metric name -> its settings ([eval.<name>])
     version: int = 1
 
     def __post_init__(self) -> None:
@@ -71,37 +64,46 @@ class EvalSettings:
         plan_windows(self.ctx, self.ctx, self.stride)  # validates ctx / stride
         if self.fim_dialect:
             fim_dialects.get(self.fim_dialect)  # an unknown name fails here, with the known ones
-        if self.problems_limit < 0 or self.infill_limit < 0:
-            raise KizamiError("problems_limit and infill_limit must be 0 (all) or more")
+        if self.fim_limit < 0:
+            raise KizamiError(f"fim_limit must be 0 (all) or more, got {self.fim_limit}")
         if self.batch_size < 0:
             raise KizamiError(f"batch_size must be 0 (as many as fit) or more, got {self.batch_size}")
-        self.generation()  # validates the HumanEval settings
-        self.long_context()
+        given = dict(self.per_metric)
+        for name, config in given.items():
+            cls = metrics.get(name).config_class
+            if cls is None:
+                raise KizamiError(f"metric {name!r} has no settings; remove its [eval.{name}] table")
+            if not isinstance(config, cls):
+                raise KizamiError(f"metric {name!r} takes a {cls.__name__}, got {type(config).__name__}")
+        for name in self.metrics:
+            cls = metrics.get(name).config_class
+            if cls is not None and name not in given:
+                given[name] = cls()
+        object.__setattr__(self, "per_metric", {n: given[n] for n in run_order(given)})
+
+    def of(self, name: str) -> Any:
+        """Metric ``name``'s own settings (its defaults when not given); None for a metric without settings."""
+        if name in self.per_metric:
+            return self.per_metric[name]
+        cls = metrics.get(name).config_class
+        return None if cls is None else cls()
+
+    def needs(self) -> dict[str, int]:
+        """What the reference must hold for the metrics run (``Metric.needs``), the largest ask of each."""
+        out: dict[str, int] = {}
+        for name in self.metrics:
+            for part, n in metrics.get(name).needs(self.of(name)).items():
+                out[part] = max(out.get(part, 0), n)
+        return out
 
     def engine_options(self) -> dict[str, Any]:
         """How ``open_build`` opens a build for these settings (an automatic batch size is the engines' default)."""
         return {"device": self.device, "threads": self.threads} | ({"batch_size": self.batch_size} if self.batch_size else {})
 
-    def long_context(self) -> Any:
-        from kizami.runtime.metrics.longctx import LongCtxSettings
-
-        return LongCtxSettings(lengths=self.longctx_lengths, retrieval_lengths=self.retrieval_lengths,
-                               depths=self.retrieval_depths)
-
-    def generation(self) -> Any:
-        from kizami.runtime.metrics.functional import GenSettings
-
-        try:
-            return GenSettings(max_new_tokens=self.humaneval_max_new_tokens, samples=self.humaneval_samples,
-                               sampled=self.humaneval_sampled)
-        except ValueError as exc:
-            raise KizamiError(f"HumanEval settings: {exc}") from None
-
     def reference_key(self) -> dict[str, Any]:
         return {"ctx": self.ctx, "stride": self.stride, "top_k": self.top_k, "max_tokens": self.max_tokens_per_domain,
                 "fim_modes": list(self.fim_modes), "fim_limit": self.fim_limit, "fim_file": self.fim_file,
-                "fim_dialect": self.fim_dialect,
-                "longctx": self.long_context().longest if "longctx" in self.metrics else 0}
+                "fim_dialect": self.fim_dialect, **self.needs()}
 
 
 def eval_texts(data: Path) -> dict[str, str]:
@@ -136,8 +138,8 @@ def make_reference(ref_model: Path, data: Path, settings: EvalSettings, progress
     prompts = {m: PackedIds.pack(dialect.prompt_ids(encode, vocab, t.prompt, t.suffix, m) for t in tasks)
                for m in modes if dialect}
     long_stream = None
-    if "longctx" in settings.metrics:  # held-out code as one long stream, in the source tokenizer's ids
-        code = [tok.bos_token_id, *encode(texts.get("code", ""))][: settings.long_context().longest]
+    if n_long := settings.needs().get("long_stream", 0):  # held-out code as one long stream, in the source tokenizer's ids
+        code = [tok.bos_token_id, *encode(texts.get("code", ""))][:n_long]
         long_stream = np.asarray(code, dtype=np.int32)
     backend = open_build(ref_model, **settings.engine_options())
     n_windows = sum(len(plan_windows(len(s), settings.ctx, settings.stride)) for s in streams.values())
@@ -157,11 +159,12 @@ def reference_for(ref_model: Path, data: Path, settings: EvalSettings, progress:
     """The reference for (model weights, eval set, settings), cached under kizami's cache folder."""
     check_hf_dir(Path(ref_model))
     eval_texts(data)  # fails early, with the fix, if this is not an evaluation set
-    if "longctx" in settings.metrics:
-        longest, limit = settings.long_context().longest, read_config(Path(ref_model)).get("max_position_embeddings")
+    limit = read_config(Path(ref_model)).get("max_position_embeddings")
+    for name in settings.metrics:
+        longest = metrics.get(name).needs(settings.of(name)).get("long_stream", 0)
         if isinstance(limit, int) and longest > limit:
             raise KizamiError(f"long-context length {longest} is beyond {Path(ref_model).name}'s maximum of {limit} "
-                              "positions (max_position_embeddings); lower longctx_lengths / retrieval_lengths")
+                              f"positions (max_position_embeddings); lower the lengths in [eval.{name}]")
     if settings.fim_file:
         read_tasks(Path(settings.fim_file))  # the same for a missing or malformed task file
     key = json.dumps({"model": manifest.checkpoint_digest(Path(ref_model))["sha256"],
@@ -195,21 +198,6 @@ def result_key(build: Path, settings: EvalSettings, ref: Reference) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _kv_cache_variants(build: Path, ref: Reference, settings: EvalSettings, progress: Progress,
-                       kinds: list[str]) -> dict[str, Any]:
-    """The long-context checks again per KV-cache precision, each in its own fresh instance of the engine."""
-    from kizami.runtime.metrics.longctx import long_context
-
-    out: dict[str, Any] = {}
-    for kind in kinds:
-        backend = open_build(build, **settings.engine_options(), kv_cache=kind)
-        try:
-            out[kind] = long_context(backend, ref, settings, progress, f"long context, KV {kind}")
-        finally:
-            backend.close()
-    return out
-
-
 def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: int, name: str = "",
              progress: Progress = no_progress, journal_dir: Path | None = None) -> EvalResult:
     """Every metric of ``settings`` for ``build``. With ``journal_dir``, FIM completions are journaled there as they
@@ -221,24 +209,21 @@ def evaluate(build: Path, ref: Reference, settings: EvalSettings, *, n_params: i
         journal = Path(journal_dir) / f"fim-{result_key(build, settings, ref)}.jsonl"
     sections: dict[str, Any] = {}
     backend = open_build(build, **settings.engine_options())
-    ctx = MetricContext(build=build, backend=backend, reference=ref, settings=settings, n_params=n_params,
-                        progress=progress, journal=journal, dialect=ref_dialect(ref))
-    kv_kinds: list[str] = []
+    shared = MetricContext(build=build, backend=backend, reference=ref, settings=settings, n_params=n_params,
+                           progress=progress, journal=journal, dialect=ref_dialect(ref))
+    contexts = {n: dataclasses.replace(shared, config=settings.of(n)) for n in run_order(settings.metrics)}
     try:
         environment = _environment(backend)
-        for metric_name in run_order(settings.metrics):
+        for metric_name, ctx in contexts.items():
             metric = metrics.get(metric_name)
             sections[metric.key()] = metric.run(ctx)
-        kv_kinds = [k for k in settings.kv_cache_types if k in backend.caps.kv_cache_types]
     finally:
         backend.close()
-    if "longctx" in settings.metrics and kv_kinds:  # after the build's own instance is closed
-        sections["longctx"]["kv_cache"] = _kv_cache_variants(build, ref, settings, progress, kv_kinds)
+    for metric_name, ctx in contexts.items():  # what needs the build's own instance closed first
+        metric = metrics.get(metric_name)
+        sections[metric.key()] = metric.finish(ctx, sections[metric.key()])
     if journal is not None:
         journal.unlink(missing_ok=True)
-    result = EvalResult(build=str(build), format=build_format(build), name=name or build.name,
-                        reference=ref.meta.get("ref_model"), eval_set=ref.meta.get("eval_set"),
-                        settings=asdict(settings), environment=environment)
-    for key, section in sections.items():
-        result = result.with_section(key, section)
-    return result
+    return EvalResult(build=str(build), format=build_format(build), name=name or build.name,
+                      reference=ref.meta.get("ref_model"), eval_set=ref.meta.get("eval_set"),
+                      settings=asdict(settings), environment=environment, sections=sections)

@@ -37,7 +37,7 @@ def eval_settings():
     from kizami.runtime.metrics.speed import SpeedSettings
 
     return EvalSettings(ctx=256, stride=128, max_tokens_per_domain=3000, threads=2,
-                        speed=SpeedSettings(prompt_tokens=64, decode_tokens=16, repeats=2))
+                        per_metric={"speed": SpeedSettings(prompt_tokens=64, decode_tokens=16, repeats=2)})
 
 
 @pytest.fixture(scope="session")

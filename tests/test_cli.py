@@ -67,7 +67,7 @@ def test_init_writes_a_recipe_that_loads(tmp_path: Path) -> None:
     assert res.returncode == 0
     recipe = load_run_recipe(tmp_path / "r.toml")
     assert {b.format for b in recipe.builds} == {"gptq", "awq", "gguf", "onnx"}
-    assert recipe.gates.max_kld is not None and recipe.gates.max_kld > 0
+    assert recipe.gates.limits.get("max_kld", 0) > 0
     _assert_one_line_error(kizami("init", str(tmp_path / "r.toml")), "already exists")
 
 

@@ -92,8 +92,12 @@ def test_a_new_format_is_one_unit_through_run_report_and_bundle(tmp_path: Path) 
         summary = run(recipe, progress=lambda *_: None, status=lambda _m: None)
         result = summary.results["fp16-copy"]
         # bf16 → fp16 is exact for this model's weights: the build must score as the reference does
-        assert result.kld is not None and result.kld < 1e-4 and result.top1 is not None and result.top1 > 0.99
-        assert result.bits_per_weight == pytest.approx(16.0, abs=0.2) and result.passed
+        from kizami.runtime.metrics.quality import kld, top1
+        from kizami.runtime.metrics.size import bits_per_weight
+
+        k, t = kld(result), top1(result)
+        assert k is not None and k < 1e-4 and t is not None and t > 0.99
+        assert bits_per_weight(result) == pytest.approx(16.0, abs=0.2) and result.passed
         assert "| fp16-copy | fp16-copy |" in (tmp_path / "run" / "report.md").read_text()
         card = (tmp_path / "run" / "bundles" / "fp16-copy" / "README.md").read_text()
         assert '"fp16"' in card.split("---")[1] and "AutoModelForCausalLM.from_pretrained('fp16-copy')" in card

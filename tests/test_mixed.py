@@ -203,7 +203,7 @@ def test_report_draws_a_heat_map_of_the_chosen_bits() -> None:
              "blk.1.attn_q.weight": "q8_0", "output.weight": "q5_k"}
     mixed = {"budget_bpw": 5.0, "bpw": 4.98, "predicted_kld": 0.004, "sensitivity": "kld", "tensor_types": types}
     html = _heat_maps({"bf16": EvalResult(build="x", format="hf"),
-                       "gguf-mix5": EvalResult(build="y", format="gguf", size={"bytes": 1, "mixed": mixed})})
+                       "gguf-mix5": EvalResult(build="y", format="gguf", sections={"size": {"bytes": 1, "mixed": mixed}})})
     assert html.count("<svg class='heat'") == 1 and "budget 5 bits per weight, stored 4.980" in html
     assert "layer 0 ffn_down: q6_k" in html and "layer 1 attn_q: q8_0" in html and "<title>output: q5_k</title>" in html
     assert "hsl(0," in html and "hsl(120," in html  # fewest bits red, most green

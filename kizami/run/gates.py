@@ -1,11 +1,12 @@
 """Quality gates: a build fails when it is worse than a limit vs the bf16 reference. The verdict is computed once,
 here, stored in the result, and every report reads it from there. Each metric declares the ``[gates]`` keys it answers
-(``Metric.gates``); the built-in ones are fields below, a registered metric's go in ``extra``."""
+(``Metric.gates``) and reads the value from its own section; this module knows none of them by name."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from kizami.errors import KizamiError
@@ -23,30 +24,26 @@ def gate_keys() -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Gates:
-    max_ppl_increase_pct: float | None = None  # worst domain's perplexity increase, percent
-    max_kld: float | None = None  # mean KL-divergence over all held-out tokens
-    max_fim_em_drop: float | None = None  # FIM exact-match drop vs bf16 (worst mode), as a fraction
-    min_decode_tok_s: float | None = None
-    max_pass1_drop_pts: float | None = None  # HumanEval pass@1 drop vs bf16, in percentage points
-    extra: Mapping[str, float] = field(default_factory=dict)  # limits of gates that registered metrics declare
+    limits: Mapping[str, float] = field(default_factory=dict)  # gate key (e.g. max_kld) -> its limit
     version: int = 1
 
     def __post_init__(self) -> None:
-        unknown = set(self.extra) - set(gate_keys()) if self.extra else set()
-        if unknown:
-            raise KizamiError(f"unknown gate(s) {sorted(unknown)}; the metrics answer {', '.join(sorted(gate_keys()))}")
-
-    def limits(self) -> dict[str, float]:
-        own = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("extra", "version")}
-        return {k: v for k, v in {**own, **self.extra}.items() if v is not None}
+        known = gate_keys()
+        for key, limit in self.limits.items():
+            if key not in known:
+                close = difflib.get_close_matches(key, list(known), n=1)
+                raise KizamiError(f"unknown gate {key!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                                  + f"; the metrics answer {', '.join(sorted(known))}")
+            if isinstance(limit, bool) or not isinstance(limit, (int, float)):
+                raise KizamiError(f"gate {key} must be a number, got {limit!r}")
 
     def verdict(self, result: EvalResult, reference: EvalResult | None) -> dict[str, Any]:
         """Each gate → {"value", "limit", "pass"}; a metric that was not measured is not checked."""
         checks: dict[str, dict[str, Any]] = {}
         gates = gate_keys()
-        for key, limit in self.limits().items():
-            gate = gates.get(key)
-            value = gate.value(result, reference) if gate else None
+        for key, limit in self.limits.items():
+            gate = gates.get(key)  # None: its metric was unregistered since
+            value = gate.value(result, reference) if gate is not None else None
             if gate is not None and value is not None:
                 ok = value >= limit if gate.higher_is_better else value <= limit
                 checks[key.removeprefix("max_").removeprefix("min_")] = {"value": value, "limit": limit, "pass": ok}

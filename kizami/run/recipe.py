@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
+import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +25,9 @@ from kizami.run.gates import Gates
 from kizami.tomlread import read_toml
 
 __all__ = ["RecipeError", "BuildStep", "BundleOptions", "RunOptions", "RunRecipe", "parse_table", "load_run_recipe",
-           "builtin_run_recipe", "to_toml"]
+           "builtin_run_recipe", "eval_settings", "parse_sets", "cli_value", "to_toml"]
+
+log = logging.getLogger(__name__)
 
 
 class RecipeError(KizamiError):
@@ -203,13 +207,45 @@ def builtin_run_recipe() -> Path:
     return Path(str(resources.files("kizami") / "recipes" / "tiny-fcj.toml"))
 
 
-def _eval_settings(table: Any, where: str, base: Path) -> Any:
-    from kizami.runtime.evaluate import EvalSettings
-    from kizami.runtime.metrics.fim import FimSettings
+def _legacy_keys() -> dict[str, list[tuple[str, str]]]:
+    """Flat ``[eval]`` keys of older recipes -> the (metric, key) of the ``[eval.<metric>]`` tables they now are."""
+    from kizami.runtime.metrics import metrics
 
-    kwargs = parse_table(EvalSettings, table, where, exclude=("version", "fim", "speed", "fim_modes", "top_k"),
-                         extra=("fim_sampled",))
-    fim = FimSettings(sampled=bool(kwargs.pop("fim_sampled", False)))
+    out: dict[str, list[tuple[str, str]]] = {}
+    for name in metrics.names():
+        for old, new in metrics.get(name).legacy.items():
+            out.setdefault(old, []).append((name, new))
+    return out
+
+
+def eval_settings(table: Any, origin: str, base: Path, *, quiet: bool = False) -> Any:
+    """``[eval]`` and its ``[eval.<metric>]`` tables as ``EvalSettings``, checked whole: unknown keys, wrong types and
+    bad values are one-line errors naming the table; each metric checks its own settings (e.g. a problem file) and
+    resolves its paths against ``base``. A flat key of an older recipe (``problems_limit``) is read as the metric's
+    key it became, with a deprecation line in the log (none when ``quiet``: the CLI's shortcut options)."""
+    from kizami.runtime.evaluate import DEFAULT_METRICS, EvalSettings
+    from kizami.runtime.metrics import metrics, task_names
+
+    where = f"{origin}: [eval]"
+    if not isinstance(table, dict):
+        raise RecipeError(f"{where} must be a table")
+    legacy = _legacy_keys()
+    shared = [f.name for f in dataclasses.fields(EvalSettings) if f.name not in ("version", "per_metric", "fim_modes", "top_k")]
+    tables = {k: v for k, v in table.items() if isinstance(v, dict)}
+    flat = {k: v for k, v in table.items() if k in legacy and k not in tables}
+    own = {n: {f.name for f in dataclasses.fields(cls)} for n in sorted(metrics.names())
+           if (cls := metrics.get(n).config_class) is not None}  # each metric with settings -> its keys
+    with_settings = list(own)
+    for key in table:
+        if key not in tables and key not in flat and key not in shared:
+            owners = [n for n, keys in own.items() if key in keys]
+            close = difflib.get_close_matches(key, [*shared, *legacy], n=1)
+            hint = (f"; it is a metric's own setting: write it in {' or '.join(f'[eval.{n}]' for n in owners)}" if owners
+                    else f"; did you mean {close[0]!r}?" if close else "")
+            raise RecipeError(f"{where}: unknown key {key!r}{hint}; allowed: {', '.join(sorted(shared))}, and a table "
+                              f"[eval.<metric>] of a metric's own settings ({', '.join(with_settings)})")
+    kwargs = parse_table(EvalSettings, {k: v for k, v in table.items() if k in shared}, where,
+                         exclude=("version", "per_metric", "fim_modes", "top_k"))
     if kwargs.get("fim_file"):  # relative to the recipe, checked (and read) before any build starts
         from kizami.calib_data.fim import read_tasks
 
@@ -218,28 +254,89 @@ def _eval_settings(table: Any, where: str, base: Path) -> Any:
             raise RecipeError(f"{where}: fim_file {path} not found; give a SantaCoder-FIM JSONL file or remove the key")
         read_tasks(path)
         kwargs["fim_file"] = str(path)
-    if kwargs.get("problems", "humaneval") != "humaneval":  # likewise a problem set, relative to the recipe
-        from kizami.calib_data.problems import load_problems
-
-        kwargs["problems"] = str(base / kwargs["problems"])
-        load_problems(kwargs["problems"])
+    run = kwargs.get("metrics", DEFAULT_METRICS)
+    for name in run:
+        try:
+            metrics.get(name)
+        except KizamiError as exc:
+            raise RecipeError(f"{where}: {exc}") from None
+    names = task_names()
+    raw: dict[str, dict[str, Any]] = {}
+    for key, value in flat.items():  # an older recipe's flat key: each metric run that took it over reads it
+        targets = legacy[key]
+        if not quiet:
+            named = [(n, new) for n, new in targets if n in run] or targets
+            log.warning("%s: %s is deprecated; write it as %s (read as that now)", where, key,
+                        " and ".join(f"[eval.{n}] {new}" for n, new in named))
+        for name, new in targets:
+            if name in run:
+                raw.setdefault(name, {})[new] = value
+    for key, sub in tables.items():
+        if key not in names:
+            close = difflib.get_close_matches(key, list(names), n=1)
+            raise RecipeError(f"{origin}: [eval.{key}]: no metric {key!r}." + (f" Did you mean {close[0]!r}?" if close else "")
+                              + f" Metrics with settings: {', '.join(with_settings)}")
+        name = names[key]
+        if metrics.get(name).config_class is None:
+            raise RecipeError(f"{origin}: [eval.{key}]: metric {name!r} has no settings; metrics with settings: "
+                              f"{', '.join(with_settings)}")
+        if name not in run:
+            raise RecipeError(f"{origin}: [eval.{key}] sets a metric that [eval] metrics does not run; add {name!r} to "
+                              "metrics or remove the table")
+        raw[name] = {**raw.get(name, {}), **sub}
+    per_metric = {}
+    for name in run:
+        metric = metrics.get(name)
+        if metric.config_class is None:
+            continue
+        sub_where = f"{origin}: [eval.{name}]"
+        config = _make(metric.config_class, parse_table(metric.config_class, raw.get(name, {}), sub_where), sub_where)
+        try:
+            per_metric[name] = metric.check(config, base)
+        except KizamiError as exc:
+            raise RecipeError(f"{sub_where}: {exc}") from None
     if "metrics" in kwargs:
         kwargs["metrics"] = tuple(kwargs["metrics"])
-    return _make(EvalSettings, {**kwargs, "fim": fim}, where)
+    return _make(EvalSettings, {**kwargs, "per_metric": per_metric}, where)
+
+
+def cli_value(text: str) -> Any:
+    """A ``--set`` value as TOML reads it (``8``, ``true``, ``[1024, 2048]``), else a comma list, else the text."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        if "," in text:
+            return [cli_value(t.strip()) for t in text.split(",") if t.strip()]
+        return text
+
+
+def parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``--set METRIC.KEY=VALUE`` options as ``[eval.<metric>]`` tables."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, eq, text = item.partition("=")
+        metric, dot, key = target.strip().partition(".")
+        if not eq or not dot or not metric or not key:
+            raise RecipeError(f"--set {item!r}: write METRIC.KEY=VALUE, e.g. --set humaneval.samples=10")
+        out.setdefault(metric, {})[key] = cli_value(text.strip())
+    return out
 
 
 def _gates(table: Any, where: str) -> Gates:
-    """The [gates] table: the built-in limits, and those of the gates registered metrics declare."""
+    """The [gates] table: the limits of the gates the registered metrics declare."""
     from kizami.run.gates import gate_keys
 
-    own = {f.name for f in dataclasses.fields(Gates)}
-    extra = {k: v for k, v in table.items() if k not in own and k in gate_keys()} if isinstance(table, dict) else {}
-    for key, value in extra.items():
+    if not isinstance(table, dict):
+        raise RecipeError(f"{where} must be a table")
+    known = gate_keys()
+    for key, value in table.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            raise RecipeError(f"{where}: unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                              + f"; allowed: {', '.join(sorted(known))}")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RecipeError(f"{where}: {key} must be a number, got {value!r}")
-    kwargs = parse_table(Gates, {k: v for k, v in table.items() if k not in extra} if extra else table, where,
-                         exclude=("version", "extra"))
-    gates: Gates = _make(Gates, {**kwargs, "extra": {k: float(v) for k, v in extra.items()}}, where)
+            raise RecipeError(f"{where}: {key} = {value!r} must be a number")
+    gates: Gates = _make(Gates, {"limits": {k: float(v) for k, v in table.items()}}, where)
     return gates
 
 
@@ -285,7 +382,7 @@ def load_run_recipe(path: Path) -> RunRecipe:
                    f"{path}: [bundle]")
     run = _make(RunOptions, parse_table(RunOptions, data.get("run", {}), f"{path}: [run]"), f"{path}: [run]")
     return RunRecipe(name=data["name"], model=data["model"], out=data["out"], calib_recipe=calib_recipe, calib=calib,
-                     builds=tuple(steps), eval=_eval_settings(data.get("eval", {}), f"{path}: [eval]", path.parent),
+                     builds=tuple(steps), eval=eval_settings(data.get("eval", {}), str(path), path.parent),
                      gates=gates, bundle=bundle, run=run, base_dir=str(path.parent), raw=data)
 
 
@@ -306,7 +403,10 @@ def to_toml(recipe: RunRecipe) -> str:
     lines = [f"{k} = {_toml_value(recipe.raw[k])}" for k in ("name", "model", "out")]
     for table in ("calib", "eval", "gates", "bundle", "run"):
         if table in recipe.raw:
-            lines += ["", f"[{table}]", *(f"{k} = {_toml_value(v)}" for k, v in recipe.raw[table].items())]
+            items = recipe.raw[table].items()
+            lines += ["", f"[{table}]", *(f"{k} = {_toml_value(v)}" for k, v in items if not isinstance(v, dict))]
+            for sub, values in ((k, v) for k, v in items if isinstance(v, dict)):  # [eval.<metric>]
+                lines += ["", f"[{table}.{sub}]", *(f"{k} = {_toml_value(v)}" for k, v in values.items())]
     for build in recipe.raw.get("build", []):
         lines += ["", "[[build]]", *(f"{k} = {_toml_value(v)}" for k, v in build.items())]
     return "\n".join(lines) + "\n"

@@ -20,11 +20,12 @@ from typing import Any, ClassVar
 from kizami.calib_data.fim import FimTask
 from kizami.progress import Advance, no_advance
 from kizami.runtime.backend import Backend, GenRequest
-from kizami.runtime.metrics import Gate, Metric, MetricContext
+from kizami.runtime.metrics import Gate, Metric, MetricContext, cell, dig, md_table, num
 from kizami.runtime.metrics.generation import Job, generate_all
 from kizami.runtime.result import EvalResult
 
-__all__ = ["fim_agreement", "MODES", "FimSettings", "fim_exact_match", "FIM"]
+__all__ = ["fim_agreement", "MODES", "FimSettings", "fim_exact_match", "fim_skipped", "fim_em", "fim_by_language",
+           "agreement", "FIM"]
 
 MODES = ("psm", "spm")
 
@@ -35,7 +36,7 @@ class FimSettings:
     max_context: int = 4096  # prompt + max_new_tokens beyond this is reported as too long, not run
     sampled: bool = False  # model card setting: temperature 0.2, top-p 0.95
     seed: int = 0
-
+    version: int = 1
 
 
 def fim_exact_match(backend: Backend, tasks: Sequence[FimTask], prompts: Mapping[str, Sequence[Sequence[int]]],
@@ -96,10 +97,30 @@ def fim_agreement(fim: dict[str, Any], reference_fim: dict[str, Any]) -> dict[st
     return out
 
 
+def fim_skipped(result: EvalResult) -> str | None:
+    """Why FIM was not measured (no FIM tokens, not asked), or None when it was."""
+    fim = result.section("fim")
+    return "not measured" if fim is None else fim.get("skipped")
+
+
+def fim_em(result: EvalResult, mode: str) -> float | None:
+    return None if fim_skipped(result) else num(dig(result.section("fim"), mode, "em"))
+
+
+def fim_by_language(result: EvalResult, mode: str) -> dict[str, float]:
+    return (None if fim_skipped(result) else dig(result.section("fim"), mode, "by_language")) or {}
+
+
+def agreement(result: EvalResult) -> float | None:
+    """Share of FIM completions identical to bf16's, both modes pooled."""
+    agree = None if fim_skipped(result) else dig(result.section("fim"), "agreement")
+    return float(sum(agree.values()) / len(agree)) if agree else None
+
+
 def _em_drop(result: EvalResult, ref: EvalResult | None) -> float | None:
     if ref is None:
         return None
-    drops = [r - m for mode in MODES if (m := result.fim_em(mode)) is not None and (r := ref.fim_em(mode)) is not None]
+    drops = [r - m for mode in MODES if (m := fim_em(result, mode)) is not None and (r := fim_em(ref, mode)) is not None]
     return max(drops) if drops else None
 
 
@@ -107,13 +128,17 @@ class Fim(Metric):
     """Exact match of single-line infilling, PSM and SPM, in the model's own FIM dialect."""
 
     name: ClassVar[str] = "fim"
+    config_class: ClassVar[type[Any] | None] = FimSettings
+    legacy: ClassVar[Mapping[str, str]] = {"fim_sampled": "sampled"}
+    columns: ClassVar[tuple[str, ...]] = ("FIM PSM", "FIM SPM", "FIM = bf16")
+    terminal: ClassVar[tuple[str, ...] | None] = ("FIM = bf16",)
     gates: ClassVar[Mapping[str, Gate]] = {
         "max_fim_em_drop": Gate(_em_drop, doc="FIM exact-match drop vs bf16 (worst mode), as a fraction")}
 
     def run(self, ctx: MetricContext) -> dict[str, Any]:
         ref = ctx.reference
         total = len(ref.fim_tasks) * len(ref.fim_prompts)
-        return fim_exact_match(ctx.backend, ref.fim_tasks, ref.fim_prompts, ctx.settings.fim,
+        return fim_exact_match(ctx.backend, ref.fim_tasks, ref.fim_prompts, ctx.config,
                                ctx.count("FIM exact match", total), journal=ctx.journal,
                                stop_ids=ctx.dialect.stop_ids(ctx.backend.token_id) if ctx.dialect else ())
 
@@ -122,8 +147,12 @@ class Fim(Metric):
             return section
         return {**section, "agreement": fim_agreement(section, reference)}
 
+    def cells(self, result: EvalResult) -> list[str]:
+        em = ["skipped" if fim_skipped(result) else cell(fim_em(result, mode), ".3f") for mode in MODES]
+        return [*em, cell(agreement(result), ".0%")]
+
     def summary(self, result: EvalResult) -> list[tuple[str, str]]:
-        fim = result.fim or {}
+        fim = result.section("fim") or {}
         if "skipped" in fim:
             return [("FIM EM", f"skipped: {fim['skipped']}")]
         rows = [(f"FIM EM {m.upper()}", f"{fim[m]['em']:.3f} ({fim[m]['evaluated']} tasks)")
@@ -132,6 +161,14 @@ class Fim(Metric):
             rows.append(("FIM generation", f"{gen['new_tokens']} tokens at {gen['tok_s']:.1f} tok/s, "
                                            f"{gen['ran_at_once']} at once"))
         return rows
+
+    def report(self, results: Mapping[str, EvalResult]) -> list[str]:
+        langs = sorted({lang for r in results.values() for m in MODES for lang in fim_by_language(r, m)})
+        if not langs:
+            return []
+        rows = [[name, *(" / ".join(cell(fim_by_language(r, m).get(lang), ".2f") for m in MODES) for lang in langs)]
+                for name, r in results.items()]
+        return ["## FIM exact match by language (PSM / SPM)", "", *md_table(["build", *langs], rows), ""]
 
 
 FIM = Fim()

@@ -32,12 +32,12 @@ from kizami.calib_data.problems import InfillTask, Problem
 from kizami.progress import Advance, no_advance
 from kizami.runtime.backend import Backend, GenRequest
 from kizami.runtime.decoding import first_stop
-from kizami.runtime.metrics import Gate, Metric, MetricContext
+from kizami.runtime.metrics import Gate, Metric, MetricContext, cell, dig, num
 from kizami.runtime.metrics.generation import Job, generate_all
 from kizami.runtime.result import EvalResult
 from kizami.runtime.sandbox import OUTCOMES, RunResult, SandboxConfig, run_programs
 
-__all__ = ["STOP_SEQUENCES", "GenSettings", "pass_at_k", "wilson_interval", "generate_completions",
+__all__ = ["STOP_SEQUENCES", "GenSettings", "HumanEvalSettings", "InfillSettings", "pass1", "pass_at_k", "wilson_interval", "generate_completions",
            "score_completions", "humaneval", "generate_infills", "score_infills", "infilling", "check_problems",
            "agreement", "CHAT_INSTRUCTION", "extract_code", "humaneval_chat", "HUMANEVAL", "HUMANEVAL_CHAT",
            "HUMANEVAL_INFILL"]
@@ -67,6 +67,45 @@ class GenSettings:
         return {"max_new_tokens": self.max_new_tokens, "samples": self.samples, "sampled": self.sampled,
                 "temperature": self.temperature if self.sampled else 0.0,
                 "top_p": self.top_p if self.sampled else 1.0, "seed": self.seed}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HumanEvalSettings:
+    """``[eval.humaneval]`` and ``[eval.humaneval-chat]``: which problems, and how the answers are generated and run."""
+
+    problems: str = "humaneval"  # HumanEval-format problems: the built-in set or a JSONL file
+    problems_limit: int = 0  # the first N problems (0 = all; HumanEval has 164)
+    max_new_tokens: int = 512  # the model card's setting
+    samples: int = 1  # > 1 with sampled: the card's T 0.2 / top-p 0.95, for pass@k
+    sampled: bool = False
+    sandbox_timeout_s: float = 3.0  # wall clock per program
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        if self.problems_limit < 0 or self.sandbox_timeout_s <= 0:
+            raise ValueError(f"problems_limit must be 0 (all) or more and sandbox_timeout_s above 0, got "
+                             f"{self.problems_limit}, {self.sandbox_timeout_s}")
+        self.generation()
+
+    def generation(self) -> GenSettings:
+        return GenSettings(max_new_tokens=self.max_new_tokens, samples=self.samples, sampled=self.sampled)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InfillSettings:
+    """``[eval.humaneval-infill]``: the problems whose solutions are cut, how many tasks per kind, the answer's length."""
+
+    problems: str = "humaneval"
+    problems_limit: int = 0
+    limit: int = 0  # the first N infilling tasks per kind (0 = all)
+    max_new_tokens: int = 128
+    sandbox_timeout_s: float = 3.0
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        if self.problems_limit < 0 or self.limit < 0 or self.max_new_tokens < 1 or self.sandbox_timeout_s <= 0:
+            raise ValueError("problems_limit and limit must be 0 (all) or more, max_new_tokens 1 or more and "
+                             "sandbox_timeout_s above 0")
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -284,13 +323,29 @@ def _journal(ctx: MetricContext) -> Path | None:
 def _problems(ctx: MetricContext) -> list[Problem]:
     from kizami.calib_data.problems import load_problems
 
-    return load_problems(ctx.settings.problems)[: ctx.settings.problems_limit or None]
+    return load_problems(ctx.config.problems)[: ctx.config.problems_limit or None]
+
+
+def pass1(result: EvalResult) -> float | None:
+    """HumanEval pass@1 (completion), or None when not measured."""
+    return num(dig(result.section("humaneval"), "pass@1"))
 
 
 def _pass1_drop(result: EvalResult, ref: EvalResult | None) -> float | None:
-    if ref is None or result.pass1 is None or ref.pass1 is None:
+    mine, theirs = pass1(result), pass1(ref) if ref is not None else None
+    if mine is None or theirs is None:
         return None
-    return (ref.pass1 - result.pass1) * 100
+    return (theirs - mine) * 100
+
+
+def _pass1_cell(result: EvalResult) -> str:
+    """pass@1 with its 95 % interval: ``0.183 [0.13–0.25]``."""
+    p1 = pass1(result)
+    if p1 is None:
+        return "—"
+    iv = dig(result.section("humaneval"), "interval95")
+    low, high = (float(iv["low"]), float(iv["high"])) if iv else (p1, p1)
+    return f"{p1:.3f} [{low:.2f}–{high:.2f}]"
 
 
 def _pass_summary(label: str, section: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -310,29 +365,58 @@ def _pass_summary(label: str, section: dict[str, Any] | None) -> list[tuple[str,
     return rows
 
 
-class HumanEval(Metric):
+class _Problems(Metric):
+    """What the three share: a problem set, checked (and a file's path resolved) before anything runs."""
+
+    def check(self, config: Any, base: Path) -> Any:
+        from dataclasses import replace
+
+        from kizami.calib_data.problems import load_problems
+
+        path = Path(config.problems) if Path(config.problems).is_absolute() else base / config.problems
+        if not path.exists():  # a built-in set's name (or a missing file, which load_problems names)
+            load_problems(config.problems)
+            return config
+        load_problems(path.absolute())  # a bad problem file fails now, before any model loads
+        return replace(config, problems=str(path.absolute()))
+
+
+_LEGACY = {"problems": "problems", "problems_limit": "problems_limit", "sandbox_timeout_s": "sandbox_timeout_s"}
+
+
+class HumanEval(_Problems):
     """Completion pass@k: the model completes each problem's prompt, the program runs in the sandbox."""
 
     name: ClassVar[str] = "humaneval"
+    config_class: ClassVar[type[Any] | None] = HumanEvalSettings
+    legacy: ClassVar[Mapping[str, str]] = {**_LEGACY, "humaneval_max_new_tokens": "max_new_tokens",
+                                           "humaneval_samples": "samples", "humaneval_sampled": "sampled"}
+    columns: ClassVar[tuple[str, ...]] = ("pass@1", "HE = bf16")
+    terminal: ClassVar[tuple[str, ...] | None] = ("pass@1",)
     gates: ClassVar[Mapping[str, Gate]] = {
         "max_pass1_drop_pts": Gate(_pass1_drop, doc="HumanEval pass@1 drop vs bf16, in percentage points")}
 
     def run(self, ctx: MetricContext) -> dict[str, Any]:
-        problems, gen = _problems(ctx), ctx.settings.generation()
-        return humaneval(ctx.backend, problems, gen, sandbox=SandboxConfig(timeout_s=ctx.settings.sandbox_timeout_s),
+        problems, gen = _problems(ctx), ctx.config.generation()
+        return humaneval(ctx.backend, problems, gen, sandbox=SandboxConfig(timeout_s=ctx.config.sandbox_timeout_s),
                          journal=_journal(ctx), progress=ctx.count("HumanEval completions", len(problems) * gen.samples))
 
     def compare(self, section: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
         return {**section, "agreement": agreement(section, reference)}
 
+    def cells(self, result: EvalResult) -> list[str]:
+        return [_pass1_cell(result), cell(num(dig(result.section("humaneval"), "agreement")), ".0%")]
+
     def summary(self, result: EvalResult) -> list[tuple[str, str]]:
-        return _pass_summary("HumanEval", result.humaneval)
+        return _pass_summary("HumanEval", result.section("humaneval"))
 
 
-class HumanEvalChat(Metric):
+class HumanEvalChat(_Problems):
     """The same problems asked through the source model's chat template; the answer's code block is run."""
 
     name: ClassVar[str] = "humaneval-chat"
+    config_class: ClassVar[type[Any] | None] = HumanEvalSettings
+    legacy: ClassVar[Mapping[str, str]] = HumanEval.legacy
 
     def run(self, ctx: MetricContext) -> dict[str, Any]:
         from kizami.checkpoint import chat_template, render_chat
@@ -341,9 +425,9 @@ class HumanEvalChat(Metric):
         template = chat_template(Path(ref_model)) if ref_model else ""
         if not template:
             return {"skipped": "the source model has no chat template"}
-        problems, gen = _problems(ctx), ctx.settings.generation()
+        problems, gen = _problems(ctx), ctx.config.generation()
         return humaneval_chat(ctx.backend, problems, lambda text: render_chat(template, [{"role": "user", "content": text}]),
-                              gen, sandbox=SandboxConfig(timeout_s=ctx.settings.sandbox_timeout_s), journal=_journal(ctx),
+                              gen, sandbox=SandboxConfig(timeout_s=ctx.config.sandbox_timeout_s), journal=_journal(ctx),
                               progress=ctx.count("HumanEval chat", len(problems) * gen.samples))
 
     def compare(self, section: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
@@ -352,13 +436,15 @@ class HumanEvalChat(Metric):
         return {**section, "agreement": agreement(section, reference)}
 
     def summary(self, result: EvalResult) -> list[tuple[str, str]]:
-        return _pass_summary("HumanEval chat", result.humaneval_chat)
+        return _pass_summary("HumanEval chat", result.section("humaneval_chat"))
 
 
-class HumanEvalInfill(Metric):
+class HumanEvalInfill(_Problems):
     """Execution-checked infilling: a span of each canonical solution removed, the middle generated and run."""
 
     name: ClassVar[str] = "humaneval-infill"
+    config_class: ClassVar[type[Any] | None] = InfillSettings
+    legacy: ClassVar[Mapping[str, str]] = {**_LEGACY, "infill_limit": "limit"}
 
     def run(self, ctx: MetricContext) -> dict[str, Any]:
         from kizami.calib_data.problems import InfillConfig, make_infill_tasks
@@ -369,16 +455,16 @@ class HumanEvalInfill(Metric):
         tasks, per_kind = [], Counter[str]()
         for task in make_infill_tasks(_problems(ctx), InfillConfig()):
             per_kind[task.kind] += 1
-            if not ctx.settings.infill_limit or per_kind[task.kind] <= ctx.settings.infill_limit:
+            if not ctx.config.limit or per_kind[task.kind] <= ctx.config.limit:
                 tasks.append(task)
         modes = [m for m in ctx.settings.fim_modes if m in ctx.dialect.modes]
         return infilling(ctx.backend, tasks, fim_prompter(ctx.backend, ctx.dialect), modes=modes,
-                         settings=GenSettings(max_new_tokens=128),
-                         sandbox=SandboxConfig(timeout_s=ctx.settings.sandbox_timeout_s), journal=_journal(ctx),
+                         settings=GenSettings(max_new_tokens=ctx.config.max_new_tokens),
+                         sandbox=SandboxConfig(timeout_s=ctx.config.sandbox_timeout_s), journal=_journal(ctx),
                          progress=ctx.count("HumanEval infilling", len(tasks) * len(modes)))
 
     def summary(self, result: EvalResult) -> list[tuple[str, str]]:
-        section = result.humaneval_infill or {}
+        section = result.section("humaneval_infill") or {}
         if "skipped" in section:
             return [("HumanEval infilling", f"skipped: {section['skipped']}")]
         return [row for mode in ("psm", "spm") if mode in section

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from kizami import fim_dialects
-from kizami.runtime.metrics import Metric, MetricContext
+from kizami.runtime.metrics import Metric, MetricContext, cell, dig, num
 from kizami.runtime.metrics.reference import Reference
 
-__all__ = ["ref_dialect", "fim_prompter", "tokenizer_parity", "PARITY"]
+__all__ = ["ref_dialect", "fim_prompter", "tokenizer_parity", "parity", "PARITY"]
 
 
 def ref_dialect(ref: Reference) -> fim_dialects.Dialect | None:
@@ -46,18 +46,29 @@ def tokenizer_parity(backend: Any, ref: Reference) -> dict[str, Any]:
     return {"match": sum(checks.values()) / len(checks), "checks": checks}
 
 
+def parity(result: Any) -> float | None:
+    """Share of the texts and FIM prompts the build's own tokenizer gives the reference's ids for."""
+    return num(dig(result.section("tokenizer_parity"), "match"))
+
+
 class Parity(Metric):
     name: ClassVar[str] = "parity"
     section: ClassVar[str] = "tokenizer_parity"
+    columns: ClassVar[tuple[str, ...]] = ("tok parity",)
+    terminal: ClassVar[tuple[str, ...] | None] = ()
 
     def run(self, ctx: MetricContext) -> dict[str, Any]:
         return tokenizer_parity(ctx.backend, ctx.reference)
 
+    def cells(self, result: Any) -> list[str]:
+        return [cell(parity(result), ".0%")]
+
     def summary(self, result: Any) -> list[tuple[str, str]]:
-        if result.parity is None:
+        match = parity(result)
+        if match is None:
             return []
-        bad = [k for k, ok in (result.tokenizer_parity or {}).get("checks", {}).items() if not ok]
-        return [("tokenizer parity", f"{result.parity:.0%}" + (f" (differs: {', '.join(bad)})" if bad else ""))]
+        bad = [k for k, ok in (result.section("tokenizer_parity") or {}).get("checks", {}).items() if not ok]
+        return [("tokenizer parity", f"{match:.0%}" + (f" (differs: {', '.join(bad)})" if bad else ""))]
 
 
 PARITY = Parity()

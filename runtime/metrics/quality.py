@@ -6,18 +6,22 @@ every build (the reference's), so perplexities are comparable across formats.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
+from html import escape
 from typing import Any, ClassVar
 
 import numpy as np
 
 from kizami.errors import KizamiError
 from kizami.runtime.backend import Backend
-from kizami.runtime.metrics import Gate, Metric, MetricContext
+from kizami.runtime.metrics import Gate, Metric, MetricContext, cell, dig, num
 from kizami.runtime.metrics.reference import SCORE_CHUNK, Reference
+from kizami.runtime.metrics.size import size_bytes
 from kizami.runtime.result import EvalResult
 
-__all__ = ["kl_with_tail", "summarize", "quality", "QUALITY"]
+__all__ = ["kl_with_tail", "summarize", "quality", "ppl", "ppl_change_pct", "domains", "kld", "top1", "pareto_front",
+           "QUALITY"]
 
 _PERCENTILES = (50, 90, 99, 99.9)
 
@@ -88,9 +92,126 @@ def quality(backend: Backend, ref: Reference, progress: Callable[[int], None] = 
     }
 
 
+def ppl(result: EvalResult, domain: str) -> float | None:
+    return num(dig(result.section("quality"), "ppl", domain))
+
+
+def ppl_change_pct(result: EvalResult, domain: str) -> float | None:
+    ratio = dig(result.section("quality"), "ppl_ratio", domain)
+    return None if ratio is None else (ratio - 1) * 100
+
+
+def domains(result: EvalResult) -> list[str]:
+    return list(dig(result.section("quality"), "ppl_ratio") or {})
+
+
+def kld(result: EvalResult) -> float | None:
+    return num(dig(result.section("quality"), "kld", "all", "mean"))
+
+
+def top1(result: EvalResult) -> float | None:
+    return num(dig(result.section("quality"), "top1", "all"))
+
+
 def _ppl_drop_pct(result: EvalResult, _ref: EvalResult | None) -> float | None:
-    changes = [c for d in result.domains if (c := result.ppl_change_pct(d)) is not None]
+    changes = [c for d in domains(result) if (c := ppl_change_pct(result, d)) is not None]
     return max(changes) if changes else None
+
+
+def _ppl_cell(result: EvalResult, domain: str) -> str:
+    value, change = ppl(result, domain), ppl_change_pct(result, domain)
+    return "—" if value is None or change is None else f"{value:.3f} ({change:+.2f}%)"
+
+
+_DOMAINS = ("code", "ja", "en")  # the report's perplexity columns
+_DOMAIN_COLORS = {"code": "#2f6fb0", "ja": "#c0262d", "en": "#6b8e23"}
+
+
+def pareto_front(points: dict[str, tuple[float, float]]) -> set[str]:
+    """Names whose (size, error) no other point beats on both (smaller-or-equal size and error, one strictly)."""
+    return {n for n, (s, e) in points.items()
+            if not any((s2 <= s and e2 <= e) and (s2, e2) != (s, e) for m, (s2, e2) in points.items() if m != n)}
+
+
+def _points(results: Mapping[str, EvalResult]) -> dict[str, tuple[float, float]]:
+    pts = {}
+    for name, r in results.items():
+        size, k = size_bytes(r), kld(r)
+        if name != "bf16" and size and k is not None:
+            pts[name] = (size / 2**20, max(k, 1e-7))  # log axis: an exact match sits on the floor
+    return pts
+
+
+def _scatter(pts: dict[str, tuple[float, float]], front: set[str]) -> str:
+    if not pts:
+        return "<p class='muted'>no build has both a size and a KLD</p>"
+    w, h, pad = 720, 360, 60
+    xs = [s for s, _ in pts.values()]
+    ys = [math.log10(e) for _, e in pts.values()]
+    x0, x1 = 0.0, max(xs) * 1.08
+    y0, y1 = math.floor(min(ys)), math.ceil(max(ys)) + (1 if math.ceil(max(ys)) == math.floor(min(ys)) else 0)
+
+    def sx(v: float) -> float:
+        return pad + (v - x0) / (x1 - x0) * (w - 2 * pad)
+
+    def sy(v: float) -> float:
+        return h - pad - (math.log10(v) - y0) / (y1 - y0) * (h - 2 * pad)
+
+    parts = [f"<svg id='pareto' viewBox='0 0 {w} {h}' width='{w}' height='{h}' role='img' "
+             "aria-label='size versus KL-divergence'>",
+             f"<line x1='{pad}' y1='{h - pad}' x2='{w - pad}' y2='{h - pad}' stroke='#888'/>",
+             f"<line x1='{pad}' y1='{pad}' x2='{pad}' y2='{h - pad}' stroke='#888'/>",
+             f"<text x='{w / 2}' y='{h - 15}' text-anchor='middle'>size (MiB)</text>",
+             f"<text x='15' y='{h / 2}' transform='rotate(-90 15 {h / 2})' text-anchor='middle'>"
+             "mean KLD vs bf16 (log)</text>"]
+    for k in range(y0, y1 + 1):
+        y = sy(10.0**k)
+        parts.append(f"<line x1='{pad}' x2='{w - pad}' y1='{y:.1f}' y2='{y:.1f}' stroke='#eee'/>"
+                     f"<text x='{pad - 6}' y='{y + 4:.1f}' text-anchor='end'>1e{k}</text>")
+    for i in range(5):
+        v = x0 + (x1 - x0) * i / 4
+        parts.append(f"<text x='{sx(v):.1f}' y='{h - pad + 16}' text-anchor='middle'>{v:.0f}</text>")
+    line = sorted((pts[n] for n in front), key=lambda p: p[0])
+    if len(line) > 1:
+        path = " ".join(f"{sx(s):.1f},{sy(e):.1f}" for s, e in line)
+        parts.append(f"<polyline class='front' points='{path}' fill='none' stroke='#c77c02' stroke-dasharray='5 4'/>")
+    for name, (s, e) in sorted(pts.items()):
+        on = name in front
+        parts.append(f"<circle class='build{' front' if on else ''}' data-build='{escape(name)}' cx='{sx(s):.1f}' "
+                     f"cy='{sy(e):.1f}' r='{6 if on else 4}' fill='{'#c77c02' if on else '#2f6fb0'}'>"
+                     f"<title>{escape(name)}: {s:.1f} MiB, KLD {e:.2g}</title></circle>"
+                     f"<text x='{sx(s) + 8:.1f}' y='{sy(e) - 6:.1f}'>{escape(name)}</text>")
+    return "\n".join([*parts, "</svg>"])
+
+
+def _bars(results: Mapping[str, EvalResult]) -> str:
+    rows = [(n, {d: c for d in domains(r) if (c := ppl_change_pct(r, d)) is not None})
+            for n, r in results.items() if n != "bf16" and domains(r)]
+    if not rows:
+        return "<p class='muted'>no perplexity results</p>"
+    names = sorted({d for _, v in rows for d in v})
+    top = max([abs(x) for _, v in rows for x in v.values()] + [0.1])
+    bar_h, label_w, w = 12, 170, 720
+    h = len(rows) * (bar_h * len(names) + 10) + 30
+    mid = label_w + (w - label_w) / 2
+    scale = (w - label_w) / 2 / top
+    parts = [f"<svg id='domains' viewBox='0 0 {w} {h}' width='{w}' height='{h}' role='img' "
+             "aria-label='perplexity change by domain'>",
+             f"<line x1='{mid}' x2='{mid}' y1='0' y2='{h - 20}' stroke='#888'/>"]
+    y = 4
+    for name, vals in rows:
+        parts.append(f"<text x='0' y='{y + bar_h * len(names) / 2 + 4}'>{escape(name)}</text>")
+        for d in names:
+            v = vals.get(d, 0.0)
+            x = mid if v >= 0 else mid + v * scale
+            parts.append(f"<rect class='bar' data-build='{escape(name)}' data-domain='{d}' x='{x:.1f}' y='{y}' "
+                         f"width='{abs(v) * scale:.1f}' height='{bar_h - 2}' fill='{_DOMAIN_COLORS.get(d, '#888')}'>"
+                         f"<title>{escape(name)} {d}: {v:+.2f}%</title></rect>")
+            y += bar_h
+        y += 10
+    legend = " ".join(f"<tspan fill='{_DOMAIN_COLORS.get(d, '#888')}'>■ {d}</tspan>" for d in names)
+    parts.append(f"<text x='{label_w}' y='{h - 5}'>{legend} · PPL change vs bf16, ±{top:.2f}% full scale</text>")
+    return "\n".join([*parts, "</svg>"])
 
 
 class Quality(Metric):
@@ -98,20 +219,40 @@ class Quality(Metric):
 
     name: ClassVar[str] = "quality"
     aliases: ClassVar[tuple[str, ...]] = ("ppl", "kld")
+    columns: ClassVar[tuple[str, ...]] = (*(f"PPL {d}" for d in _DOMAINS), "KLD", "top-1")
     gates: ClassVar[Mapping[str, Gate]] = {
         "max_ppl_increase_pct": Gate(_ppl_drop_pct, doc="worst domain's perplexity increase, percent"),
-        "max_kld": Gate(lambda r, _ref: r.kld, doc="mean KL-divergence over all held-out tokens")}
+        "max_kld": Gate(lambda r, _ref: kld(r), doc="mean KL-divergence over all held-out tokens")}
 
     def run(self, ctx: MetricContext) -> dict[str, Any]:
         n = sum(len(ctx.reference.windows(d)) for d in ctx.reference.domains)
         return quality(ctx.backend, ctx.reference, ctx.count("perplexity · KLD · top-1", n))
 
+    def cells(self, result: EvalResult) -> list[str]:
+        return [*(_ppl_cell(result, d) for d in _DOMAINS), cell(kld(result), ".5f"), cell(top1(result), ".3f")]
+
+    def terminal_cells(self, result: EvalResult) -> list[str]:
+        cells = self.cells(result)  # ΔPPL % only; the values are in the report
+        return [*(c.split(" ")[-1].strip("()") for c in cells[:len(_DOMAINS)]), *cells[len(_DOMAINS):]]
+
     def summary(self, result: EvalResult) -> list[tuple[str, str]]:
-        q = result.quality or {}
+        q = result.section("quality") or {}
         rows = [(f"PPL {d}", f"{q['ppl'][d]:.3f} (bf16 {q['ref_ppl'][d]:.3f}, {(q['ppl_ratio'][d] - 1) * 100:+.2f}%)")
                 for d in q.get("ppl", {})]
         return rows + [(f"KLD {d}", f"mean {k['mean']:.5f} · p99 {k['p99']:.4f} · top-1 {q['top1'][d]:.3f}")
                        for d, k in q.get("kld", {}).items()]
+
+    def marked(self, results: Mapping[str, EvalResult]) -> set[str]:
+        return pareto_front(_points(results))
+
+    def html(self, results: Mapping[str, EvalResult]) -> str:
+        return "\n".join(["<h2>Size vs quality</h2>", _scatter(_points(results), self.marked(results)),
+                          "<h2>Perplexity change by domain</h2>", _bars(results)])
+
+    def notes(self, result: EvalResult) -> list[str]:
+        s = result.settings
+        return [f"perplexity windows: ctx {s.get('ctx')}, stride {s.get('stride')}; KLD over the reference's "
+                f"top-{s.get('top_k')} tokens plus one tail bucket (a lower bound; see docs/evaluation.md)"]
 
 
 QUALITY = Quality()

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kizami.manifest import MANIFEST_NAME, WEIGHT_SUFFIXES
-from kizami.runtime.metrics import Metric, MetricContext
+from kizami.runtime.metrics import Metric, MetricContext, cell, dig, num
 from kizami.runtime.result import EvalResult
 
-__all__ = ["size", "SIZE"]
+__all__ = ["size", "size_bytes", "bits_per_weight", "SIZE"]
 
 
 def size(build: Path, n_params: int) -> dict[str, Any]:
@@ -28,14 +28,30 @@ def size(build: Path, n_params: int) -> dict[str, Any]:
     return out
 
 
+def size_bytes(result: EvalResult) -> int | None:
+    size = dig(result.section("size"), "bytes")
+    return None if size is None else int(size)
+
+
+def bits_per_weight(result: EvalResult) -> float | None:
+    return num(dig(result.section("size"), "bits_per_weight"))
+
+
 class Size(Metric):
+    """Bytes on disk and bits per weight (and a mixed-precision build's type per tensor, which the reports map)."""
+
     name: ClassVar[str] = "size"
+    columns: ClassVar[tuple[str, ...]] = ("size MiB", "bits/w")
 
     def run(self, ctx: MetricContext) -> dict[str, Any]:
         return size(ctx.build, ctx.n_params)
 
+    def cells(self, result: EvalResult) -> list[str]:
+        b = size_bytes(result)
+        return [cell(b / 2**20 if b else None, ".1f"), cell(bits_per_weight(result), ".2f")]
+
     def summary(self, result: EvalResult) -> list[tuple[str, str]]:
-        s = result.size
+        s = result.section("size")
         return [("size", f"{s['bytes'] / 2**20:.1f} MiB · {s['bits_per_weight']:.2f} bits/weight")] if s else []
 
 

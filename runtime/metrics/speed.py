@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from kizami.runtime.backend import Backend, GenRequest
-from kizami.runtime.metrics import Gate, Metric, MetricContext
+from kizami.runtime.metrics import Gate, Metric, MetricContext, cell, dig, num
 from kizami.runtime.result import EvalResult
 
-__all__ = ["SpeedSettings", "speed", "SPEED"]
+__all__ = ["SpeedSettings", "speed", "prefill_tok_s", "decode_tok_s", "batch_tok_s", "peak_mib", "SPEED"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,6 +29,12 @@ class SpeedSettings:
     warmup: int = 1
     repeats: int = 3
     batch: int = 8  # also decode this many sequences at once: the throughput an evaluation sees (0 or 1 = skip)
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        if self.prompt_tokens < 1 or self.decode_tokens < 1 or self.repeats < 1 or self.warmup < 0 or self.batch < 0:
+            raise ValueError("prompt_tokens, decode_tokens and repeats must be >= 1, warmup and batch >= 0, got "
+                             f"{self.prompt_tokens}, {self.decode_tokens}, {self.repeats}, {self.warmup}, {self.batch}")
 
 
 def _stats(xs: list[float]) -> dict[str, float]:
@@ -70,16 +76,40 @@ def _batched(backend: Backend, prompt: list[int], settings: SpeedSettings) -> di
     return {"batch": settings.batch, "engine_batch_size": getattr(backend, "batch_size", None), "tok_s": _stats(rates)}
 
 
+def prefill_tok_s(result: EvalResult) -> float | None:
+    return num(dig(result.section("speed"), "prefill_tok_s", "median"))
+
+
+def decode_tok_s(result: EvalResult) -> float | None:
+    return num(dig(result.section("speed"), "decode_tok_s", "median"))
+
+
+def batch_tok_s(result: EvalResult) -> float | None:
+    """Generated tokens/s with ``batch`` sequences decoded at once (the evaluation's throughput)."""
+    return num(dig(result.section("speed"), "batched", "tok_s", "median"))
+
+
+def peak_mib(result: EvalResult) -> float | None:
+    return num(next(iter((dig(result.section("speed"), "memory") or {}).values()), None))
+
+
 class Speed(Metric):
     name: ClassVar[str] = "speed"
+    config_class: ClassVar[type[Any] | None] = SpeedSettings
+    columns: ClassVar[tuple[str, ...]] = ("prefill tok/s", "decode tok/s", "batch tok/s", "peak MiB")
+    terminal: ClassVar[tuple[str, ...] | None] = ("decode tok/s",)
     gates: ClassVar[Mapping[str, Gate]] = {
-        "min_decode_tok_s": Gate(lambda r, _ref: r.decode_tok_s, higher_is_better=True, doc="batch-1 decode tokens/s")}
+        "min_decode_tok_s": Gate(lambda r, _ref: decode_tok_s(r), higher_is_better=True, doc="batch-1 decode tokens/s")}
 
     def run(self, ctx: MetricContext) -> dict[str, Any]:
-        return speed(ctx.backend, next(iter(ctx.reference.domains.values())).stream.tolist(), ctx.settings.speed)
+        return speed(ctx.backend, next(iter(ctx.reference.domains.values())).stream.tolist(), ctx.config)
+
+    def cells(self, result: EvalResult) -> list[str]:
+        return [cell(prefill_tok_s(result), ".0f"), cell(decode_tok_s(result), ".1f"), cell(batch_tok_s(result), ".1f"),
+                cell(peak_mib(result), ".0f")]
 
     def summary(self, result: EvalResult) -> list[tuple[str, str]]:
-        sp = result.speed
+        sp = result.section("speed")
         if not sp:
             return []
 
@@ -91,6 +121,11 @@ class Speed(Metric):
         if (b := sp.get("batched")) is not None:
             rows.append((f"tok/s, {b['batch']} at once", spread(b["tok_s"], ".1f")))
         return rows + [(k.replace("_", " "), f"{v:.0f}") for k, v in sp["memory"].items()]
+
+    def notes(self, result: EvalResult) -> list[str]:
+        sp = result.section("speed") or {}
+        return [f"speed: batch 1, {sp.get('prompt_tokens')} prompt tokens, {sp.get('decode_tokens')} decoded, median of "
+                f"{sp.get('repeats')} after {sp.get('warmup')} warm-up, {sp.get('threads')} threads"]
 
 
 SPEED = Speed()

@@ -82,16 +82,16 @@ def test_tokenizer_parity_and_fim_through_llama_cpp(gguf_builds: dict[str, Path]
     from kizami.runtime.metrics.fim import fim_agreement, fim_exact_match
 
     f16 = evaluate(gguf_builds["f16"], reference, eval_settings, n_params=count_parameters(standin))
-    assert f16.tokenizer_parity["match"] == 1.0
+    assert f16.section("tokenizer_parity")["match"] == 1.0
     # f16 weights plus the header (vocabulary, merges, chat template): measured 16.31 on the 7.2 M stand-in
-    assert f16.size["bits_per_weight"] == pytest.approx(16.0, abs=0.5)
+    assert f16.section("size")["bits_per_weight"] == pytest.approx(16.0, abs=0.5)
     bf16 = fim_exact_match(open_build(standin, threads=2), reference.fim_tasks, reference.fim_prompts)
-    agree = fim_agreement(f16.fim, bf16)
+    agree = fim_agreement(f16.section("fim"), bf16)
     # the same weights and greedy decode through another engine: only near-ties may flip a completion
     # (measured on the first 24 tasks: 0.96 PSM, 1.0 SPM)
     assert min(agree.values()) >= 0.8, agree
     for mode in ("psm", "spm"):
-        assert abs(f16.fim[mode]["em"] - bf16[mode]["em"]) <= 0.05
+        assert abs(f16.section("fim")[mode]["em"] - bf16[mode]["em"]) <= 0.05
 
 
 def test_unknown_pre_tokenizer_fails_clearly_and_leaves_nothing(tmp_path: Path, standin: Path) -> None:

@@ -110,18 +110,18 @@ def test_tokenizer_parity_and_fim_match_torch(onnx_builds: dict[str, Path], stan
 
     settings = replace(eval_settings, metrics=("parity", "fim", "size"))
     res = evaluate(onnx_builds["fp32"], reference, settings, n_params=count_parameters(standin))
-    assert res.tokenizer_parity["match"] == 1.0, res.tokenizer_parity["checks"]
+    assert res.section("tokenizer_parity")["match"] == 1.0, res.section("tokenizer_parity")["checks"]
     # fp32 weights plus the builder's cos/sin caches for all 131072 positions (2 x 131072 x 16 fp32 = 16 MiB):
     # measured 45,622,272 bytes of model.onnx.data = 4 x 7,211,264 parameters + 16,777,216 exactly
     caches = 2 * 131072 * 16 * 4
-    assert res.size["bits_per_weight"] == pytest.approx(32.0 + 8 * caches / res.size["params"], abs=0.05)
+    assert res.section("size")["bits_per_weight"] == pytest.approx(32.0 + 8 * caches / res.section("size")["params"], abs=0.05)
     bf = fim_exact_match(torch_ref, reference.fim_tasks, reference.fim_prompts)
-    agree = fim_agreement(res.fim, bf)
+    agree = fim_agreement(res.section("fim"), bf)
     # the same fp32 weights and greedy decode through another engine: only near-ties may flip a completion
     # (measured on the first 24 tasks: 1.0 both modes)
     assert min(agree.values()) >= 0.9, agree
     for mode in ("psm", "spm"):
-        assert abs(res.fim[mode]["em"] - bf[mode]["em"]) <= 0.05
+        assert abs(res.section("fim")[mode]["em"] - bf[mode]["em"]) <= 0.05
 
 
 def test_cuda_target_build_runs_on_the_cpu_provider(onnx_builds: dict[str, Path], reference) -> None:

@@ -16,7 +16,8 @@ from kizami.checkpoint import count_parameters
 from kizami.runtime import open_build
 from kizami.runtime.backend import GenRequest
 from kizami.runtime.evaluate import evaluate
-from kizami.runtime.metrics.quality import quality
+from kizami.runtime.metrics.fim import fim_em
+from kizami.runtime.metrics.quality import kld, quality
 from kizami.runtime.result import EvalResult
 
 
@@ -111,18 +112,18 @@ def test_single_line_fim_generation_stops_at_newline(standin: Path, reference) -
 
 def test_evaluate_reports_every_yardstick(standin: Path, reference, eval_settings) -> None:
     result = evaluate(standin, reference, eval_settings, n_params=count_parameters(standin))
-    assert result.tokenizer_parity["match"] == 1.0
-    assert result.size["bits_per_weight"] == pytest.approx(16.0, abs=0.1)
-    fim = result.fim
+    assert result.section("tokenizer_parity")["match"] == 1.0
+    assert result.section("size")["bits_per_weight"] == pytest.approx(16.0, abs=0.1)
+    fim = result.section("fim")
     assert fim["psm"]["evaluated"] == fim["spm"]["evaluated"] == len(reference.fim_tasks)
     assert 0 <= fim["psm"]["em"] <= 1 and len(fim["psm"]["generations"]) == len(reference.fim_tasks)
     assert set(fim["psm"]["by_language"]) >= {"python", "java", "go"}
-    sp = result.speed
+    sp = result.section("speed")
     assert sp["prefill_tok_s"]["median"] > 0 and sp["decode_tok_s"]["median"] > 0 and sp["threads"] == 2
     assert sp["memory"]["peak_rss_mib"] > 0
     again = EvalResult.from_dict(json.loads(json.dumps(result.to_dict())))  # plain JSON, and it round-trips
-    assert again.kld == result.kld and again.fim_em("psm") == result.fim_em("psm") and again.size == result.size
-    assert np.isfinite(result.quality["ppl"]["ja"])
+    assert again == result and kld(again) == kld(result) and fim_em(again, "psm") == fim_em(result, "psm")
+    assert np.isfinite(result.section("quality")["ppl"]["ja"])
 
 
 def test_cuda_device_without_gpu_is_a_clear_error(standin: Path) -> None:
