@@ -42,7 +42,8 @@ def _read_text(path: Path) -> str | None:
 
 def _read_folder(src: Source, root: Path) -> list[Document]:
     docs, skipped = [], []
-    for path in sorted(p for p in root.rglob(src.glob) if p.is_file() and not p.name.startswith(".")):
+    for path in sorted(p for p in root.rglob(src.glob) if p.is_file() and not p.name.startswith(".")
+                       and "__pycache__" not in p.relative_to(root).parts):  # what an installer byte-compiles
         text = _read_text(path)
         if text is None:
             skipped.append(path.name)
