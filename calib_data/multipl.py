@@ -114,13 +114,15 @@ def translate_problem(problem: Problem, language: str) -> Problem:
 
 
 def _language(code: str) -> Any:
-    from kizami.calib_data.multipl_langs import LANGS
+    from kizami.calib_data.multipl_langs import COMPILED
+    from kizami.calib_data.multipl_scripts import SCRIPTS
 
-    if code not in LANGS:
+    langs = {lang.code: lang for lang in (*COMPILED, *SCRIPTS)}
+    if code not in langs:
         from kizami.errors import UnknownName
 
         raise UnknownName(f"unknown language {code!r}; available: {', '.join(LANGUAGES)}")
-    return LANGS[code]
+    return langs[code]
 
 
 LANGUAGES = ("py", "js", "ts", "cpp", "java", "go", "rs", "php", "rb", "pl", "sh", "r")

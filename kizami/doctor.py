@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from kizami import toolchain
+from kizami.languages import TOOLCHAINS, missing_tool, toolchain_version
 
 __all__ = ["Check", "run_checks", "cpu_features"]
 
@@ -87,6 +88,12 @@ def run_checks() -> list[Check]:
                                 "" if tool not in missing else "kizami toolchain build  (≈5 min on 2 cores)"))
     except Exception as exc:  # a bad KIZAMI_LLAMA_CPP is reported, not raised
         checks.append(Check("llama.cpp", "source", False, str(exc), "unset KIZAMI_LLAMA_CPP or fix the path"))
+    for lang in TOOLCHAINS.values():  # HumanEval in other languages: the sandbox compiles and runs with these
+        absent = missing_tool(lang.language)
+        version = None if absent else toolchain_version(lang.language)
+        checks.append(Check("languages", f"{lang.name} ({lang.language})", absent is None,
+                            version or (f"missing {absent}" if absent else "installed (no version answer)"),
+                            f"apt-get install {lang.debian}  (or {_SETUP} as root)" if absent else ""))
     checks.append(Check("machine", "platform", True, f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"))
     checks.append(Check("machine", "CPU", True, f"{os.cpu_count()} cores; features: {' '.join(cpu_features()) or 'none detected'}"))
     checks.append(_gpu())

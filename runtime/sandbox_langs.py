@@ -41,7 +41,7 @@ _NATIVE = ("{work}/program",)
 RUNNERS: dict[str, Runner] = {
     "js": Runner(file_name="program.js", run=(*_NODE, "{src}")),
     "ts": Runner(file_name="program.ts", run=(*_NODE, "{work}/program.js"),
-                 compile=("tsc", "--target", "es2020", "--module", "commonjs", "--outDir", "{work}", "{src}")),
+                 compile=("tsc", "--target", "es2020", "--module", "commonjs", "--skipLibCheck", "--outDir", "{work}", "{src}")),
     "cpp": Runner(file_name="program.cpp", run=_NATIVE, compile=("g++", "-std=c++17", "-o", "{work}/program", "{src}")),
     "java": Runner(file_name="Problem.java", run=("java", *JVM_FLAGS, "-cp", "{work}", "Problem"),
                    compile=("javac", *(f"-J{f}" for f in JVM_FLAGS), "-encoding", "UTF-8", "-d", "{work}", "{src}"),

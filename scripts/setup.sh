@@ -4,6 +4,7 @@
 #   bash scripts/setup.sh              CPU machine: torch 2.13.0 (CPU), transformers, gptqmodel 7.6.0 + optimum,
 #                                      llama.cpp (bindings + tools), onnxruntime + onnxruntime-genai, Ray (the `ray`
 #                                      extra: `kizami run --ray`, and its tests on a local cluster), test tools
+#                                      and, as root, the Debian toolchains that run HumanEval in other languages
 #   bash scripts/setup.sh --gpu        GPU machine: reuse the machine's CUDA torch (system site-packages) and install
 #                                      onnxruntime-gpu instead of onnxruntime (never both: they share one package dir)
 set -euo pipefail
@@ -72,6 +73,25 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
   export DEBIAN_FRONTEND=noninteractive
   { apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; } ||
     echo "setup.sh: could not install chromium; the HTML rendering test will be skipped" >&2
+fi
+
+# HumanEval in other languages (kizami.calib_data.multipl) runs programs with these toolchains, from the system
+# folders the sandbox's unprivileged uid can run (a rustup compiler under /root is not one of them).
+on_sandbox_path() { for d in /usr/local/bin /usr/bin /bin; do [ -x "$d/$1" ] && return 0; done; return 1; }
+LANG_MISSING=""
+for tool_pkg in node:nodejs tsc:node-typescript g++:g++ javac:default-jdk-headless go:golang-go rustc:rustc \
+                php:php-cli ruby:ruby perl:perl bash:bash Rscript:r-base-core; do
+  on_sandbox_path "${tool_pkg%%:*}" || LANG_MISSING="$LANG_MISSING ${tool_pkg#*:}"
+done
+if [ -n "$LANG_MISSING" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  step "Debian toolchains for HumanEval in other languages:$LANG_MISSING"
+  export DEBIAN_FRONTEND=noninteractive
+  # shellcheck disable=SC2086  # one package per word
+  { apt-get install -y -qq --no-install-recommends $LANG_MISSING >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends $LANG_MISSING >/dev/null; }; } ||
+    echo "setup.sh: could not install$LANG_MISSING; those languages' programs cannot be run" >&2
+elif [ -n "$LANG_MISSING" ]; then
+  echo "setup.sh: not root or no apt-get: install$LANG_MISSING for HumanEval in those languages" >&2
 fi
 
 step "ready — $VENV/bin/kizami doctor shows what is installed"
