@@ -516,12 +516,15 @@ class Rust(Lang):
         return f"String::from({escape_quoted(text, _braced_unicode)})"
 
     def sequence(self, items: list[str], ty: Ty) -> str:
-        return f"vec![{', '.join(items)}]"
+        # an empty vec![] compared with `==` has no element type to infer (Vec<T>: PartialEq<Vec<U>>): name it
+        return f"vec![{', '.join(items)}]" if items else f"Vec::<{self.type_name(ty.args[0])}>::new()"
 
     def tuple_(self, items: list[str], ty: Ty) -> str:
         return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
     def mapping(self, pairs: list[tuple[str, str]], ty: Ty) -> str:
+        if not pairs:
+            return f"HashMap::<{self.type_name(ty.args[0])}, {self.type_name(ty.args[1])}>::new()"
         return f"HashMap::from([{', '.join(f'({k}, {v})' for k, v in pairs)}])"
 
     def prompt(self, sig: Signature) -> str:
