@@ -68,6 +68,13 @@ def _eval_table(result: EvalResult | None, reference: EvalResult | None) -> str:
     return "\n".join(lines)
 
 
+def _metric_cards(result: EvalResult | None, reference: EvalResult | None) -> list[str]:
+    """Each metric's own card section (e.g. the per-language HumanEval table), after the evaluation table."""
+    from kizami.runtime.metrics import report_order
+
+    return [line for m in report_order() for line in m.card(result, reference)] if result else []
+
+
 _ABSOLUTE = re.compile(r"^(/|~|[A-Za-z]:[\\/])")
 
 
@@ -111,7 +118,7 @@ def model_card(build: Path, m: manifest.Manifest, card: BundleCard, *, result: E
         front, "", f"# {title}", "",
         f"A **{fmt.upper()}** build of `{base_model or source_name}`, made and "
         "measured by kizami against the bf16 original on the same token ids.",
-        "", "## Evaluation vs bf16", "", _eval_table(result, reference), "",
+        "", "## Evaluation vs bf16", "", _eval_table(result, reference), "", *_metric_cards(result, reference),
         "## How to run", "", where, "", unit.how_to_run(build, m, repo), "", *_prompt_format(build, m),
         "## Quantization", "", f"- format: `{fmt}`", f"- calibration set: {calib_text}",
         f"- source checkpoint sha256: `{(m.source or {}).get('sha256', '?')}`",

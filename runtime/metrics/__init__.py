@@ -151,6 +151,10 @@ class Metric:
         """Its section(s) of the HTML report; "" for none."""
         return ""
 
+    def card(self, result: EvalResult, reference: EvalResult | None) -> list[str]:
+        """Its Markdown section(s) of a bundle's model card, after the evaluation table (this build and bf16); []."""
+        return []
+
     def marked(self, results: Mapping[str, EvalResult]) -> set[str]:
         """Builds it marks with ★ in the HTML report's table (e.g. the size/quality Pareto front)."""
         return set()
@@ -170,11 +174,14 @@ metrics.register("humaneval", "kizami.runtime.metrics.functional:HUMANEVAL")
 metrics.register("humaneval-chat", "kizami.runtime.metrics.functional:HUMANEVAL_CHAT")
 metrics.register("humaneval-infill", "kizami.runtime.metrics.functional:HUMANEVAL_INFILL")
 metrics.register("longctx", "kizami.runtime.metrics.longctx:LONGCTX")
+metrics.register("humaneval-langs", "kizami.runtime.metrics.langs:HUMANEVAL_LANGS")
 
 # The order an evaluation runs the built-ins in (cheap first; speed before the long generations); others after, by name
-ORDER = ("size", "parity", "quality", "fim", "speed", "humaneval", "humaneval-chat", "humaneval-infill", "longctx")
+ORDER = ("size", "parity", "quality", "fim", "speed", "humaneval", "humaneval-chat", "humaneval-infill", "humaneval-langs",
+         "longctx")
 # The order of their columns and sections in the reports and cards (what a reader compares first); others after
-REPORT_ORDER = ("size", "quality", "fim", "humaneval", "speed", "parity", "humaneval-chat", "humaneval-infill", "longctx")
+REPORT_ORDER = ("size", "quality", "fim", "humaneval", "humaneval-langs", "speed", "parity", "humaneval-chat",
+                "humaneval-infill", "longctx")
 
 
 def task_names() -> dict[str, str]:

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kizami.calib_data.fim import FimTask
 from kizami.progress import Advance, no_advance
@@ -24,10 +24,16 @@ from kizami.runtime.metrics import Gate, Metric, MetricContext, cell, dig, md_ta
 from kizami.runtime.metrics.generation import Job, generate_all
 from kizami.runtime.result import EvalResult
 
-__all__ = ["fim_agreement", "MODES", "FimSettings", "fim_exact_match", "fim_skipped", "fim_em", "fim_by_language",
-           "agreement", "FIM"]
+if TYPE_CHECKING:
+    from kizami.fim_dialects import Dialect
+
+__all__ = ["fim_agreement", "MODES", "RULES", "FimSettings", "card_cut", "card_prompts", "fim_exact_match",
+           "fim_skipped", "fim_em", "fim_by_language", "agreement", "FIM"]
 
 MODES = ("psm", "spm")
+
+
+RULES = ("single-line", "card")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,7 +42,24 @@ class FimSettings:
     max_context: int = 4096  # prompt + max_new_tokens beyond this is reported as too long, not run
     sampled: bool = False  # model card setting: temperature 0.2, top-p 0.95
     seed: int = 0
+    # "single-line": generation stops at the first newline. "card": the target card's (SantaCoder-FIM) rules: one
+    # leading newline removed from the suffix before prompting, no newline stop, the output cut just before the first
+    # match of the suffix's beginning (its first non-blank line, stripped); see card_cut
+    rules: str = "single-line"
     version: int = 1
+
+    def __post_init__(self) -> None:
+        if self.rules not in RULES:
+            raise ValueError(f"unknown FIM rules {self.rules!r}; choose from {', '.join(RULES)}")
+
+
+def card_cut(text: str, suffix: str) -> str:
+    """The card's truncation: ``text`` cut just before the first occurrence of the suffix's beginning, the first
+    non-blank line of the suffix (after its one leading newline is removed), stripped. Unchanged when it is absent."""
+    suffix = suffix[1:] if suffix.startswith("\n") else suffix
+    marker = next((line.strip() for line in suffix.splitlines() if line.strip()), "")
+    at = text.find(marker) if marker else -1
+    return text if at < 0 else text[:at]
 
 
 def fim_exact_match(backend: Backend, tasks: Sequence[FimTask], prompts: Mapping[str, Sequence[Sequence[int]]],
@@ -51,9 +74,10 @@ def fim_exact_match(backend: Backend, tasks: Sequence[FimTask], prompts: Mapping
     if not backend.caps.fim or not prompts:
         return {"skipped": "no FIM tokens"}
     out: dict[str, Any] = {"settings": {"max_new_tokens": settings.max_new_tokens, "sampled": settings.sampled,
-                                        "seed": settings.seed}, "tasks": len(tasks)}
+                                        "seed": settings.seed, "rules": settings.rules}, "tasks": len(tasks)}
     jobs = [Job((mode, i, task.name), None if len(ids) + settings.max_new_tokens > settings.max_context else
-                GenRequest(prompt=list(ids), max_new_tokens=settings.max_new_tokens, stop_strings=("\n",),
+                GenRequest(prompt=list(ids), max_new_tokens=settings.max_new_tokens,
+                           stop_strings=("\n",) if settings.rules == "single-line" else (),
                            stop_ids=tuple(stop_ids), temperature=0.2 if settings.sampled else 0.0,
                            top_p=0.95 if settings.sampled else 1.0, seed=settings.seed + i))
             for mode, mode_prompts in prompts.items() for i, (task, ids) in enumerate(zip(tasks, mode_prompts))]
@@ -67,6 +91,8 @@ def fim_exact_match(backend: Backend, tasks: Sequence[FimTask], prompts: Mapping
             if text is None:
                 too_long.append(task.name)
                 continue
+            if settings.rules == "card":
+                text = card_cut(text, task.suffix)
             ok = text.strip() == task.canonical_solution.strip()
             for key in ("all", f"lang:{task.language}", f"kind:{task.kind}"):
                 hits[key].append(ok)
@@ -79,6 +105,18 @@ def fim_exact_match(backend: Backend, tasks: Sequence[FimTask], prompts: Mapping
                      "by_kind": {k[5:]: sum(v) / len(v) for k, v in sorted(hits.items()) if k.startswith("kind:")},
                      "generations": samples}
     return out
+
+
+def card_prompts(backend: Backend, dialect: Dialect, tasks: Sequence[FimTask],
+                 modes: Sequence[str]) -> dict[str, list[list[int]]]:
+    """Prompts in ``dialect`` with one leading newline removed from each suffix (the card's rule), for a dialect that
+    does not drop it itself; made with the build's tokenizer (``parity`` checks it equals the source's)."""
+    from dataclasses import replace
+
+    from kizami.runtime.metrics.parity import fim_prompter
+
+    prompt = fim_prompter(backend, replace(dialect, drop_suffix_newline=True))
+    return {mode: [prompt(t.prompt, t.suffix, mode) for t in tasks] for mode in modes}
 
 
 def fim_agreement(fim: dict[str, Any], reference_fim: dict[str, Any]) -> dict[str, float]:
@@ -138,7 +176,10 @@ class Fim(Metric):
     def run(self, ctx: MetricContext) -> dict[str, Any]:
         ref = ctx.reference
         total = len(ref.fim_tasks) * len(ref.fim_prompts)
-        return fim_exact_match(ctx.backend, ref.fim_tasks, ref.fim_prompts, ctx.config,
+        prompts: Mapping[str, Sequence[Sequence[int]]] = ref.fim_prompts
+        if ctx.config.rules == "card" and ctx.dialect is not None and not ctx.dialect.drop_suffix_newline:
+            prompts = card_prompts(ctx.backend, ctx.dialect, ref.fim_tasks, list(ref.fim_prompts))
+        return fim_exact_match(ctx.backend, ref.fim_tasks, prompts, ctx.config,
                                ctx.count("FIM exact match", total), journal=ctx.journal,
                                stop_ids=ctx.dialect.stop_ids(ctx.backend.token_id) if ctx.dialect else ())
 

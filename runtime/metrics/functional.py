@@ -35,7 +35,7 @@ from kizami.runtime.decoding import first_stop
 from kizami.runtime.metrics import Gate, Metric, MetricContext, cell, dig, num
 from kizami.runtime.metrics.generation import Job, generate_all
 from kizami.runtime.result import EvalResult
-from kizami.runtime.sandbox import OUTCOMES, RunResult, SandboxConfig, run_programs
+from kizami.runtime.sandbox import OUTCOMES, Program, RunResult, SandboxConfig, run_programs
 
 __all__ = ["STOP_SEQUENCES", "GenSettings", "HumanEvalSettings", "InfillSettings", "pass1", "pass_at_k", "wilson_interval", "generate_completions",
            "score_completions", "humaneval", "generate_infills", "score_infills", "infilling", "check_problems",
@@ -69,6 +69,22 @@ class GenSettings:
                 "top_p": self.top_p if self.sampled else 1.0, "seed": self.seed}
 
 
+# The decoding protocols a HumanEval-style metric offers: greedy (fast, the default) and the model card's (n = 10
+# samples at temperature 0.2, top-p 0.95, 512 new tokens; pass@1 estimated from the 10 by the unbiased estimator).
+PROTOCOLS: dict[str, GenSettings] = {
+    "greedy": GenSettings(max_new_tokens=512),
+    "card": GenSettings(max_new_tokens=512, samples=10, sampled=True, temperature=0.2, top_p=0.95)}
+
+
+def protocol_settings(protocol: str, **overrides: Any) -> GenSettings:
+    """The generation settings of ``protocol`` (``PROTOCOLS``), with the keys given (not None) in place of its own."""
+    from dataclasses import replace
+
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
+    return replace(PROTOCOLS[protocol], **{k: v for k, v in overrides.items() if v is not None})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HumanEvalSettings:
     """``[eval.humaneval]`` and ``[eval.humaneval-chat]``: which problems, and how the answers are generated and run."""
@@ -79,6 +95,7 @@ class HumanEvalSettings:
     samples: int = 1  # > 1 with sampled: the card's T 0.2 / top-p 0.95, for pass@k
     sampled: bool = False
     sandbox_timeout_s: float = 3.0  # wall clock per program
+    protocol: str = "greedy"  # or "card": 10 samples (unless samples says more), T 0.2, top-p 0.95
     version: int = 1
 
     def __post_init__(self) -> None:
@@ -88,6 +105,9 @@ class HumanEvalSettings:
         self.generation()
 
     def generation(self) -> GenSettings:
+        if self.protocol != "greedy":
+            return protocol_settings(self.protocol, max_new_tokens=self.max_new_tokens,
+                                     samples=self.samples if self.samples > 1 else None)
         return GenSettings(max_new_tokens=self.max_new_tokens, samples=self.samples, sampled=self.sampled)
 
 
@@ -154,14 +174,15 @@ def _prompt_ids(backend: Backend, text: str) -> list[int]:
 
 
 def generate_completions(backend: Backend, problems: Sequence[Problem], settings: GenSettings = GenSettings(), *,
-                         journal: Path | None = None,
-                         progress: Advance = no_advance) -> tuple[list[list[str] | None], dict[str, Any]]:
-    """``settings.samples`` completions per problem (None for a prompt that does not fit), and generation stats."""
+                         journal: Path | None = None, progress: Advance = no_advance,
+                         mode: str = "completion") -> tuple[list[list[str] | None], dict[str, Any]]:
+    """``settings.samples`` completions per problem (None for a prompt that does not fit), and generation stats.
+    Each problem stops at its own ``stop_sequences`` (a translated one's) or HumanEval's; ``mode`` keys the journal."""
     jobs = []
     for p in problems:
         ids = _prompt_ids(backend, p.prompt)
-        jobs += [(p.task_id, s, ids, STOP_SEQUENCES) for s in range(settings.samples)]
-    texts, stats = _generate(backend, jobs, settings, "completion", journal, progress)
+        jobs += [(p.task_id, s, ids, p.stop_sequences or STOP_SEQUENCES) for s in range(settings.samples)]
+    texts, stats = _generate(backend, jobs, settings, mode, journal, progress)
     n = settings.samples
     grouped = [texts[i * n:(i + 1) * n] for i in range(len(problems))]
     return [None if any(t is None for t in g) else [t for t in g if t is not None] for g in grouped], stats
@@ -174,7 +195,7 @@ def score_completions(problems: Sequence[Problem], completions: Sequence[Sequenc
     if len(problems) != len(completions):
         raise ValueError(f"{len(problems)} problems but {len(completions)} completion lists")
     kept = [(p, list(c)) for p, c in zip(problems, completions) if c is not None]
-    programs = [p.program(text) for p, cs in kept for text in cs]
+    programs = [Program(p.program(text), p.language) for p, cs in kept for text in cs]
     results = iter(run_programs(programs, workers=workers, config=sandbox, progress=progress))
     per_task: list[dict[str, Any]] = []
     counts = Counter[str]()
