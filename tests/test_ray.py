@@ -351,6 +351,32 @@ def test_a_driver_started_again_reuses_what_is_complete(runs: dict, cluster: Clu
     assert {n: _metrics(r) for n, r in again.items()} == {n: _metrics(r) for n, r in runs["ray"]["results"].items()}
 
 
+
+def test_a_failed_step_leaves_the_same_record_serially_and_on_ray(runs: dict, cluster: Cluster) -> None:
+    """The GGUF step's folder taken by a file in both finished runs: the build fails, its evaluations do not run, the
+    other builds are still measured, and both executors record the same failure and exit 4 (one plan, one policy)."""
+    shared = cluster.tmp / "shared"
+    records = {}
+    for name, args, env in (("serial", [], {**os.environ, "KIZAMI_HOME": str(cluster.tmp / "home-serial")}),
+                            ("onray", ["--ray", cluster.address], dict(os.environ))):
+        folder = shared / name / "builds" / "gguf"
+        aside = folder.with_name("gguf.aside")
+        folder.rename(aside)
+        folder.write_text("not a build folder")
+        try:
+            proc = _kizami(["run", str(shared / f"{name}.toml"), *args], env, shared)
+            text, _ = proc.communicate(timeout=600)
+            assert proc.returncode == 4, text[-3000:]
+        finally:
+            folder.unlink()
+            aside.rename(folder)
+        summary = json.loads((shared / name / "results.json").read_text())
+        records[name] = ({k: v.replace(str(shared / name), "OUT") for k, v in summary["failures"].items()},
+                         list(summary["results"]))
+    assert records["onray"] == records["serial"]
+    failures, measured = records["serial"]
+    assert list(failures) == ["gguf"] and measured == ["bf16", "onnx-int4-cpu"], failures
+
 def _task_processes(out: Path, cluster: Cluster) -> list[str]:
     """This run's tasks and engines still running: the cluster's workers busy with one of kizami's tasks (Ray titles
     them ``ray::kizami build gguf``), and any process whose command line names the run's folder."""

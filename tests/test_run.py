@@ -266,3 +266,43 @@ def test_a_second_run_into_the_same_folder_refuses(finished_run: Path) -> None:
     assert proc.returncode == 1, out
     assert "another kizami run (pid 4242) is writing" in " ".join(out.split())
     assert (finished_run / "run" / "results.json").read_bytes() == before
+
+
+def _step(kind: str, name: str, needs: tuple[str, ...], fn):
+    from kizami.run.plan import Kind, Step
+
+    return Step(kind=Kind(kind), name=name, needs=needs, fn=fn, cpus=1, gpus=0, memory=0, wall_s=0)
+
+
+def test_the_failure_policy_stops_a_run_that_cannot_go_on_with_one_line(tmp_path: Path, caplog) -> None:
+    """The plan's policy as the serial executor applies it (tests/test_ray.py compares a recorded failure on both
+    executors): a failed calibration set, or any failure under fail_fast, stops the run naming the step; a bug's
+    traceback is logged; what a failed step's dependents would have done is never run."""
+    from kizami.errors import KizamiError
+    from kizami.run.pipeline import run_serial
+    from kizami.run.plan import Job, Plan
+
+    ran: list[str] = []
+
+    def ok(job, got, io):
+        ran.append("ok")
+        return tmp_path
+
+    def bug(job, got, io):
+        return 1 / 0
+
+    job = Job(recipe=None, model=tmp_path, out=tmp_path)  # type: ignore[arg-type]  (the steps read none of it)
+    evaluate = _step("evaluate", "x", ("build x",), ok)
+    calibration_bug = Plan(job=job, steps=(_step("calibration", "", (), bug), _step("build", "x", ("calibration",), ok)))
+    with pytest.raises(KizamiError, match=r"^step 'calibration' failed: ZeroDivisionError: division by zero$"):
+        run_serial(calibration_bug, progress=lambda *_: None, status=lambda _m: None, fail_fast=False)
+    assert not ran and "ZeroDivisionError" in caplog.text and "Traceback" in caplog.text
+
+    def refused(job, got, io):
+        raise KizamiError("no room; free some disk")
+
+    build_fails = Plan(job=job, steps=(_step("calibration", "", (), ok), _step("build", "x", ("calibration",), refused),
+                                       evaluate))
+    with pytest.raises(KizamiError, match=r"^step 'build x' failed: no room; free some disk$"):
+        run_serial(build_fails, progress=lambda *_: None, status=lambda _m: None, fail_fast=True)
+    assert ran == ["ok"]  # the calibration; not the evaluation of the build that failed
