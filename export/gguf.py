@@ -25,9 +25,10 @@ from typing import Any
 
 from kizami import fim_dialects, manifest, toolchain
 from kizami.checkpoint import check_hf_dir, count_parameters, read_config
+from kizami.constants import FILE_TYPE_BITS, LAYER_KINDS, TENSOR_TYPES
 from kizami.engine import counted_lines, run_engine
 from kizami.errors import KizamiError
-from kizami.gguf_header import FILE_TYPE_BITS, TENSOR_TYPES, gguf_file, read_metadata, read_tensors
+from kizami.gguf_header import gguf_file, read_metadata, read_tensors
 from kizami.overrides import split_override
 from kizami.progress import Progress, no_progress
 
@@ -45,7 +46,6 @@ QUANT_TYPES = {
 }
 DEFAULT_TYPES = ("q8_0", "q4_k_m")
 # A decoder layer's 2-D weights by their GGUF names (llama.cpp's LLM_TENSOR_* names for Llama)
-LAYER_KINDS = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
 # Pre-tokenizer regexes llama.cpp implements, by the name the converter writes.
 KNOWN_PRE_TOKENIZERS = {
     "llama-bpe": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",

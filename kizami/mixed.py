@@ -30,19 +30,17 @@ import numpy as np
 
 from kizami import manifest, toolchain
 from kizami.checkpoint import read_config
+from kizami.constants import HF_LAYER_KINDS
 from kizami.errors import KizamiError
-from kizami.export.gguf import LAYER_KINDS, weight_names
+from kizami.export.gguf import weight_names
 from kizami.gguf_header import gguf_file, read_tensors
 from kizami.progress import Progress, no_progress
+from kizami.tensor_map import layer_of, type_bits, type_grid  # re-exported for older imports
 
 __all__ = ["Sensitivity", "measure", "allocate", "spearman", "gguf_sensitivity", "gptq_sensitivity", "hf_name",
-           "layer_of", "type_grid", "rtn"]
+           "layer_of", "type_grid", "type_bits", "rtn"]
 
 _RESOLUTION = 4096
-_HF_KINDS = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-             "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
-             "ffn_down": "mlp.down_proj"}
-assert set(_HF_KINDS) == set(LAYER_KINDS)
 
 
 def hf_name(name: str) -> str:
@@ -52,13 +50,7 @@ def hf_name(name: str) -> str:
     if name == "output.weight":
         return "lm_head.weight"
     _, layer, kind, _ = name.split(".")
-    return f"model.layers.{layer}.{_HF_KINDS[kind]}.weight"
-
-
-def layer_of(name: str) -> tuple[str, str]:
-    """(row, column) of a tensor in the per-layer heat map: ("3", "attn_q"), ("", "token_embd")."""
-    parts = name.split(".")
-    return (parts[1], parts[2]) if parts[0] == "blk" else ("", parts[0])
+    return f"model.layers.{layer}.{HF_LAYER_KINDS[kind]}.weight"
 
 
 @dataclass(slots=True)
@@ -330,23 +322,3 @@ def _hf_weight(model: Path, name: str) -> np.ndarray:
             if name in st.keys():
                 return st.get_tensor(name).to(torch.float32).numpy()
     raise KizamiError(f"{model}: no tensor {name}")
-
-
-def type_grid(tensor_types: Mapping[str, str]) -> tuple[list[str], list[tuple[str, list[str]]]]:
-    """The chosen types as a table: columns (tensor kinds), rows (layer label, type per column; "" where none) —
-    the embeddings and the output matrix in rows of their own."""
-    columns = list(LAYER_KINDS)
-    layers: dict[str, dict[str, str]] = {}
-    for name, gtype in tensor_types.items():
-        row, col = layer_of(name)
-        layers.setdefault(row or col, {})[col if row else columns[0]] = gtype
-    ordered = sorted(layers, key=lambda r: (not r.isdigit(), int(r) if r.isdigit() else 0, r != "token_embd"))
-    rows = [(f"layer {r}" if r.isdigit() else r, [layers[r].get(c, "") for c in columns]) for r in ordered]
-    return columns, rows
-
-
-def type_bits(gtype: str) -> float:
-    """Bits per weight of a per-tensor type: a GGUF type's block size, or a GPTQ width ``w3`` (codes only)."""
-    from kizami.gguf_header import TENSOR_TYPES
-
-    return float(gtype[1:]) if gtype.startswith("w") and gtype[1:].isdigit() else TENSOR_TYPES.get(gtype, float("nan"))

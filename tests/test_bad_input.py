@@ -255,7 +255,7 @@ CASES = [
          ("names no source checkpoint", "pass --ref")),
     Case("eval: --data is not an evaluation set", lambda w: ["eval", _model(w), "--ref", "model", "--data",
                                                              (w / "d").mkdir() or "d"], ("no eval/ppl.jsonl", "kizami calib build")),
-    Case("eval: FIM task file missing", lambda w: _eval_fim(w, None), ("FIM task file tasks.jsonl not found",)),
+    Case("eval: FIM task file missing", lambda w: _eval_fim(w, None), ("fim_file", "tasks.jsonl not found",)),
     Case("eval: FIM task lacks a field", lambda w: _eval_fim(w, json.dumps({**_TASK, "suffix": None})),
          ("tasks.jsonl:1: missing or non-string field(s) ['suffix']",)),
     Case("eval: FIM task file is empty", lambda w: _eval_fim(w, ""), ("no FIM tasks",)),

@@ -94,14 +94,17 @@ def test_gguf_carries_qwens_fim_tokens_and_tokenizes_alike(qwen: Path, q8_0: Pat
 
     gguf = next(q8_0.glob("*.gguf"))
     meta = read_metadata(gguf)
-    assert [meta.get(f"tokenizer.ggml.fim_{k}_token_id") for k in ("pre", "suf", "mid")] == [151659, 151660, 151661]
+    tokenizer = load_tokenizer(qwen)
+    ids = [tokenizer.convert_tokens_to_ids(f"<|fim_{k}|>") for k in ("prefix", "suffix", "middle")]
+    assert ids == [151659, 151661, 151660]  # Qwen's own numbering: the middle comes before the suffix
+    assert [meta.get(f"tokenizer.ggml.fim_{k}_token_id") for k in ("pre", "suf", "mid")] == ids
     text = "def 合計(xs):\n    # 整数の合計を返す\n    return sum(xs)  # sum of ints\n"
     backend = open_build(q8_0, threads=2)
     try:
-        ids = backend.tokenize([text])[0]
+        got = backend.tokenize([text])[0]
     finally:
         backend.close()
-    assert list(ids) == list(load_tokenizer(qwen)(text, add_special_tokens=False)["input_ids"])
+    assert list(got) == list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def test_humaneval_with_signal_and_paired_against_bf16(qwen: Path, q8_0: Path) -> None:

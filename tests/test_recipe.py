@@ -44,7 +44,7 @@ BASE = 'name = "t"\nmodel = "tiny-fcj"\nout = "o"\n'
     (BASE + '[calib]\n[[build]]\nformat = "gguf"\n[eval]\nfim_file = "nope.jsonl"\n', "fim_file"),
     # a metric's own settings: its [eval.<metric>] table, checked like the others
     (BASE + '[calib]\n[[build]]\nformat = "gguf"\n[eval]\nmetrics = ["humaneval"]\n[eval.humaneval]\nsampels = 3\n',
-     "[eval.humaneval]: unknown key 'sampels'; allowed: max_new_tokens, problems, problems_limit, sampled, samples"),
+     "[eval.humaneval]: unknown key 'sampels'; allowed: max_new_tokens, problems, problems_limit, protocol, sampled, samples"),
     (BASE + '[calib]\n[[build]]\nformat = "gguf"\n[eval]\nmetrics = ["humaneval"]\n[eval.humaneval]\nsamples = 3\n',
      "[eval.humaneval]: greedy decoding gives the same text 3 times; set sampled=True"),
     (BASE + '[calib]\n[[build]]\nformat = "gguf"\n[eval]\nmetrics = ["humaneval"]\n[eval.humaneval]\nproblems = "no.jsonl"\n',

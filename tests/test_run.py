@@ -252,6 +252,28 @@ def test_bundles_verify_load_and_carry_a_model_card(finished_run: Path, tmp_path
     assert [p.file for p in manifest.verify(q8)] == ["README.md"]
 
 
+_RENDER = """
+import json, sys
+from kizami.run.report_html import html_report
+from kizami.run.report_text import markdown_report
+from kizami.runtime.result import RunSummary
+summary = RunSummary.from_dict(json.loads(open(sys.argv[1], encoding="utf-8").read()))
+assert "bf16" in markdown_report(summary) and "<html" in html_report(summary)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_rendering_a_report_from_results_json_imports_no_converter(finished_run: Path) -> None:
+    """The reports read tables (GGUF types, layer kinds) from kizami.constants, never from a converter."""
+    proc = subprocess.run([sys.executable, "-c", _RENDER, str(finished_run / "results.json")], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "kizami.run.report_html" in loaded
+    reached = [m for m in loaded if m.startswith(("kizami.export", "kizami.quantize", "kizami.mixed", "gptqmodel"))]
+    assert not reached, reached
+
+
 def test_a_second_run_into_the_same_folder_refuses(finished_run: Path) -> None:
     import fcntl
 

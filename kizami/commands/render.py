@@ -139,7 +139,7 @@ def gguf_table(out: Path, builds: dict[str, Path]) -> Group:
 
 def type_grid_table(title: str, tensor_types: dict[str, str]) -> Table:
     """A mixed build's chosen type per layer and tensor, coloured from few bits (red) to many (green)."""
-    from kizami.mixed import type_grid
+    from kizami.tensor_map import type_grid
 
     colours = {"q2_k": "red", "q3_k": "dark_orange", "iq4_xs": "yellow", "q4_0": "yellow", "q4_k": "yellow",
                "q5_0": "green_yellow", "q5_k": "green_yellow", "q6_k": "green", "q8_0": "bright_green", "f16": "cyan"}
