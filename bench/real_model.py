@@ -165,27 +165,39 @@ def _per_build(name: str) -> Path:
     return ROOT / "bench" / "results" / f"real-model-humaneval-{name}.json"
 
 
-def humaneval_one(build: Path, name: str, ref_journal: Path | None, threads: int) -> int:
+def _journal_completions(journal: Path) -> dict[str, str]:
+    rows = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {r["name"]: r["generated"] for r in rows if r.get("mode") == "completion"}
+
+
+def humaneval_one(build: Path, name: str, ref_journal: Path | None, threads: int,
+                  from_journal: Path | None = None) -> int:
     from kizami.calib_data.problems import load_problems
     from kizami.runtime import open_build
     from kizami.runtime.metrics.functional import GenSettings, humaneval, paired, score_completions
 
     problems = load_problems("humaneval")
     settings = GenSettings(max_new_tokens=512)
-    backend = open_build(build, threads=threads)
-    try:
-        engine = backend.name
-        done = humaneval(backend, problems, settings, workers=2)
-    finally:
-        backend.close()
+    if from_journal is not None:  # a run's journaled completions of this build: scored here, not generated again
+        texts = _journal_completions(from_journal)
+        kept = [p for p in problems if p.task_id in texts]
+        engine = "journal"
+        done = {"settings": settings.to_dict(), "generation": {"new_tokens": None, "seconds": None, "tok_s": None},
+                **score_completions(kept, [[texts[p.task_id]] for p in kept], workers=2)}
+    else:
+        backend = open_build(build, threads=threads)
+        try:
+            engine = backend.name
+            done = humaneval(backend, problems, settings, workers=2)
+        finally:
+            backend.close()
     section = {k: v for k, v in done.items() if k != "per_task"}
     section["per_task"] = [{k: t[k] for k in ("task_id", "outcome", "passed", "n")} for t in done["per_task"]]
     ref = None
     if name != "bf16" and _per_build("bf16").is_file():
         ref = json.loads(_per_build("bf16").read_text())["humaneval"]
     elif ref_journal is not None:  # bf16's completions as a run journaled them: score them here
-        rows = [json.loads(line) for line in ref_journal.read_text(encoding="utf-8").splitlines() if line.strip()]
-        texts = {r["name"]: r["generated"] for r in rows if r.get("mode") == "completion"}
+        texts = _journal_completions(ref_journal)
         kept = [p for p in problems if p.task_id in texts]
         ref = score_completions(kept, [[texts[p.task_id]] for p in kept], workers=2)
     out = {"build": str(build), "name": name, "engine": engine, "settings": settings.to_dict(), "humaneval": section}
@@ -197,7 +209,8 @@ def humaneval_one(build: Path, name: str, ref_journal: Path | None, threads: int
     gen, test = section["generation"], out.get("paired")
     iv = section["interval95"]
     print(f"{name} ({engine}): pass@1 {section['pass@1']:.3f} [{iv['low']:.2f}–{iv['high']:.2f}] on {section['tasks']} "
-          f"problems; {gen['new_tokens']} tokens in {gen['seconds']:.0f} s ({gen['tok_s']} tok/s)"
+          f"problems" + (f"; {gen['new_tokens']} tokens in {gen['seconds']:.0f} s ({gen['tok_s']} tok/s)"
+                         if gen.get("seconds") else "")
           + (f"; vs bf16 +{len(test['gained'])} / −{len(test['lost'])}, p {test['p']:.2g}" if test else ""))
     return 0
 
@@ -215,10 +228,11 @@ def main() -> int:
     h.add_argument("build", type=Path)
     h.add_argument("--name", required=True)
     h.add_argument("--ref-journal", type=Path)
+    h.add_argument("--from-journal", type=Path, help="score this build's completions from a run's journal")
     h.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     if args.cmd == "humaneval":
-        return humaneval_one(args.build, args.name, args.ref_journal, args.threads)
+        return humaneval_one(args.build, args.name, args.ref_journal, args.threads, args.from_journal)
     return run(args.recipe, args.kizami) if args.cmd == "run" else table(args.results, args.output)
 
 

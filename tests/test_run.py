@@ -265,7 +265,7 @@ print(json.dumps(sorted(sys.modules)))
 
 def test_rendering_a_report_from_results_json_imports_no_converter(finished_run: Path) -> None:
     """The reports read tables (GGUF types, layer kinds) from kizami.constants, never from a converter."""
-    proc = subprocess.run([sys.executable, "-c", _RENDER, str(finished_run / "results.json")], capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", _RENDER, str(finished_run / "run" / "results.json")], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
