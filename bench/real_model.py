@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import subprocess
@@ -58,22 +57,6 @@ def run(recipe: Path, kizami: str) -> int:
 
 
 # ---- the table ---------------------------------------------------------------------------------------------------
-def mcnemar_exact(b: int, c: int) -> float:
-    n = b + c
-    if n == 0:
-        return 1.0
-    return min(1.0, 2.0 * sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n)
-
-
-def wilson(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    if n <= 0:
-        return (0.0, 1.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
 def _section(result: dict[str, Any], key: str) -> Any:
     for holder in (result.get("sections") or {}, result, result.get("extra") or {}):
         if isinstance(holder, dict) and holder.get(key) is not None:
@@ -86,6 +69,8 @@ def _solved(section: dict[str, Any] | None) -> dict[str, float]:
 
 
 def row(name: str, result: dict[str, Any], ref: dict[str, Any] | None) -> dict[str, Any]:
+    from kizami.runtime.metrics.functional import mcnemar_exact, wilson_interval
+
     size = _section(result, "size") or {}
     quality = _section(result, "quality") or {}
     he = _section(result, "humaneval") or {}
@@ -98,7 +83,7 @@ def row(name: str, result: dict[str, Any], ref: dict[str, Any] | None) -> dict[s
                            "kld": {d: v.get("mean") for d, v in (quality.get("kld") or {}).items()}}
     if mine:
         passed = sum(mine.values())
-        low, high = wilson(passed, len(mine))
+        low, high = wilson_interval(passed, len(mine))
         out["humaneval"] = {"problems": len(mine), "passed": passed, "pass@1": passed / len(mine),
                             "interval95": [low, high]}
         gen = he.get("generation") or {}
