@@ -36,7 +36,7 @@ GIB = 1 << 30
 
 # steps of the recipe (synth only makes the stand-in; it is measured but is not part of the recipe)
 # "reference" at these sizes computes in fp32 (the upcast fits); an 8B's does not fit 24 GiB upcast, so kizami keeps its
-# stored bf16 (runtime/torch_backend.py): "reference-bf16" measures that path and is the one counted for N = 32
+# stored bf16 (runtime/backends/torch.py): "reference-bf16" measures that path and is the one counted for N = 32
 RECIPE_STEPS = ("calib", "gptq", "awq", "gguf", "onnx", "reference-bf16", "eval-gptq", "eval-awq", "eval-gguf-q8_0",
                 "eval-gguf-q4_k_m", "eval-gguf-iq4_xs", "eval-onnx")
 
@@ -228,7 +228,7 @@ def steps_for(n: int, args: argparse.Namespace) -> list[tuple[str, list[str], Pa
         ("onnx", [*k, "export", "onnx", str(src), "-o", str(w / "onnx"), "--precision", "int4", "--target", "cpu"],
          w / "onnx"),
         ("reference", [sys.executable, "-c", ref_code], None),
-        ("reference-bf16", [sys.executable, "-c", "import kizami.runtime.torch_backend as tb; "
+        ("reference-bf16", [sys.executable, "-c", "import kizami.runtime.backends.torch as tb; "
                             "tb._cpu_float_dtype = lambda _path: 'auto'; " + ref_code], None),
         ("eval-gptq", [*k, "eval", str(w / "gptq"), *ev, "-o", str(w / "eval-gptq.json")], None),
         ("eval-awq", [*k, "eval", str(w / "awq"), *ev, "-o", str(w / "eval-awq.json")], None),

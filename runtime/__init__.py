@@ -1,7 +1,8 @@
 """Open any kizami build (or a plain HF checkpoint) through one Backend protocol.
 
-Engines register lazily (``"module:Class"``) so importing this package loads none of them. Which backend opens a
-build, and how a build is checked before long work, is the build format's business (``kizami.formats``).
+Engines register lazily (``kizami.runtime.backends.engines``), so importing this package loads none of them. Which
+backend opens a build, and how a build is checked before long work, is the build format's business
+(``kizami.formats``).
 """
 
 from __future__ import annotations
@@ -12,17 +13,13 @@ from typing import TYPE_CHECKING, Any
 from kizami import manifest
 from kizami.errors import BackendUnavailable, KizamiError, ManifestError
 from kizami.formats import formats, get_format
-from kizami.registry import Registry
+from kizami.runtime.backends import engines
 
 if TYPE_CHECKING:
     from kizami.runtime.backend import Backend
 
-__all__ = ["backends", "open_build", "build_format", "check_build"]
+__all__ = ["engines", "open_build", "build_format", "check_build"]
 
-backends: Registry[type] = Registry("backend", entry_points="kizami.backends")
-backends.register("torch", "kizami.runtime.torch_backend:TorchBackend")
-backends.register("llama-cpp", "kizami.runtime.llamacpp_backend:LlamaCppBackend")
-backends.register("onnx", "kizami.runtime.onnx_backend:OnnxBackend")
 
 
 def build_format(path: Path) -> str:
@@ -46,7 +43,7 @@ def open_build(path: Path, *, device: str = "cpu", threads: int | None = None, b
     fmt = check_build(path, allow_pickle=bool(options.get("allow_pickle")))
     name = backend or get_format(fmt).backend
     try:
-        cls = backends.get(name)
+        cls = engines.get(name)
     except ImportError as exc:
         raise BackendUnavailable(f"the {name} backend needs {exc.name or 'a missing package'}; run `kizami doctor`") from None
     opened: Backend = cls(Path(path), device=device, threads=threads, **options)

@@ -25,7 +25,7 @@ from kizami.runtime import build_format, open_build
 from kizami.runtime.metrics import MetricContext, metrics, run_order
 from kizami.runtime.metrics.fim import MODES
 from kizami.runtime.metrics.parity import ref_dialect
-from kizami.runtime.metrics.reference import PackedIds, Reference, plan_windows
+from kizami.runtime.reference import PackedIds, Reference, plan_windows
 from kizami.runtime.result import EvalResult
 from kizami.tokenizer import load_tokenizer
 

@@ -11,7 +11,7 @@ holds at that width (the ONNX export quantizes the 128k-row lm_head in fp32; GGU
 type). Memory is anonymous memory where it was measured (what must be in RAM; a memory-mapped checkpoint's pages are
 not counted, the kernel drops them), RSS elsewhere. It is a scheduling promise, not a limit: a step that needs more
 is not stopped by Ray. Below 3 B parameters kizami computes the bf16 reference and evaluates bf16 in fp32 on a CPU
-(``runtime/torch_backend.py``): those two steps then also count 4 bytes per parameter.
+(``runtime/backends/torch.py``): those two steps then also count 4 bytes per parameter.
 """
 
 from __future__ import annotations

@@ -158,7 +158,7 @@ def make_build(job: Job, step: BuildStep, calib: Path | None, progress: Progress
 
 
 def make_reference(job: Job, calib: Path, progress: Progress) -> Any:
-    """The bf16 reference distributions (``kizami.runtime.metrics.reference.Reference``), cached per model and set."""
+    """The bf16 reference distributions (``kizami.runtime.reference.Reference``), cached per model and set."""
     from kizami.runtime.evaluate import reference_for
 
     return reference_for(job.model, calib, job.recipe.eval, progress)

@@ -22,7 +22,7 @@ from kizami.registry import Registry
 if TYPE_CHECKING:
     from kizami.fim_dialects import Dialect
     from kizami.runtime.backend import Backend
-    from kizami.runtime.metrics.reference import Reference
+    from kizami.runtime.reference import Reference
     from kizami.runtime.result import EvalResult
 
 __all__ = ["Metric", "MetricContext", "Gate", "metrics", "task_names", "run_order", "report_order", "ORDER", "dig", "num", "cell", "md_table",

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from kizami.calib_data.fim import FimTask
 from kizami.progress import Advance, no_advance
 from kizami.runtime.backend import Backend, GenRequest
+from kizami.runtime.generation import Job, generate_all
 from kizami.runtime.metrics import Gate, Metric, MetricContext, cell, dig, md_table, num
-from kizami.runtime.metrics.generation import Job, generate_all
 from kizami.runtime.result import EvalResult
 
 if TYPE_CHECKING:

@@ -32,8 +32,8 @@ from kizami.calib_data.problems import InfillTask, Problem
 from kizami.progress import Advance, no_advance
 from kizami.runtime.backend import Backend, GenRequest
 from kizami.runtime.decoding import first_stop
+from kizami.runtime.generation import Job, generate_all
 from kizami.runtime.metrics import Gate, Metric, MetricContext, cell, dig, num
-from kizami.runtime.metrics.generation import Job, generate_all
 from kizami.runtime.result import EvalResult
 from kizami.runtime.sandbox import OUTCOMES, Program, RunResult, SandboxConfig, run_programs
 

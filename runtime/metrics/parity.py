@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from kizami import fim_dialects
 from kizami.runtime.metrics import Metric, MetricContext, cell, dig, num
-from kizami.runtime.metrics.reference import Reference
+from kizami.runtime.reference import Reference
 
 __all__ = ["ref_dialect", "fim_prompter", "tokenizer_parity", "parity", "PARITY"]
 

@@ -17,8 +17,8 @@ import numpy as np
 from kizami.errors import KizamiError
 from kizami.runtime.backend import Backend
 from kizami.runtime.metrics import Gate, Metric, MetricContext, cell, dig, num
-from kizami.runtime.metrics.reference import SCORE_CHUNK, Reference
 from kizami.runtime.metrics.size import size_bytes
+from kizami.runtime.reference import SCORE_CHUNK, Reference
 from kizami.runtime.result import EvalResult
 
 __all__ = ["kl_with_tail", "summarize", "quality", "ppl", "ppl_change_pct", "domains", "kld", "top1", "pareto_front",

@@ -120,8 +120,8 @@ def test_auto_batch_size_fits_the_free_memory() -> None:
 def test_progress_moves_with_each_finished_sequence_inside_one_generate_call(monkeypatch) -> None:
     """A chunk of many sequences is one ``generate`` call; the progress line must not stand still until it returns."""
     from kizami.progress import counter
-    from kizami.runtime.metrics import generation
-    from kizami.runtime.metrics.generation import Job, generate_all
+    from kizami.runtime import generation
+    from kizami.runtime.generation import Job, generate_all
 
     class LoopBackend:  # any engine on the shared loop: here the bigram engine, 4 sequences at a time
         def generate(self, reqs: Sequence[GenRequest]):

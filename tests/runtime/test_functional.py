@@ -167,7 +167,7 @@ def test_sampled_completions_use_the_model_cards_setting_with_stable_seeds() -> 
 
 
 def test_an_interrupted_generation_pass_resumes_from_its_journal(tmp_path: Path, monkeypatch) -> None:
-    from kizami.runtime.metrics import generation
+    from kizami.runtime import generation
 
     monkeypatch.setattr(generation, "CHUNK", 1)  # one request per generate call: the interrupt falls between them
     journal = tmp_path / "gen.jsonl"

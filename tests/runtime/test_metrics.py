@@ -11,7 +11,7 @@ from kizami.calib_data.fim import FimTask
 from kizami.runtime.decoding import first_stop, pick_token
 from kizami.runtime.metrics.fim import fim_exact_match
 from kizami.runtime.metrics.quality import kl_with_tail, quality
-from kizami.runtime.metrics.reference import Reference, plan_windows
+from kizami.runtime.reference import Reference, plan_windows
 from tests.fakes import FakeBackend, random_logp
 
 
@@ -127,7 +127,7 @@ class _Crash(Exception):
 
 
 def test_fim_journal_resumes_after_a_crash_losing_only_the_chunk_in_flight(tmp_path, monkeypatch) -> None:
-    from kizami.runtime.metrics import generation
+    from kizami.runtime import generation
 
     monkeypatch.setattr(generation, "CHUNK", 4)  # 24 completions in 6 generate calls
     tasks = [FimTask(f"t{i}", "python", "p", "s", "ab") for i in range(12)]

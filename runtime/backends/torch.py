@@ -16,9 +16,9 @@ import torch
 from kizami.checkpoint import check_hf_dir, read_config
 from kizami.errors import KizamiError
 from kizami.fim_dialects import detect
-from kizami.runtime.backend import STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
-from kizami.runtime.decoding import BatchRetry, auto_batch_size, available_memory, equal_length_chunks, run_generations
-from kizami.runtime.memory import peak_rss_mib, reset_peak_rss
+from kizami.runtime.backend import Caps, Generation, GenRequest, TokenScores
+from kizami.runtime.backends.base import EngineBackend, distinct_prompts
+from kizami.runtime.decoding import BatchRetry, run_generations
 from kizami.tokenizer import load_tokenizer, quiet_transformers
 
 __all__ = ["TorchBackend"]
@@ -39,7 +39,7 @@ def _cpu_float_dtype(path: Path) -> Any:
     return torch.float32 if upcast <= ram // 2 else "auto"
 
 
-class TorchBackend:
+class TorchBackend(EngineBackend):
     name = "torch"
 
     def __init__(self, path: Path, *, device: str = "cpu", threads: int | None = None, dtype: str = "auto",
@@ -86,7 +86,7 @@ class TorchBackend:
         self._anchor_text = str(self.tokenizer.decode([self._anchor])) if self._anchor is not None else ""
         self.dtype = str(self.model.dtype).removeprefix("torch.")
         self.threads = torch.get_num_threads()
-        self.batch_size = batch_size  # sequences decoded (windows scored) at once; 0 = as many as fit, up to 16
+        self.batch_size = batch_size
         cfg = self.model.config
         heads = cfg.num_attention_heads
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
@@ -103,36 +103,19 @@ class TorchBackend:
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
 
-    def score(self, ids: Sequence[int], *, top_k: int = 0, gather: np.ndarray | None = None) -> TokenScores:
-        return self._score_rows([ids], top_k, [gather])[0]
+    def _eos_ids(self) -> set[int]:
+        eos = self.tokenizer.eos_token_id
+        return set() if eos is None else {int(eos)}
 
-    def generate(self, reqs: Sequence[GenRequest]) -> list[Generation]:
-        if not reqs:
-            return []
-        stop_ids = {i for t in STOP_TOKENS if (i := self.token_id(t)) is not None}
-        if self.tokenizer.eos_token_id is not None:
-            stop_ids.add(int(self.tokenizer.eos_token_id))
-        longest = max(len(r.prompt) + r.max_new_tokens for r in reqs)
-        capacity = auto_batch_size(self.batch_size, self._sequence_bytes(longest), self._free_bytes(), len(reqs))
-        self.last_batch = capacity  # what the last call ran at once (results record it)
+    def _generate(self, reqs: Sequence[GenRequest], capacity: int, stop_ids: set[int]) -> list[Generation]:
         return run_generations(reqs, lambda n: _TorchDecoder(self.model, self.device, n, self._pad_id), capacity,
                                decode=self._decode, stop_ids=stop_ids)
 
-    def score_batch(self, windows: Sequence[Sequence[int]], *, top_k: int = 0,
-                    gathers: Sequence[np.ndarray | None] | None = None) -> list[TokenScores]:
-        """Windows of one length share a forward pass (no padding, so each row's sums are the rows a batch of one
-        computes); at most as many as half the free memory holds in logits."""
-        gathers = list(gathers) if gathers is not None else [None] * len(windows)
-        out: list[TokenScores | None] = [None] * len(windows)
-        per_token = self._vocab_size * 4 * 3 + self._activation_bytes_per_token
-        for chunk in equal_length_chunks(windows, self.batch_size, per_token, self._free_bytes()):
-            scores = self._score_rows([windows[i] for i in chunk], top_k, [gathers[i] for i in chunk])
-            for i, sc in zip(chunk, scores):
-                out[i] = sc
-        return [s for s in out if s is not None]
+    def _score_token_bytes(self) -> int:
+        return self._vocab_size * 4 * 3 + self._activation_bytes_per_token
 
     @torch.inference_mode()
-    def _score_rows(self, windows: list[Sequence[int]], top_k: int, gathers: list[np.ndarray | None]) -> list[TokenScores]:
+    def _score_chunk(self, windows: list[Sequence[int]], top_k: int, gathers: list[np.ndarray | None]) -> list[TokenScores]:
         x = torch.tensor([list(w) for w in windows], device=self.device)
         logits = self.model(input_ids=x).logits[:, :-1]
         scores = []
@@ -148,14 +131,14 @@ class TorchBackend:
             scores.append(TokenScores(**{k: v.cpu().numpy() for k, v in out.items()}))
         return scores
 
-    def _sequence_bytes(self, tokens: int) -> int:
-        """Memory one sequence of ``tokens`` needs while generating: its KV cache and its share of the activations."""
-        return tokens * (self._kv_bytes_per_token + self._activation_bytes_per_token)
+    def _sequence_bytes(self, reqs: Sequence[GenRequest]) -> int:
+        longest = max(len(r.prompt) + r.max_new_tokens for r in reqs)
+        return longest * (self._kv_bytes_per_token + self._activation_bytes_per_token)
 
     def _free_bytes(self) -> int:
         if self.device.type == "cuda":
             return int(torch.cuda.mem_get_info(self.device)[0])
-        return available_memory()
+        return super()._free_bytes()
 
     def _decode(self, ids: list[int]) -> str:
         # SentencePiece decoders drop the first piece's leading space (a sentence-start convention), but a generated
@@ -169,16 +152,15 @@ class TorchBackend:
     def reset_memory(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        reset_peak_rss()
+        super().reset_memory()
 
     def memory(self) -> dict[str, float]:
         if self.device.type == "cuda":
             return {"peak_gpu_mib": torch.cuda.max_memory_allocated(self.device) / 2**20}
-        return {"peak_rss_mib": peak_rss_mib()}
+        return super().memory()
 
     def close(self) -> None:
         del self.model
-
 
 
 class _TorchDecoder:
@@ -198,9 +180,7 @@ class _TorchDecoder:
     @torch.inference_mode()
     def prefill(self, prompts: Mapping[int, Sequence[int]]) -> dict[int, np.ndarray]:
         slots = list(prompts)
-        unique: dict[tuple[int, ...], int] = {}
-        for slot in slots:
-            unique.setdefault(tuple(prompts[slot]), len(unique))
+        unique = {prompt: row for row, prompt in enumerate(distinct_prompts(prompts))}  # prompt → its batch row
         width = max(map(len, unique))
         ids = torch.full((len(unique), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(unique), width), dtype=torch.long)

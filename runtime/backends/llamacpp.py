@@ -21,9 +21,9 @@ import numpy as np
 from kizami.errors import BackendUnavailable, KizamiError
 from kizami.fim_dialects import detect
 from kizami.gguf_header import gguf_file, read_metadata
-from kizami.runtime.backend import STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
-from kizami.runtime.decoding import BatchRetry, auto_batch_size, available_memory, run_generations
-from kizami.runtime.memory import ProcessMemory
+from kizami.runtime.backend import Caps, Generation, GenRequest, TokenScores
+from kizami.runtime.backends.base import EngineBackend, distinct_prompts
+from kizami.runtime.decoding import BatchRetry, run_generations
 
 __all__ = ["LlamaCppBackend"]
 
@@ -59,7 +59,7 @@ def _stderr_to_null() -> Iterator[None]:
         os.close(saved)
 
 
-class LlamaCppBackend(ProcessMemory):
+class LlamaCppBackend(EngineBackend):
     name = "llama-cpp"
 
     def __init__(self, path: Path, *, device: str = "cpu", threads: int | None = None, gpu_layers: int | None = None,
@@ -79,7 +79,7 @@ class LlamaCppBackend(ProcessMemory):
         self._score_n = 0
         self._gen: Any = None
         self._decoder: _LlamaCppDecoder | None = None
-        self.batch_size = batch_size  # sequences decoded at once; 0 = as many as fit, up to 16
+        self.batch_size = batch_size
         meta = read_metadata(self.file)  # a damaged header fails here with the file's name, not inside llama.cpp
         self._kv_bytes_per_token = _kv_bytes_per_token(meta, kv_cache)
         with _stderr_to_null():  # llama.cpp warns that a vocabulary has no training context; nothing to act on
@@ -141,15 +141,20 @@ class LlamaCppBackend(ProcessMemory):
         gathers = list(gathers) if gathers is not None else [None] * len(windows)
         return [self.score(w, top_k=top_k, gather=g) for w, g in zip(windows, gathers)]
 
-    def generate(self, reqs: Sequence[GenRequest]) -> list[Generation]:
-        if not reqs:
-            return []
+    def _eos_ids(self) -> set[int]:
+        return {self._vocab.token_eos()}
+
+    @staticmethod
+    def _context_per_sequence(reqs: Sequence[GenRequest]) -> int:
+        return -(-max(len(r.prompt) + r.max_new_tokens for r in reqs) // 256) * 256  # reused while it fits
+
+    def _sequence_bytes(self, reqs: Sequence[GenRequest]) -> int:
+        return self._context_per_sequence(reqs) * self._kv_bytes_per_token
+
+    def _generate(self, reqs: Sequence[GenRequest], capacity: int, stop_ids: set[int]) -> list[Generation]:
         llm = self._generator()
-        stop_ids = {i for t in STOP_TOKENS if (i := self.token_id(t)) is not None} | {llm.token_eos()}
-        per_sequence = -(-max(len(r.prompt) + r.max_new_tokens for r in reqs) // 256) * 256  # reused while it fits
-        capacity = auto_batch_size(self.batch_size, per_sequence * self._kv_bytes_per_token, available_memory(), len(reqs))
+        per_sequence = self._context_per_sequence(reqs)
         shared = len({tuple(r.prompt) for r in reqs}) < len(reqs)
-        self.last_batch = capacity  # what the last call ran at once (results record it)
 
         def decoder(n: int) -> _LlamaCppDecoder:
             d = self._decoder
@@ -167,7 +172,6 @@ class LlamaCppBackend(ProcessMemory):
 
     def close(self) -> None:
         self._close("_score_ctx", "_gen", "_vocab")
-
 
 
 class _LlamaCppDecoder:
@@ -198,9 +202,7 @@ class _LlamaCppDecoder:
         self._pos: dict[int, int] = {}
 
     def prefill(self, prompts: Mapping[int, Sequence[int]]) -> dict[int, np.ndarray]:
-        first: dict[tuple[int, ...], int] = {}
-        for slot, prompt in prompts.items():
-            first.setdefault(tuple(prompt), slot)
+        first = distinct_prompts(prompts)
         feed = [(slot, pos, tok, pos == len(p) - 1) for p, slot in first.items() for pos, tok in enumerate(p)]
         logits = self._run(feed)
         for slot, prompt in prompts.items():

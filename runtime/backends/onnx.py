@@ -17,14 +17,14 @@ import numpy as np
 
 from kizami.errors import BackendUnavailable, KizamiError
 from kizami.fim_dialects import detect
-from kizami.runtime.backend import STOP_TOKENS, Caps, Generation, GenRequest, TokenScores
-from kizami.runtime.decoding import BatchRetry, auto_batch_size, available_memory, equal_length_chunks, run_generations
-from kizami.runtime.memory import ProcessMemory
+from kizami.runtime.backend import Caps, Generation, GenRequest, TokenScores
+from kizami.runtime.backends.base import EngineBackend
+from kizami.runtime.decoding import BatchRetry, run_generations
 
 __all__ = ["OnnxBackend"]
 
 
-class OnnxBackend(ProcessMemory):
+class OnnxBackend(EngineBackend):
     name = "onnx"
 
     def __init__(self, path: Path, *, device: str = "cpu", threads: int | None = None, provider: str | None = None,
@@ -58,7 +58,7 @@ class OnnxBackend(ProcessMemory):
         self.eos_ids = {int(i) for i in np.atleast_1d(genai.get("eos_token_id", []))}
         # padding for a batch of prompts of different lengths: onnxruntime-genai masks this id out of its attention
         self.pad_id = int(genai.get("pad_token_id", min(self.eos_ids, default=0)))
-        self.batch_size = batch_size  # sequences decoded (windows scored) at once; 0 = as many as fit, up to 16
+        self.batch_size = batch_size
         decoder = genai.get("decoder", {})
         width = 4 if self.provider == "cpu" else 2  # the builder's KV cache: fp32 on the CPU, fp16 on a GPU
         self._kv_bytes_per_token = (2 * int(decoder.get("num_hidden_layers", 0)) * int(decoder.get("num_key_value_heads", 0))
@@ -86,39 +86,31 @@ class OnnxBackend(ProcessMemory):
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.tokenizer.encode(t).tolist() for t in texts]
 
-    def score(self, ids: Sequence[int], *, top_k: int = 0, gather: np.ndarray | None = None) -> TokenScores:
-        return self.score_batch([ids], top_k=top_k, gathers=[gather])[0]
+    def _score_token_bytes(self) -> int:
+        return self._vocab_size * 4 * 3 + self._kv_bytes_per_token
 
-    def score_batch(self, windows: Sequence[Sequence[int]], *, top_k: int = 0,
-                    gathers: Sequence[np.ndarray | None] | None = None) -> list[TokenScores]:
-        """Windows of one length share a generator (batch_size rows, no padding); at most as many as half the free
-        memory holds in logits."""
-        gathers = list(gathers) if gathers is not None else [None] * len(windows)
-        out: list[TokenScores | None] = [None] * len(windows)
-        per_token = self._vocab_size * 4 * 3 + self._kv_bytes_per_token
-        for chunk in equal_length_chunks(windows, self.batch_size, per_token, available_memory()):
-            n = len(windows[chunk[0]])
-            gen = self._generator(n, len(chunk))
-            gen.append_tokens(np.asarray([windows[i] for i in chunk], dtype=np.int32))
-            logits = gen.get_output("logits")
-            if logits.shape[:2] != (len(chunk), n):
-                raise KizamiError(f"onnxruntime-genai returned logits of shape {logits.shape} for {len(chunk)} "
-                                  f"windows of {n} tokens")
-            for row, i in enumerate(chunk):  # cuda builds give fp16
-                out[i] = TokenScores.from_logits(logits[row, :-1].astype(np.float32), windows[i], top_k=top_k,
-                                                 gather=gathers[i])
-            del gen
-        return [s for s in out if s is not None]
+    def _score_chunk(self, windows: list[Sequence[int]], top_k: int, gathers: list[np.ndarray | None]) -> list[TokenScores]:
+        """Windows of one length in one generator (batch_size rows, no padding)."""
+        n = len(windows[0])
+        gen = self._generator(n, len(windows))
+        gen.append_tokens(np.asarray(windows, dtype=np.int32))
+        logits = gen.get_output("logits")
+        if logits.shape[:2] != (len(windows), n):
+            raise KizamiError(f"onnxruntime-genai returned logits of shape {logits.shape} for {len(windows)} "
+                              f"windows of {n} tokens")
+        # cuda builds give fp16
+        return [TokenScores.from_logits(logits[row, :-1].astype(np.float32), w, top_k=top_k, gather=g)
+                for row, (w, g) in enumerate(zip(windows, gathers))]
 
-    def generate(self, reqs: Sequence[GenRequest]) -> list[Generation]:
-        if not reqs:
-            return []
-        stop_ids = {i for t in STOP_TOKENS if (i := self.token_id(t)) is not None} | self.eos_ids
+    def _eos_ids(self) -> set[int]:
+        return self.eos_ids
+
+    def _sequence_bytes(self, reqs: Sequence[GenRequest]) -> int:
         longest = max(len(r.prompt) + r.max_new_tokens for r in reqs)
-        capacity = auto_batch_size(self.batch_size, longest * (self._kv_bytes_per_token + self._vocab_size * 4),
-                                   available_memory(), len(reqs))
+        return longest * (self._kv_bytes_per_token + self._vocab_size * 4)
+
+    def _generate(self, reqs: Sequence[GenRequest], capacity: int, stop_ids: set[int]) -> list[Generation]:
         max_new = max(r.max_new_tokens for r in reqs)
-        self.last_batch = capacity  # what the last call ran at once (results record it)
 
         def decode(ids: list[int]) -> str:
             return self.tokenizer.decode(np.asarray(ids, dtype=np.int32))
@@ -135,7 +127,6 @@ class OnnxBackend(ProcessMemory):
 
     def close(self) -> None:
         self.tokenizer = self.model = None
-
 
 
 class _OnnxDecoder:
