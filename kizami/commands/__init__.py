@@ -1,1 +1,0 @@
-"""The command groups of the `kizami` CLI, one module per group; `kizami.cli` mounts them."""
