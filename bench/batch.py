@@ -104,7 +104,7 @@ def engine_rate(backend: Any, prompts: list[list[int]], new: int, repeats: int, 
 
         return len(prompts) * new / _timed(run_og, repeats)[0]
     if name == "llama-cpp":
-        from kizami import toolchain
+        from kizami.core import toolchain
 
         tool = toolchain.find().tool("llama-batched-bench")
         n = len(prompts)

@@ -3,7 +3,7 @@
 For each single-line FIM task of the stand-in's held-out set, the same GGUF build completes the middle (greedy, stop at
 the first newline, 48 tokens at most) five ways:
 
-- kizami: kizami's own prompt (``kizami.fim_dialects`` ``llama3-fim``, PSM) through kizami's llama.cpp backend: the yardstick;
+- kizami: kizami's own prompt (``kizami.core.fim_dialects`` ``llama3-fim``, PSM) through kizami's llama.cpp backend: the yardstick;
 - completion-ids: ``/completion`` with that prompt's ids from ``/tokenize`` (``add_special: false``), as the card says;
 - completion-text: ``/completion`` with the same prompt as text (llama.cpp puts a BOS in front, as Ollama does);
 - infill-psm: ``/infill`` with ``input_prefix`` / ``input_suffix`` (llama.cpp writes its own FIM prompt);
@@ -27,16 +27,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from kizami import fim_dialects, toolchain
 from kizami.calib_data.build import CalibConfig
 from kizami.calib_data.fim import FimTask, read_tasks
 from kizami.calib_data.recipe import load_recipe
+from kizami.core import fim_dialects, toolchain
+from kizami.core.llama_server import post, serve
 from kizami.export.gguf import GGUFConfig, export_gguf
-from kizami.llama_server import post, serve
+from kizami.formats.snippets import fim_text
 from kizami.run.calib import build_calib
 from kizami.runtime import open_build
 from kizami.runtime.backend import GenRequest
-from kizami.snippets import fim_text
 from kizami.standin import resolve_model
 
 N_PREDICT = 48

@@ -20,14 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kizami import manifest
+from kizami.builders import get_builder
+from kizami.builders.mixed import Sensitivity, gptq_bytes, spearman
 from kizami.calib_data.build import CalibConfig
 from kizami.calib_data.recipe import load_recipe
-from kizami.checkpoint import count_parameters, read_config
+from kizami.core import manifest
+from kizami.core.checkpoint import count_parameters, read_config
+from kizami.core.gguf_header import gguf_file, read_tensors
 from kizami.export.gguf import QUANT_TYPES, GGUFConfig, weight_names
-from kizami.formats import get_format
-from kizami.gguf_header import gguf_file, read_tensors
-from kizami.mixed import Sensitivity, gptq_bytes, spearman
 from kizami.quantize.common import _linear_shapes
 from kizami.quantize.gptq import GPTQConfig
 from kizami.run.calib import build_calib
@@ -46,7 +46,7 @@ def gguf_types(build: Path, names: list[str]) -> tuple[dict[str, str], float]:
 def gguf_builds(args: Any, model: Path, calib: Path, root: Path) -> tuple[dict[str, Path], dict[str, float]]:
     names = weight_names(read_config(model))
     uniform = tuple(args.uniform.split(","))
-    gguf = get_format("gguf")
+    gguf = get_builder("gguf")
     common = {"imatrix_chunks": 32, "imatrix_ctx": args.seq_len, "threads": args.threads}
     fixed = gguf.build(model, root / "uniform", GGUFConfig(types=uniform, **common), calib=calib)
     budgets = {t: round(gguf_types(fixed[t], names)[1], 4) for t in uniform}
@@ -69,7 +69,7 @@ def gptq_builds(args: Any, model: Path, calib: Path, root: Path) -> tuple[dict[s
     def bpw(bits: int) -> float:
         return 8 * sum(gptq_bytes(o, i, bits, 128) for i, o in shapes) / sum(i * o for i, o in shapes)
 
-    gptq = get_format("gptq")
+    gptq = get_builder("gptq")
     builds = {f"GPTQ w{b}g128": gptq.build(model, root / f"w{b}", GPTQConfig(bits=b, threads=args.threads), calib=calib)[""]
               for b in (3, 4)}
     seconds = {}

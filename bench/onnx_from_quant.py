@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kizami.calib_data.build import CalibConfig
 from kizami.calib_data.recipe import load_recipe
-from kizami.checkpoint import count_parameters
+from kizami.core.checkpoint import count_parameters
 from kizami.export.onnx import ONNXConfig, export_onnx
 from kizami.export.onnx_quant import LayerDiff, compare_layers
 from kizami.quantize.awq import AWQConfig, quantize_awq

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kizami.calib_data.build import CalibConfig
 from kizami.calib_data.recipe import load_recipe
-from kizami.checkpoint import count_parameters
+from kizami.core.checkpoint import count_parameters
 from kizami.quantize.awq import AWQConfig, quantize_awq
 from kizami.quantize.gptq import GPTQConfig, quantize_gptq
 from kizami.run.calib import build_calib

@@ -29,7 +29,7 @@ GIB = 1 << 30
 
 
 def _home(root: Path, name: str) -> Path:
-    from kizami.toolchain import cache_dir
+    from kizami.core.toolchain import cache_dir
 
     home = root / name
     home.mkdir(parents=True)

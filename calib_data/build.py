@@ -23,8 +23,8 @@ from typing import Any
 from kizami.calib_data.fim import FimTask, make_tasks, write_tasks
 from kizami.calib_data.recipe import Recipe
 from kizami.calib_data.sources import Document, read_source
-from kizami.errors import CalibError
-from kizami.tokenizer import load_tokenizer, tokenizer_digest
+from kizami.core.errors import CalibError
+from kizami.core.tokenizer import load_tokenizer, tokenizer_digest
 
 __all__ = ["CalibConfig", "CalibSet", "split_documents", "allocate", "load_documents", "make_calib", "calib_id"]
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kizami.calib_data.sources import iter_jsonl
-from kizami.errors import CalibError
+from kizami.core.errors import CalibError
 
 __all__ = ["FimTask", "read_tasks", "write_tasks", "make_tasks"]
 

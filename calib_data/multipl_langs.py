@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from kizami.calib_data.multipl import Case, Signature, Skip, Ty, type_of
+from kizami.calib_data.multipl_parse import Case, Signature, Skip, Ty, type_of
 
 __all__ = ["COMPILED", "DONE_MARKER", "Lang", "escape_quoted", "float_literal"]
 

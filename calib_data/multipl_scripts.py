@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from kizami.calib_data.multipl import Case, Signature, Skip, Ty
 from kizami.calib_data.multipl_langs import DONE_MARKER, Lang, escape_quoted, float_literal
+from kizami.calib_data.multipl_parse import Case, Signature, Skip, Ty
 
 __all__ = ["SCRIPTS"]
 

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kizami.errors import CalibError
+from kizami.core.errors import CalibError
 
 __all__ = ["FIELDS", "INFILL_KINDS", "BUILTINS", "is_builtin", "Problem", "InfillTask", "InfillConfig", "program_text", "builtin_path",
            "load_problems", "read_problems", "check_problem", "make_infill_tasks"]

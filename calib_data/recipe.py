@@ -10,8 +10,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from kizami.errors import CalibError
-from kizami.tomlread import read_toml
+from kizami.core.errors import CalibError
+from kizami.core.tomlread import read_toml
 
 log = logging.getLogger(__name__)
 

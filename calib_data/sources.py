@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kizami.calib_data.recipe import Source
-from kizami.errors import CalibError
+from kizami.core.errors import CalibError
 
 log = logging.getLogger(__name__)
 

@@ -23,14 +23,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from kizami import fim_dialects, manifest, toolchain
-from kizami.checkpoint import check_hf_dir, count_parameters, read_config
-from kizami.constants import FILE_TYPE_BITS, LAYER_KINDS, TENSOR_TYPES
-from kizami.engine import counted_lines, run_engine
-from kizami.errors import KizamiError
-from kizami.gguf_header import gguf_file, read_metadata, read_tensors
-from kizami.overrides import split_override
-from kizami.progress import Progress, no_progress
+from kizami.core import fim_dialects, manifest, toolchain
+from kizami.core.checkpoint import check_hf_dir, count_parameters, read_config
+from kizami.core.constants import FILE_TYPE_BITS, LAYER_KINDS, TENSOR_TYPES
+from kizami.core.engine import counted_lines, run_engine
+from kizami.core.errors import KizamiError
+from kizami.core.gguf_header import gguf_file, read_metadata, read_tensors
+from kizami.core.overrides import split_override
+from kizami.core.progress import Progress, no_progress
 
 __all__ = ["BASE_TYPES", "QUANT_TYPES", "TENSOR_TYPES", "LAYER_KINDS", "GGUFConfig", "weight_names", "match_overrides",
            "tensor_override", "mixed_stem", "detect_pre_tokenizer", "size_label", "file_name",

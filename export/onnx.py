@@ -17,13 +17,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from kizami import manifest
-from kizami.checkpoint import check_hf_dir, count_parameters, read_config
-from kizami.engine import counted_lines, run_engine
-from kizami.errors import BackendUnavailable, KizamiError
+from kizami.core import manifest
+from kizami.core.checkpoint import check_hf_dir, count_parameters, read_config
+from kizami.core.engine import counted_lines, run_engine
+from kizami.core.errors import BackendUnavailable, KizamiError
+from kizami.core.hf_folder import finish_hf_folder
+from kizami.core.progress import Progress, no_progress
 from kizami.export.onnx_quant import LayerDiff, check_source, compare_layers, write_source_weights
-from kizami.hf_folder import finish_hf_folder
-from kizami.progress import Progress, no_progress
 
 __all__ = ["LM_HEADS", "PRECISIONS", "TARGETS", "WORKING_PAIRS", "ONNXConfig", "export_onnx"]
 

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kizami.checkpoint import read_config
-from kizami.errors import KizamiError
+from kizami.core.checkpoint import read_config
+from kizami.core.errors import KizamiError
 
 if TYPE_CHECKING:
     import numpy.typing as npt

@@ -1,3 +1,3 @@
-from kizami.cli import main
+from kizami.cli.app import main
 
 main()

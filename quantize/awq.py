@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from kizami.errors import KizamiError
-from kizami.progress import Progress, no_progress
+from kizami.core.errors import KizamiError
+from kizami.core.progress import Progress, no_progress
 from kizami.quantize.common import QuantConfig, quantize_with_gptqmodel
 
 __all__ = ["AWQConfig", "quantize_awq"]

@@ -20,13 +20,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kizami import manifest
-from kizami.checkpoint import check_hf_dir, read_config
-from kizami.engine import die_with_parent, last_error
-from kizami.errors import BackendUnavailable, KizamiError
-from kizami.hf_folder import finish_hf_folder
-from kizami.overrides import split_override
-from kizami.progress import Progress, no_progress
+from kizami.core import manifest
+from kizami.core.checkpoint import check_hf_dir, read_config
+from kizami.core.engine import die_with_parent, last_error
+from kizami.core.errors import BackendUnavailable, KizamiError
+from kizami.core.hf_folder import finish_hf_folder
+from kizami.core.overrides import split_override
+from kizami.core.progress import Progress, no_progress
 
 __all__ = ["QuantConfig", "check_group_size", "calibration_rows", "quantize_with_gptqmodel"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kizami import manifest
-from kizami.errors import BackendUnavailable, KizamiError, ManifestError
+from kizami.core import manifest
+from kizami.core.errors import BackendUnavailable, KizamiError, ManifestError
 from kizami.formats import formats, get_format
 from kizami.runtime.backends import engines
 

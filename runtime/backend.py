@@ -21,7 +21,7 @@ STOP_TOKENS = ("<|end_of_text|>", "<|eot_id|>", "<|eom_id|>")
 @dataclass(frozen=True, slots=True)
 class Caps:
     full_logits: bool = True  # can score every position of a window
-    fim: bool = False  # has the FIM tokens of a known dialect (kizami.fim_dialects)
+    fim: bool = False  # has the FIM tokens of a known dialect (kizami.core.fim_dialects)
     kv_cache_types: tuple[str, ...] = ()  # KV-cache precisions the engine can open a build with (``kv_cache=``)
     device: str = "cpu"
 

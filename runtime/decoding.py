@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from kizami.errors import KizamiError
+from kizami.core.errors import KizamiError
 from kizami.runtime.backend import Generation, GenRequest
 
 __all__ = ["pick_token", "first_stop", "Decoder", "BatchRetry", "run_generations", "run_generation",

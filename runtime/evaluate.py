@@ -16,18 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from kizami import fim_dialects, manifest, toolchain
 from kizami.calib_data.fim import read_tasks
-from kizami.checkpoint import check_hf_dir, read_config
-from kizami.errors import KizamiError
-from kizami.progress import Progress, counter, no_progress
+from kizami.core import fim_dialects, manifest, toolchain
+from kizami.core.checkpoint import check_hf_dir, read_config
+from kizami.core.errors import KizamiError
+from kizami.core.progress import Progress, counter, no_progress
+from kizami.core.tokenizer import load_tokenizer
 from kizami.runtime import build_format, open_build
 from kizami.runtime.metrics import MetricContext, metrics, run_order
 from kizami.runtime.metrics.fim import MODES
 from kizami.runtime.metrics.parity import ref_dialect
 from kizami.runtime.reference import PackedIds, Reference, plan_windows
 from kizami.runtime.result import EvalResult
-from kizami.tokenizer import load_tokenizer
 
 __all__ = ["DEFAULT_METRICS", "EvalSettings", "eval_texts", "make_reference", "reference_for", "result_key", "evaluate"]
 
@@ -47,7 +47,7 @@ class EvalSettings:
     fim_modes: tuple[str, ...] = MODES
     fim_limit: int = 0  # 0 = every task
     fim_file: str = ""  # a SantaCoder-FIM JSONL file; default: the evaluation set's eval/fim.jsonl
-    fim_dialect: str = ""  # how FIM prompts are written (kizami.fim_dialects); "" = detected from the tokenizer
+    fim_dialect: str = ""  # how FIM prompts are written (kizami.core.fim_dialects); "" = detected from the tokenizer
     metrics: tuple[str, ...] = DEFAULT_METRICS
     device: str = "cpu"
     threads: int | None = None
@@ -181,7 +181,7 @@ def reference_for(ref_model: Path, data: Path, settings: EvalSettings, progress:
 
 
 def _environment(backend: Any) -> dict[str, Any]:
-    from kizami.doctor import cpu_features
+    from kizami.core.machine import cpu_features
 
     return {"machine": platform.machine(), "cpu_features": cpu_features(), "device": backend.caps.device,
             "threads": getattr(backend, "threads", None), "versions": manifest.library_versions()}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kizami.progress import Advance, no_advance
+from kizami.core.progress import Advance, no_advance
 from kizami.runtime.backend import Backend, GenRequest
 from kizami.runtime.decoding import token_listener
 

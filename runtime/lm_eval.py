@@ -3,7 +3,7 @@
 ``KizamiLM`` answers lm-eval's three requests (``loglikelihood``, ``loglikelihood_rolling``, ``generate_until``)
 with ``Backend.score`` and ``Backend.generate``, so every lm-eval task runs on bf16, GPTQ, AWQ, GGUF and ONNX builds
 alike, each through its own engine and its own tokenizer. Registered in lm-eval as ``kizami`` once this module is
-imported; ``kizami lm-eval BUILD --tasks ...`` (``kizami.commands.lm_eval``) does that and runs lm-eval.
+imported; ``kizami lm-eval BUILD --tasks ...`` (``kizami.cli.lm_eval``) does that and runs lm-eval.
 
 Scoring matches kizami's own: a text is scored as ``[BOS] + tokens`` (Llama 3 models are trained with a BOS; lm-eval's
 Hugging Face class leaves it out unless ``add_bos_token`` is set), and a loglikelihood is the sum of the backend's
@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kizami.errors import BackendUnavailable, KizamiError
+from kizami.core.errors import BackendUnavailable, KizamiError
 
 if TYPE_CHECKING:
     from kizami.runtime.backend import Backend

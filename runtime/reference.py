@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from kizami.calib_data.fim import FimTask
-from kizami.errors import KizamiError
+from kizami.core.errors import KizamiError
 
 __all__ = ["Window", "plan_windows", "DomainRef", "PackedIds", "Reference"]
 

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from kizami.errors import KizamiError
+from kizami.core.errors import KizamiError
 
 __all__ = ["EvalResult", "RunSummary"]
 

@@ -59,8 +59,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from kizami.errors import BackendUnavailable, KizamiError
-from kizami.languages import SANDBOX_PATH, TOOLCHAINS, missing_tool
+from kizami.core.errors import BackendUnavailable, KizamiError
+from kizami.core.languages import SANDBOX_PATH, TOOLCHAINS, missing_tool
 from kizami.runtime.sandbox_langs import RUNNERS, Runner
 
 __all__ = ["OUTCOMES", "DONE_MARKER", "SandboxConfig", "Program", "RunResult", "Isolation", "isolation", "run_program",
@@ -139,7 +139,7 @@ class SandboxConfig:
 
 @dataclass(frozen=True, slots=True)
 class Program:
-    """A program's source in one of ``kizami.languages.TOOLCHAINS`` ("py", "js", "cpp", ...)."""
+    """A program's source in one of ``kizami.core.languages.TOOLCHAINS`` ("py", "js", "cpp", ...)."""
 
     source: str
     language: str = "py"

@@ -44,7 +44,7 @@ else
   "${PIP[@]}" -e ".[test,quantize,ray]" onnxruntime onnxruntime-genai onnx onnx-ir
 fi
 
-# No Intel AMX kernels (see kizami/toolchain.py: a VM may report AMX that a process cannot use; every matmul
+# No Intel AMX kernels (see kizami/core/toolchain.py: a VM may report AMX that a process cannot use; every matmul
 # crashes). CMake takes its initial C/C++ flags from CFLAGS/CXXFLAGS.
 NO_AMX=""
 [ "$(uname -m)" = x86_64 ] && NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"

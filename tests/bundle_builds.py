@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kizami import manifest
+from kizami.core import manifest
 
 __all__ = ["shared_build", "gguf_f16", "onnx_int4", "gptq_w4", "awq_w4", "bundle_of"]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from kizami import manifest
+from kizami.core import manifest
 from kizami.standin import standin_path
 
 
@@ -325,7 +325,7 @@ CASES = [
 
 def invoke(argv: list[str], cwd: Path) -> tuple[int, str, str]:
     """Run the `kizami` entry point in this process: (exit status, stdout, stderr)."""
-    from kizami.cli import main
+    from kizami.cli.app import main
 
     out, err = io.StringIO(), io.StringIO()
     old_argv, old_cwd = sys.argv, os.getcwd()

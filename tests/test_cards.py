@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from kizami import manifest
-from kizami.snippets import SAMPLE_FIM, extract
+from kizami.core import manifest
+from kizami.formats.snippets import SAMPLE_FIM, extract
 from tests import bundle_builds as bb
 from tests.engines import REQUIRED, require
 
@@ -32,7 +32,7 @@ ENV = {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2", "TOKENIZERS_PARALLELISM": 
 
 
 def _llama_server() -> Path:
-    from kizami import toolchain
+    from kizami.core import toolchain
 
     path = toolchain.find().bin_dir / "llama-server"
     if not path.is_file():
@@ -134,11 +134,11 @@ def test_onnx_snippet_runs(onnx_bundle: Path) -> None:
 
 
 def test_llama_server_snippets_run_and_fim_matches_kizami(gguf_bundle: Path) -> None:
-    from kizami import fim_dialects
-    from kizami.llama_server import post, serve
+    from kizami.core import fim_dialects
+    from kizami.core.llama_server import post, serve
+    from kizami.formats.snippets import fim_text
     from kizami.runtime import open_build
     from kizami.runtime.backend import GenRequest
-    from kizami.snippets import fim_text
 
     server = _llama_server()
     snippets = extract((gguf_bundle / "README.md").read_text())
@@ -171,7 +171,7 @@ def _alive(pid: int) -> bool:
 # ---- the server runner: a taken port is retried, the server always stops -----------------------------------------
 
 def test_a_taken_port_is_retried_and_the_server_always_stops(gguf_bundle: Path) -> None:
-    from kizami.llama_server import free_port, serve
+    from kizami.core.llama_server import free_port, serve
 
     server = _llama_server()
     gguf = next(gguf_bundle.glob("*.gguf"))
@@ -248,8 +248,8 @@ def _go_render(template: str, data: dict) -> str:
 
 
 def test_modelfile_template_writes_the_models_fim_and_chat_prompts(gguf_bundle: Path, standin: Path) -> None:
-    from kizami import fim_dialects
-    from kizami.checkpoint import chat_template, render_chat
+    from kizami.core import fim_dialects
+    from kizami.core.checkpoint import chat_template, render_chat
 
     text = (gguf_bundle / "Modelfile").read_text()
     gguf = next(gguf_bundle.glob("*.gguf")).name
@@ -287,8 +287,9 @@ def test_gguf_file_names_follow_the_naming_convention(gguf_bundle: Path) -> None
 
 def test_a_config_off_the_fast_path_warns_at_build_time(standin: Path, tmp_path: Path,
                                                        caplog: pytest.LogCaptureFixture) -> None:
-    from kizami.errors import KizamiError
-    from kizami.formats.gptq import GPTQ, fast_kernels
+    from kizami.builders.gptq import GPTQ
+    from kizami.core.errors import KizamiError
+    from kizami.formats.gptq import fast_kernels
     from kizami.quantize.gptq import GPTQConfig
 
     assert fast_kernels("gptq", {"bits": 4, "group_size": 128, "sym": True})[0][1]

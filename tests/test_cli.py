@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kizami import __version__, manifest
+from kizami import __version__
+from kizami.core import manifest
 
 
 def kizami(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kizami import fim_dialects as fd
-from kizami.errors import KizamiError, UnknownName
+from kizami.core import fim_dialects as fd
+from kizami.core.errors import KizamiError, UnknownName
 from tests.engines import require
 
 PREFIX = "def add(a, b):\n    return"
@@ -250,4 +250,4 @@ def test_module_imports_no_engine() -> None:
     heavy = {"torch", "transformers", "llama_cpp", "onnxruntime", "onnxruntime_genai"}
     assert not heavy & set(vars(fd))  # no engine bound at module level
     src = Path(fd.__file__).read_text(encoding="utf-8")
-    assert not any(f"import {m}" in src for m in heavy) and sys.modules.get("kizami.fim_dialects") is fd
+    assert not any(f"import {m}" in src for m in heavy) and sys.modules.get("kizami.core.fim_dialects") is fd

@@ -1,5 +1,5 @@
-"""Formats are registered units: a new one is one file and one registry line, and every HF-shaped build leaves the
-machine it was made on finished the same way."""
+"""Formats are registered units: a new one is one file (its reading side and its builder) and one registry line, and
+every HF-shaped build leaves the machine it was made on finished the same way."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from typing import Any, ClassVar
 import pytest
 from safetensors.torch import load_file, save_file
 
-from kizami import manifest
-from kizami.formats import Format, Progress, formats
-from kizami.hf_folder import finish_hf_folder
-from kizami.manifest import Manifest
+from kizami.builders import Builder, Progress
+from kizami.core import manifest
+from kizami.core.hf_folder import finish_hf_folder
+from kizami.core.manifest import Manifest
+from kizami.formats import Format, formats
 from tests.hf_checks import assert_finished
 
 
@@ -25,12 +26,12 @@ class CopyConfig:
     version: int = 1
 
 
-class FP16Copy(Format):
-    """The smallest real format: the checkpoint's weights cast to fp16, in a build folder with its manifest."""
+class FP16CopyBuilder(Builder):
+    """The smallest real format's building side: the checkpoint's weights cast to fp16, in a build folder with its
+    manifest."""
 
     name: ClassVar[str] = "fp16-copy"
     config: ClassVar[type] = CopyConfig
-    backend: ClassVar[str] = "torch"
 
     def build(self, model: Path, out: Path, cfg: Any, *, calib: Path | None,
               progress: Progress = lambda *_: None) -> dict[str, Path]:
@@ -46,6 +47,14 @@ class FP16Copy(Format):
             shutil.copy(model / "config.json", stage / "config.json")
             finish_hf_folder(model, stage)
         return {"": out}
+
+
+class FP16Copy(Format):
+    """Its reading side: opened by torch, with its own card text."""
+
+    name: ClassVar[str] = "fp16-copy"
+    backend: ClassVar[str] = "torch"
+    builder: ClassVar[Any] = FP16CopyBuilder()
 
     def tags(self, m: Manifest) -> list[str]:
         return ["fp16", "safetensors"]

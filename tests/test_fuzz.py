@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kizami.errors import KizamiError
+from kizami.core.errors import KizamiError
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 _json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -41,7 +41,7 @@ def _parses_or_kizami_error(fn, *args) -> None:
 @given(st.dictionaries(st.sampled_from(["schema", "format", "files", "parameters", "source", "calibration", "versions",
                                         "extra", "created_at"]), _json) | _json)
 def test_manifest(data) -> None:
-    from kizami import manifest
+    from kizami.core import manifest
 
     path = _write("kizami.json", json.dumps({"schema": 1, **data} if isinstance(data, dict) else data))
     _parses_or_kizami_error(manifest.load, path.parent)
@@ -78,7 +78,7 @@ def test_fim_task_file(rows) -> None:
 @FUZZ
 @given(st.binary(max_size=200), st.sampled_from([b"GGUF\x03\x00\x00\x00", b"GGUF", b""]))
 def test_gguf_metadata(tail: bytes, head: bytes) -> None:
-    from kizami.gguf_header import read_metadata
+    from kizami.core.gguf_header import read_metadata
 
     _parses_or_kizami_error(read_metadata, _write("m.gguf", head + tail))
 
@@ -86,7 +86,7 @@ def test_gguf_metadata(tail: bytes, head: bytes) -> None:
 @FUZZ
 @given(st.binary(max_size=120), st.integers(min_value=0, max_value=2**40))
 def test_safetensors_header(body: bytes, declared: int) -> None:
-    from kizami.checkpoint import count_parameters
+    from kizami.core.checkpoint import count_parameters
 
     path = _write("model.safetensors", struct.pack("<Q", min(declared, len(body))) + body)
     _parses_or_kizami_error(count_parameters, path.parent)

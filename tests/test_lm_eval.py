@@ -120,7 +120,7 @@ def test_multiple_choice_accuracy_on_gguf_and_onnx(engine: str, tasks: Path, sta
     import typer
     from typer.testing import CliRunner
 
-    from kizami.commands.lm_eval import lm_eval_command
+    from kizami.cli.lm_eval import lm_eval_command
 
     app = typer.Typer()
     app.command("lm-eval")(lm_eval_command)

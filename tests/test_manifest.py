@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from kizami import manifest
-from kizami.errors import ManifestError
+from kizami.core import manifest
+from kizami.core.errors import ManifestError
 
 
 def _build(tmp_path: Path, name: str = "b") -> Path:

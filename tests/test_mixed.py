@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kizami.errors import KizamiError
+from kizami.builders.mixed import Sensitivity, allocate, spearman
+from kizami.core.errors import KizamiError
 from kizami.export.gguf import GGUFConfig, export_gguf
-from kizami.mixed import Sensitivity, allocate, spearman
 from kizami.quantize.awq import AWQConfig
 from kizami.quantize.gptq import GPTQConfig
 from kizami.run.recipe import RecipeError, load_run_recipe
@@ -99,18 +99,18 @@ def test_a_tensor_pattern_that_matches_nothing_fails_before_any_work(tmp_path: P
 @pytest.fixture(scope="module")
 def gguf_mixed(tmp_path_factory: pytest.TempPathFactory, standin: Path, calib_build: Path) -> dict[str, Path]:
     require("llama_cpp")
-    from kizami.formats import get_format
+    from kizami.builders import get_builder
 
     cfg = GGUFConfig(budget=(4.5,), candidates=("q3_k", "q4_k", "q6_k"), sensitivity_rows=4, imatrix_chunks=16,
                      imatrix_ctx=256, threads=2)
     out = tmp_path_factory.mktemp("mixed") / "gguf"
-    builds = get_format("gguf").build(standin, out, cfg, calib=calib_build)
+    builds = get_builder("gguf").build(standin, out, cfg, calib=calib_build)
     return {**builds, "f16": out / "F16", "q4_k": out / "candidates" / "Q4_K", "q3_k": out / "candidates" / "Q3_K"}
 
 
 def test_gguf_candidate_weights_read_back_in_the_transformers_layout(gguf_mixed: dict[str, Path], standin: Path) -> None:
-    from kizami.checkpoint import read_config
-    from kizami.mixed import _dequantizer, _hf_weight, hf_name
+    from kizami.builders.mixed import _dequantizer, _hf_weight, hf_name
+    from kizami.core.checkpoint import read_config
 
     load = _dequantizer(gguf_mixed["f16"], read_config(standin))
     for name in ("blk.1.attn_q.weight", "blk.1.attn_k.weight", "blk.2.ffn_down.weight", "token_embd.weight"):
@@ -120,8 +120,8 @@ def test_gguf_candidate_weights_read_back_in_the_transformers_layout(gguf_mixed:
 
 def test_gguf_budget_build_stores_its_choice_and_beats_the_uniform_type_of_its_size(
         gguf_mixed: dict[str, Path], reference) -> None:
-    from kizami import manifest
-    from kizami.gguf_header import gguf_file, read_tensors
+    from kizami.core import manifest
+    from kizami.core.gguf_header import gguf_file, read_tensors
     from kizami.runtime import open_build
     from kizami.runtime.metrics.quality import quality
 
@@ -140,7 +140,7 @@ def test_sensitivity_is_cached_and_resumes_from_its_journal(gguf_mixed: dict[str
                                                             calib_build: Path, tmp_path: Path) -> None:
     import shutil
 
-    from kizami.mixed import gguf_sensitivity
+    from kizami.builders.mixed import gguf_sensitivity
 
     candidates = {t: gguf_mixed[t] for t in ("q3_k", "q4_k")}
     folder = tmp_path / "sens"
@@ -162,7 +162,7 @@ def _journal_for(folder: Path) -> Path:
     """The journal path a sensitivity pass into ``folder`` uses (its name carries a hash of the inputs)."""
     import hashlib
 
-    from kizami import manifest
+    from kizami.core import manifest
 
     params = manifest.load(folder).parameters
     key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
@@ -172,15 +172,15 @@ def _journal_for(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def gptq_mixed(tmp_path_factory: pytest.TempPathFactory, standin: Path, calib_build: Path) -> Path:
     require("gptqmodel")
-    from kizami.formats import get_format
+    from kizami.builders import get_builder
 
     cfg = GPTQConfig(budget=3.7, candidates=(3, 4, 8), sensitivity_rows=4, samples=16, threads=2)
-    return get_format("gptq").build(standin, tmp_path_factory.mktemp("gptq") / "mixed", cfg, calib=calib_build)[""]
+    return get_builder("gptq").build(standin, tmp_path_factory.mktemp("gptq") / "mixed", cfg, calib=calib_build)[""]
 
 
 def test_gptq_budget_build_loads_with_its_per_layer_bits(gptq_mixed: Path, reference) -> None:
-    from kizami import manifest
-    from kizami.mixed import hf_name
+    from kizami.builders.mixed import hf_name
+    from kizami.core import manifest
     from kizami.runtime import open_build
     from kizami.runtime.metrics.quality import quality
 

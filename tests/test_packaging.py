@@ -15,7 +15,7 @@ def test_wheel_maps_the_top_level_folders_into_one_namespace(tmp_path: Path) -> 
                     str(REPO)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("kizami-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for expected in ("kizami/cli.py", "kizami/runtime/backend.py", "kizami/export/gguf.py", "kizami/quantize/__init__.py",
+    for expected in ("kizami/cli/app.py", "kizami/runtime/backend.py", "kizami/export/gguf.py", "kizami/quantize/__init__.py",
                      "kizami/calib_data/recipes/default.toml", "kizami/calib_data/builtin/ja/hash_table.md",
                      "kizami/standin/tiny-fcj/model.safetensors", "kizami/recipes/tiny-fcj.toml"):
         assert expected in names, expected

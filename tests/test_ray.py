@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from kizami import manifest
-from kizami.errors import KizamiError
+from kizami.core import manifest
+from kizami.core.errors import KizamiError
 from kizami.run import cost
 from tests.engines import require
 
@@ -178,7 +178,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     require("psutil")
     require("llama_cpp")
     require("onnxruntime_genai")
-    from kizami.toolchain import cache_dir
+    from kizami.core.toolchain import cache_dir
 
     tmp = tmp_path_factory.mktemp("ray")
     home = tmp / "home-ray"  # the nodes' own kizami cache: the reference is computed on the cluster, not found

@@ -88,9 +88,9 @@ def q8_0(qwen: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_gguf_carries_qwens_fim_tokens_and_tokenizes_alike(qwen: Path, q8_0: Path) -> None:
-    from kizami.gguf_header import read_metadata
+    from kizami.core.gguf_header import read_metadata
+    from kizami.core.tokenizer import load_tokenizer
     from kizami.runtime import open_build
-    from kizami.tokenizer import load_tokenizer
 
     gguf = next(q8_0.glob("*.gguf"))
     meta = read_metadata(gguf)

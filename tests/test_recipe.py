@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kizami.formats import build_names, get_format
+from kizami.builders import build_names, get_builder
 from kizami.quantize.gptq import GPTQConfig
 from kizami.run.gates import Gates
 from kizami.run.recipe import RecipeError, builtin_run_recipe, load_run_recipe, to_toml
@@ -128,13 +128,13 @@ def test_recipe_round_trips(tmp_path: Path) -> None:
     ("onnx", {"accuracy_level": 0, "int4_block_size": 128}, ["onnx-int4-cpu-acc0-b128"]),
 ])
 def test_build_names_show_every_setting_that_changes_the_weights(fmt: str, config: dict, names: list[str]) -> None:
-    unit = get_format(fmt)
+    unit = get_builder(fmt)
     _step, built = build_names(unit, unit.config(**config))
     assert list(built) == names
 
 
 def test_configs_that_differ_get_different_names() -> None:
-    unit = get_format("gptq")
+    unit = get_builder("gptq")
     seen = {build_names(unit, GPTQConfig(**kw))[0] for kw in ({}, {"desc_act": True}, {"damp_percent": 0.01},
                                                               {"sym": False}, {"true_sequential": False},
                                                               {"skip_modules": ("mlp",)}, {"samples": 16})}

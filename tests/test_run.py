@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kizami import manifest
+from kizami.core import manifest
 from tests.engines import require, require_tool
 
 require("llama_cpp")
@@ -264,13 +264,13 @@ print(json.dumps(sorted(sys.modules)))
 
 
 def test_rendering_a_report_from_results_json_imports_no_converter(finished_run: Path) -> None:
-    """The reports read tables (GGUF types, layer kinds) from kizami.constants, never from a converter."""
+    """The reports read tables (GGUF types, layer kinds) from kizami.core.constants, never from a converter."""
     proc = subprocess.run([sys.executable, "-c", _RENDER, str(finished_run / "run" / "results.json")], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "kizami.run.report_html" in loaded
-    reached = [m for m in loaded if m.startswith(("kizami.export", "kizami.quantize", "kizami.mixed", "gptqmodel"))]
+    reached = [m for m in loaded if m.startswith(("kizami.export", "kizami.quantize", "kizami.builders", "gptqmodel"))]
     assert not reached, reached
 
 
@@ -300,7 +300,7 @@ def test_the_failure_policy_stops_a_run_that_cannot_go_on_with_one_line(tmp_path
     """The plan's policy as the serial executor applies it (tests/test_ray.py compares a recorded failure on both
     executors): a failed calibration set, or any failure under fail_fast, stops the run naming the step; a bug's
     traceback is logged; what a failed step's dependents would have done is never run."""
-    from kizami.errors import KizamiError
+    from kizami.core.errors import KizamiError
     from kizami.run.pipeline import run_serial
     from kizami.run.plan import Job, Plan
 

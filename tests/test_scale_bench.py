@@ -53,7 +53,7 @@ def test_analyse_names_the_slowest_and_the_hungriest_step(scale):
 
 
 def test_engine_output_streams_line_by_line_and_errors_still_quote(tmp_path):
-    from kizami.engine import EngineError, run_engine
+    from kizami.core.engine import EngineError, run_engine
 
     seen: list[str] = []
     out = run_engine([sys.executable, "-c", "print('a'); print('b')"], "demo", on_line=seen.append)
@@ -78,7 +78,7 @@ def test_onnx_builder_output_becomes_per_layer_progress_with_an_eta(tmp_path):
 
 
 def test_engine_counters_are_thinned_to_one_line_per_twentieth() -> None:
-    from kizami.engine import counted_lines
+    from kizami.core.engine import counted_lines
 
     msgs: list[str] = []
     on_line = counted_lines(msgs.append, (r"^\[\s*(\d+)/\s*(\d+)\]", "Q4_K_M tensors", 0))
@@ -92,7 +92,7 @@ def test_engine_counters_are_thinned_to_one_line_per_twentieth() -> None:
 def test_log_lines_carry_elapsed_time_and_eta():
     import time
 
-    from kizami.progress import eta_suffix
+    from kizami.core.progress import eta_suffix
 
     assert eta_suffix(time.monotonic() - 10, 1, 5).endswith("ETA 0:40")
     assert eta_suffix(time.monotonic(), 0, 5) == ""
@@ -101,7 +101,7 @@ def test_log_lines_carry_elapsed_time_and_eta():
 def test_one_progress_shape_counts_stages_and_thins_log_lines():
     """A counted stage reports every twentieth (with its note) and its end; a log shows each report once, with the
     counts, and restarts the clock at a new stage."""
-    from kizami.progress import LogLines, counter
+    from kizami.core.progress import LogLines, counter
 
     events: list[tuple[str, int, int]] = []
     advance = counter(lambda *e: events.append(e), "FIM exact match", 200)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kizami import fim_dialects
+from kizami.core import fim_dialects
 from kizami.standin import resolve_model, standin_path
 
 UNIFORM = math.log(32016)  # nats per token of a model that knows nothing (10.37)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kizami.checkpoint import check_hf_dir, count_parameters
-from kizami.errors import KizamiError
+from kizami.core.checkpoint import check_hf_dir, count_parameters
+from kizami.core.errors import KizamiError
 from kizami.standin.synth import SHAPES, synth, tensor_shapes
 
 

@@ -28,14 +28,14 @@ from typing import Any
 
 import numpy as np
 
-from kizami import manifest, toolchain
-from kizami.checkpoint import read_config
-from kizami.constants import HF_LAYER_KINDS
-from kizami.errors import KizamiError
+from kizami.core import manifest, toolchain
+from kizami.core.checkpoint import read_config
+from kizami.core.constants import HF_LAYER_KINDS
+from kizami.core.errors import KizamiError
+from kizami.core.gguf_header import gguf_file, read_tensors
+from kizami.core.progress import Progress, no_progress
+from kizami.core.tensor_map import layer_of, type_bits, type_grid  # re-exported for older imports
 from kizami.export.gguf import weight_names
-from kizami.gguf_header import gguf_file, read_tensors
-from kizami.progress import Progress, no_progress
-from kizami.tensor_map import layer_of, type_bits, type_grid  # re-exported for older imports
 
 __all__ = ["Sensitivity", "measure", "allocate", "spearman", "gguf_sensitivity", "gptq_sensitivity", "hf_name",
            "layer_of", "type_grid", "type_bits", "rtn"]
@@ -163,7 +163,7 @@ def measure(model: Path, rows: Sequence[Sequence[int]], candidates: Mapping[str,
     import torch
     from transformers import AutoModelForCausalLM
 
-    from kizami.tokenizer import quiet_transformers
+    from kizami.core.tokenizer import quiet_transformers
 
     quiet_transformers()
     # fp32 (an 8B model needs 32 GB for its weights and as much again for the Fisher pass: a GPU's work)

@@ -1,5 +1,5 @@
 """The ``kizami`` command line: a table of commands. Each parses its options into a config, calls the library and
-renders the result (``kizami.commands.render``); a ``KizamiError`` becomes one ``error:`` line and exit status 1."""
+renders the result (``kizami.cli.render``); a ``KizamiError`` becomes one ``error:`` line and exit status 1."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from kizami import __version__
-from kizami.commands.build import export_app, quantize_app
-from kizami.commands.data import calib_app, standin_app, toolchain_app
-from kizami.commands.lm_eval import lm_eval_command
-from kizami.commands.problems import problems_app
-from kizami.commands.render import console, err_console, error_line
-from kizami.errors import KizamiError, UnknownName
+from kizami.cli.build import export_app, quantize_app
+from kizami.cli.data import calib_app, standin_app, toolchain_app
+from kizami.cli.lm_eval import lm_eval_command
+from kizami.cli.problems import problems_app
+from kizami.cli.render import console, err_console, error_line
+from kizami.core.errors import KizamiError, UnknownName
 
 app = typer.Typer(
     name="kizami",
@@ -59,8 +59,8 @@ def _root(
 @app.command()
 def doctor() -> None:
     """Show engine versions, llama.cpp tools, CPU features, GPU, free disk, and how to fix what is missing."""
-    from kizami.commands.render import doctor_table
-    from kizami.doctor import run_checks
+    from kizami.cli.doctor import run_checks
+    from kizami.cli.render import doctor_table
 
     checks = run_checks()
     console.print(doctor_table(checks))
@@ -73,8 +73,8 @@ def doctor() -> None:
 @app.command()
 def verify(path: Annotated[Path, typer.Argument(help="A build or bundle folder (with kizami.json).")]) -> None:
     """Check every file of a build against its manifest (size and sha256). Exit 1 on any mismatch."""
-    from kizami import manifest
-    from kizami.commands.render import problems_table
+    from kizami.cli.render import problems_table
+    from kizami.core import manifest
 
     problems = manifest.verify(path)
     if problems:
@@ -88,7 +88,7 @@ def verify(path: Annotated[Path, typer.Argument(help="A build or bundle folder (
 
 def _e(name: str) -> Any:
     """An [eval] setting's default, read from EvalSettings (never a copy here)."""
-    from kizami.formats import default_of
+    from kizami.builders import default_of
     from kizami.runtime.evaluate import EvalSettings
 
     return default_of(EvalSettings, name)
@@ -130,7 +130,7 @@ def eval_cmd(
                                                  "in free memory, up to 16. Greedy results do not depend on it.")] = _e("batch_size"),
 ) -> None:
     """Measure a build against the bf16 reference: PPL per domain, KLD, top-1, FIM EM, tokens/s, size."""
-    from kizami.commands.render import progress_bar
+    from kizami.cli.render import progress_bar
     from kizami.run.evaluation import evaluate_build
     from kizami.run.recipe import cli_value, eval_settings, parse_sets
     from kizami.run.report_text import result_details
@@ -174,7 +174,7 @@ def run(
     Re-running resumes: finished steps whose outputs verify are reused, anything partial or changed is redone.
     Exit status: 0 all builds pass their gates, 3 a build failed a gate, 4 a build could not be made or measured.
     """
-    from kizami.commands.render import progress_bar
+    from kizami.cli.render import progress_bar
     from kizami.run.pipeline import finished_steps, run_out
     from kizami.run.pipeline import run as run_pipeline
     from kizami.run.recipe import builtin_run_recipe, load_run_recipe

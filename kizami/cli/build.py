@@ -7,12 +7,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from kizami.builders import default_of as d
 from kizami.calib_data.build import CalibConfig
-from kizami.commands.render import console
-from kizami.errors import KizamiError
+from kizami.cli.render import console
+from kizami.core.errors import KizamiError
 from kizami.export.gguf import GGUFConfig
 from kizami.export.onnx import ONNXConfig
-from kizami.formats import default_of as d
 from kizami.quantize.awq import AWQConfig
 from kizami.quantize.gptq import GPTQConfig
 
@@ -30,13 +30,13 @@ Calib = Annotated[str, typer.Option(help="`default` (built-in code + Japanese mi
 
 def _build(fmt_name: str, model: str, out: Path, cfg: Any, calib: str | None) -> dict[str, Path]:
     """The one build verb behind `kizami quantize` and `kizami export`: check, find the calibration set, build."""
-    from kizami.checkpoint import check_hf_dir
-    from kizami.commands.render import progress_bar
-    from kizami.formats import get_format
+    from kizami.builders import get_builder
+    from kizami.cli.render import progress_bar
+    from kizami.core.checkpoint import check_hf_dir
     from kizami.run.calib import resolve_calib
     from kizami.standin import resolve_model
 
-    fmt, model_path = get_format(fmt_name), check_hf_dir(resolve_model(model))
+    fmt, model_path = get_builder(fmt_name), check_hf_dir(resolve_model(model))
     fmt.check_config(model_path, cfg)
     calib_dir = None
     if calib is not None and fmt.needs_calibration(cfg):
@@ -51,7 +51,7 @@ def _build(fmt_name: str, model: str, out: Path, cfg: Any, calib: str | None) ->
 
 
 def _quantize(method: str, model: str, out: Path, cfg: Any, calib: str) -> None:
-    from kizami.commands.render import layer_table
+    from kizami.cli.render import layer_table
     from kizami.quantize.common import layer_errors
 
     build = _build(method, model, out, cfg, calib)[""]
@@ -147,7 +147,7 @@ def export_gguf_cmd(
     threads: Threads = None,
 ) -> None:
     """Convert to GGUF with llama.cpp's converter, learn an importance matrix, and quantize to each type or budget."""
-    from kizami.commands.render import gguf_table
+    from kizami.cli.render import gguf_table
 
     def items(text: str) -> tuple[str, ...]:
         return tuple(t.strip().lower() for t in text.split(",") if t.strip())

@@ -7,9 +7,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from kizami.builders import default_of as d
 from kizami.calib_data.build import CalibConfig
-from kizami.commands.render import console
-from kizami.formats import default_of as d
+from kizami.cli.render import console
 
 __all__ = ["calib_app", "toolchain_app", "standin_app"]
 
@@ -25,7 +25,7 @@ def toolchain_build(
 ) -> None:
     """Fetch the pinned llama.cpp source and build llama-quantize, llama-imatrix, llama-perplexity, llama-bench,
     llama-gguf-split and llama-server."""
-    from kizami import toolchain
+    from kizami.core import toolchain
 
     with console.status("building llama.cpp tools (≈5 min on 2 cores)…"):
         chain = toolchain.build(jobs=jobs, force=force)
@@ -35,7 +35,7 @@ def toolchain_build(
 @toolchain_app.command("source")
 def toolchain_source() -> None:
     """Print the path of the pinned llama-cpp-python source archive (downloading it once)."""
-    from kizami import toolchain
+    from kizami.core import toolchain
 
     print(toolchain.source_archive())
 
@@ -43,7 +43,7 @@ def toolchain_source() -> None:
 @toolchain_app.command("show")
 def toolchain_show() -> None:
     """Print where the converter and tools are, and which are missing."""
-    from kizami import toolchain
+    from kizami.core import toolchain
 
     chain = toolchain.find()
     missing = chain.missing()
@@ -76,7 +76,7 @@ def calib_build(
 @calib_app.command("show")
 def calib_show(path: Annotated[Path, typer.Argument(help="A calibration build folder.")]) -> None:
     """Show a calibration set's mixture by source, language and tokens."""
-    from kizami.commands.render import calib_table
+    from kizami.cli.render import calib_table
     from kizami.run.calib import load_calib
 
     table, footer = calib_table(path, load_calib(path))
@@ -96,8 +96,8 @@ def standin_train(
     Held-out documents are never seen."""
     import sysconfig
 
-    from kizami.commands.render import progress_bar
-    from kizami.progress import counter
+    from kizami.cli.render import progress_bar
+    from kizami.core.progress import counter
     from kizami.standin.train import train_named
 
     extra = extra_code or (sysconfig.get_paths()["stdlib"] if model == "tiny-fcj" else "")
@@ -133,7 +133,7 @@ def standin_synth(
 ) -> None:
     """Write a checkpoint with a real model's exact shape (config, 128k vocabulary, sharded bf16 safetensors) and random
     weights, to find what breaks or swells at full width. It measures time and memory, never quality."""
-    from kizami.commands.render import progress_bar
+    from kizami.cli.render import progress_bar
     from kizami.standin.synth import synth
 
     with progress_bar(f"synthetic {shape}", transient=True) as progress:

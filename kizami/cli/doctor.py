@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import shutil
@@ -10,10 +9,11 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from kizami import toolchain
-from kizami.languages import TOOLCHAINS, missing_tool, toolchain_version
+from kizami.core import toolchain
+from kizami.core.languages import TOOLCHAINS, missing_tool, toolchain_version
+from kizami.core.machine import cpu_features
 
-__all__ = ["Check", "run_checks", "cpu_features"]
+__all__ = ["Check", "run_checks"]
 
 _SETUP = "bash scripts/setup.sh"
 # (distribution, why kizami needs it, the command that installs it)
@@ -28,7 +28,6 @@ _ENGINES = (
     ("gptqmodel", "GPTQ and AWQ quantizers", _SETUP),
     ("optimum", "transformers' GPTQ loader", _SETUP),
 )
-_CPU_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "neon", "asimd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +44,6 @@ def _version(dist: str) -> str | None:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return None
-
-
-def cpu_features() -> list[str]:
-    flags: set[str] = set()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                flags.update(line.split(":", 1)[1].split())
-                break
-    return [f for f in _CPU_FLAGS if f in flags]
 
 
 def _gpu() -> Check:

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from kizami.commands.render import console, error_line
-from kizami.errors import KizamiError
+from kizami.cli.render import console, error_line
+from kizami.core.errors import KizamiError
 
 __all__ = ["lm_eval_command"]
 

@@ -10,9 +10,9 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from kizami import manifest
-from kizami.commands.render import console, error_line
-from kizami.errors import KizamiError
+from kizami.cli.render import console, error_line
+from kizami.core import manifest
+from kizami.core.errors import KizamiError
 
 __all__ = ["problems_app"]
 

@@ -25,12 +25,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from kizami.progress import LogLines
-from kizami.progress import Progress as ProgressFn
+from kizami.core.progress import LogLines
+from kizami.core.progress import Progress as ProgressFn
 
 if TYPE_CHECKING:
-    from kizami.doctor import Check
-    from kizami.manifest import Manifest, Problem
+    from kizami.cli.doctor import Check
+    from kizami.core.manifest import Manifest, Problem
 
 __all__ = ["console", "err_console", "progress_bar", "error_line", "doctor_table", "calib_table",
            "problems_table", "layer_table", "gguf_table"]
@@ -47,7 +47,7 @@ def _bar(transient: bool = False) -> Progress:
 
 @contextmanager
 def progress_bar(title: str = "", *, transient: bool = False) -> Iterator[ProgressFn]:
-    """A ``progress(message, done, total)`` (kizami.progress) for long work: in a terminal one bar with its ETA, and
+    """A ``progress(message, done, total)`` (kizami.core.progress) for long work: in a terminal one bar with its ETA, and
     a line for each stage as it ends (so finished stages stay on screen); elsewhere a log line per message
     (``counter`` stages report every twentieth). ``transient``: the bar goes when done (the command prints what
     it made)."""
@@ -121,7 +121,7 @@ def layer_table(method: str, rows: list[dict[str, Any]]) -> Table:
 
 
 def gguf_table(out: Path, builds: dict[str, Path]) -> Group:
-    from kizami import manifest
+    from kizami.core import manifest
 
     table = Table(title=f"GGUF builds in {out}")
     for col in ("type", "folder", "file", "MiB", "bits/weight"):
@@ -139,7 +139,7 @@ def gguf_table(out: Path, builds: dict[str, Path]) -> Group:
 
 def type_grid_table(title: str, tensor_types: dict[str, str]) -> Table:
     """A mixed build's chosen type per layer and tensor, coloured from few bits (red) to many (green)."""
-    from kizami.tensor_map import type_grid
+    from kizami.core.tensor_map import type_grid
 
     colours = {"q2_k": "red", "q3_k": "dark_orange", "iq4_xs": "yellow", "q4_0": "yellow", "q4_k": "yellow",
                "q5_0": "green_yellow", "q5_k": "green_yellow", "q6_k": "green", "q8_0": "bright_green", "f16": "cyan"}

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kizami.errors import KizamiError
+from kizami.core.errors import KizamiError
 
 # Llama-family causal LMs: what kizami's converters and checks are written for.
 SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from kizami.errors import KizamiError
+from kizami.core.errors import KizamiError
 
 __all__ = ["EngineError", "counted_lines", "die_with_parent", "last_error", "run_engine"]
 

@@ -33,7 +33,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Union
 
-from kizami.errors import KizamiError, UnknownName
+from kizami.core.errors import KizamiError, UnknownName
 
 __all__ = ["Dialect", "DIALECTS", "MODES", "GGUF_KEYS", "TokenLookup", "check", "detect", "encode_without_space", "get",
            "names", "for_model"]

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from kizami.constants import FILE_TYPE_BITS, GGML_TYPES, TENSOR_TYPES  # re-exported: older imports keep working
-from kizami.errors import KizamiError
+from kizami.core.constants import FILE_TYPE_BITS, GGML_TYPES, TENSOR_TYPES  # re-exported: older imports keep working
+from kizami.core.errors import KizamiError
 
 __all__ = ["GGUFError", "GGML_TYPES", "TENSOR_TYPES", "FILE_TYPE_BITS", "nominal_bits", "TensorInfo", "read_metadata",
            "read_tensors", "gguf_file"]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kizami.errors import KizamiError
+from kizami.core.errors import KizamiError
 
 __all__ = ["Server", "free_port", "serve", "post"]
 

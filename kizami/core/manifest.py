@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kizami import __version__
-from kizami.errors import ManifestError
+from kizami.core.errors import ManifestError
 
 __all__ = [
     "MANIFEST_NAME",

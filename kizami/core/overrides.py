@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from kizami.errors import KizamiError
+from kizami.core.errors import KizamiError
 
 __all__ = ["split_override"]
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from importlib import metadata
 from typing import Generic, TypeVar, cast
 
-from kizami.errors import KizamiError, UnknownName
+from kizami.core.errors import KizamiError, UnknownName
 
 T = TypeVar("T")
 

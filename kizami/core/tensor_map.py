@@ -1,11 +1,11 @@
 """The per-layer map of a mixed-precision build's chosen types, as the reports draw it (rows: layers, columns: the
-weight kinds). Reads only ``kizami.constants``: drawing a report imports no converter."""
+weight kinds). Reads only ``kizami.core.constants``: drawing a report imports no converter."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kizami.constants import LAYER_KINDS, TENSOR_TYPES
+from kizami.core.constants import LAYER_KINDS, TENSOR_TYPES
 
 __all__ = ["layer_of", "type_grid", "type_bits"]
 

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kizami.errors import KizamiError
+from kizami.core.errors import KizamiError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

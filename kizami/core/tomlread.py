@@ -8,7 +8,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from kizami.errors import KizamiError
+from kizami.core.errors import KizamiError
 
 __all__ = ["read_toml"]
 

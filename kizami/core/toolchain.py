@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from kizami.errors import KizamiError, ToolMissing
+from kizami.core.errors import KizamiError, ToolMissing
 
 __all__ = ["LLAMA_CPP_PYTHON_VERSION", "TOOLS", "Toolchain", "cache_dir", "find", "source_archive", "build"]
 

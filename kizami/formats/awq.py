@@ -1,10 +1,10 @@
-"""AWQ builds (gptqmodel, GEMM layout): activation-aware scales searched on the calibration set."""
+"""AWQ builds, the reading side: loaded as GPTQ builds are (transformers, vLLM), GEMM layout. Made by
+``kizami.builders.awq``."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from kizami.formats import converter_side
 from kizami.formats.gptq import QuantizedFormat
 
 __all__ = ["AWQ"]
@@ -12,7 +12,7 @@ __all__ = ["AWQ"]
 
 class AWQFormat(QuantizedFormat):
     name: ClassVar[str] = "awq"
-    config: ClassVar[type] = converter_side("kizami.quantize.awq:AWQConfig")
+    builder: ClassVar[Any] = "kizami.builders.awq:AWQ"
 
 
 AWQ = AWQFormat()

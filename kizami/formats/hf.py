@@ -3,28 +3,20 @@ base of the GPTQ and AWQ formats, which transformers also loads."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from kizami.checkpoint import check_hf_dir
+from kizami.core.checkpoint import check_hf_dir
+from kizami.core.manifest import Manifest
 from kizami.formats import Format
-from kizami.manifest import Manifest
-from kizami.snippets import build_facts, transformers_snippet
+from kizami.formats.snippets import build_facts, transformers_snippet
 
-__all__ = ["HFConfig", "HFFormat", "HF"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HFConfig:
-    version: int = 1
+__all__ = ["HFFormat", "HF"]
 
 
 class HFFormat(Format):
     name: ClassVar[str] = "hf"
-    config: ClassVar[type] = HFConfig
     backend: ClassVar[str] = "torch"
-    buildable: ClassVar[bool] = False
 
     def check(self, path: Path, *, allow_pickle: bool = False) -> None:
         check_hf_dir(path, allow_pickle=allow_pickle)

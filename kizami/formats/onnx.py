@@ -1,4 +1,5 @@
-"""ONNX builds (onnxruntime-genai's model builder): fp32 / int8 / int4 for CPU, fp16 / int4 for CUDA."""
+"""ONNX builds (onnxruntime-genai), the reading side: the genai_config.json check and the card's generator loop.
+Made by ``kizami.builders.onnx``."""
 
 from __future__ import annotations
 
@@ -6,35 +7,19 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kizami.errors import KizamiError
-from kizami.formats import Format, NameTag, converter_side
-from kizami.manifest import Manifest
-from kizami.progress import Progress, no_progress
-from kizami.snippets import build_facts, onnx_snippet
+from kizami.core.errors import KizamiError
+from kizami.core.manifest import Manifest
+from kizami.formats import Format
+from kizami.formats.snippets import build_facts, onnx_snippet
 
 __all__ = ["ONNX"]
 
 
 class ONNXFormat(Format):
     name: ClassVar[str] = "onnx"
-    config: ClassVar[type] = converter_side("kizami.export.onnx:ONNXConfig")
     backend: ClassVar[str] = "onnx"
     library_name: ClassVar[str] = "onnxruntime-genai"
-    label_fields: ClassVar[tuple[str, ...]] = ("precision", "target")
-    name_tags: ClassVar[dict[str, NameTag]] = {
-        "accuracy_level": lambda v: f"acc{v}", "int4_block_size": lambda v: f"b{v}",
-        "from_build": lambda v: f"from-{Path(v).name}", "lm_head": lambda v: f"head-{v}"}
-    recipe_exclude: ClassVar[tuple[str, ...]] = ("version", "from_build")
-    plural_keys: ClassVar[dict[str, str]] = {"precisions": "precision"}
-
-    def label(self, cfg: Any) -> list[str]:
-        return [cfg.precision, cfg.target]
-
-    def build(self, model: Path, out: Path, cfg: Any, *, calib: Path | None,
-              progress: Progress = no_progress) -> dict[str, Path]:
-        from kizami.export.onnx import export_onnx
-
-        return {"": export_onnx(model, out, cfg, progress=progress)}
+    builder: ClassVar[Any] = "kizami.builders.onnx:ONNX"
 
     def check(self, path: Path, *, allow_pickle: bool = False) -> None:
         try:

@@ -7,7 +7,7 @@ card says how to download it there); the GGUF ones talk to ``llama-server`` at `
 ``http://127.0.0.1:8080``), and the server command reads its port from ``$PORT``.
 
 The facts come from the build, never from the machine that made it: its tokenizer's special tokens pick the FIM
-dialect (``kizami.fim_dialects``), its chat template decides the Ollama template, its file names the commands.
+dialect (``kizami.core.fim_dialects``), its chat template decides the Ollama template, its file names the commands.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from kizami import fim_dialects
-from kizami.fim_dialects import PREFIX, SUFFIX, Dialect
+from kizami.core import fim_dialects
+from kizami.core.fim_dialects import PREFIX, SUFFIX, Dialect
 
 __all__ = ["Snippet", "BuildFacts", "INFO_PREFIX", "fence", "extract", "build_facts", "fim_text", "fim_text_expr",
            "transformers_snippet", "onnx_snippet", "llama_server_snippets", "modelfile", "SAMPLE_FIM", "SAMPLE_CHAT"]
@@ -77,7 +77,7 @@ def _special_tokens(build: Path) -> set[str]:
             return set()
     ggufs = sorted(build.glob("*.gguf"))
     if ggufs:
-        from kizami.gguf_header import read_metadata
+        from kizami.core.gguf_header import read_metadata
 
         meta = read_metadata(ggufs[0])
         tokens, types = meta.get("tokenizer.ggml.tokens") or [], meta.get("tokenizer.ggml.token_type") or []
@@ -86,13 +86,13 @@ def _special_tokens(build: Path) -> set[str]:
 
 
 def _chat_template(build: Path, m_source: Path | None) -> str:
-    from kizami.checkpoint import chat_template
+    from kizami.core.checkpoint import chat_template
 
     template = chat_template(build)
     if not template:
         ggufs = sorted(build.glob("*.gguf"))
         if ggufs:
-            from kizami.gguf_header import read_metadata
+            from kizami.core.gguf_header import read_metadata
 
             template = str(read_metadata(ggufs[0]).get("tokenizer.chat_template") or "")
     if not template and m_source is not None and m_source.is_dir():
@@ -102,12 +102,12 @@ def _chat_template(build: Path, m_source: Path | None) -> str:
 
 def build_facts(build: Path, *, repo: str, source: Path | None = None) -> BuildFacts:
     """Facts about ``build`` for its card (``source``: the checkpoint it came from, for a chat template it lacks)."""
-    from kizami.checkpoint import render_chat
+    from kizami.core.checkpoint import render_chat
 
     build = Path(build)
     dialect = fim_dialects.detect(_special_tokens(build))
     if dialect is not None and (dialect.suffix_without_space or dialect.bos):
-        dialect = None  # SentencePiece dialects need ids, not text: kizami.fim_dialects.prompt_ids builds them
+        dialect = None  # SentencePiece dialects need ids, not text: kizami.core.fim_dialects.prompt_ids builds them
     template = _chat_template(build, source)
     rendered = render_chat(template) if template else ""
     llama3 = bool(rendered) and all(t in rendered for t in _LLAMA3_HEADERS)

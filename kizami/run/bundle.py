@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
-from kizami import manifest
-from kizami.errors import KizamiError
+from kizami.core import manifest
+from kizami.core.errors import KizamiError
 from kizami.formats import get_format
 from kizami.run.report_text import columns, result_row
 from kizami.runtime.result import EvalResult
@@ -43,7 +43,7 @@ class BundleCard:
 
 def _prompt_format(build: Path, m: manifest.Manifest) -> list[str]:
     """The FIM dialect the build's tokens fit and the chat template's output for one user turn (sandboxed)."""
-    from kizami.snippets import build_facts
+    from kizami.formats.snippets import build_facts
 
     facts = build_facts(build, repo="", source=m.source_path)
     lines = ["## Prompt format", ""]

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from kizami import manifest
 from kizami.calib_data.build import CalibConfig, make_calib
 from kizami.calib_data.recipe import Recipe, load_recipe
-from kizami.errors import CalibError, KizamiError
-from kizami.tokenizer import tokenizer_digest
+from kizami.core import manifest
+from kizami.core.errors import CalibError, KizamiError
+from kizami.core.tokenizer import tokenizer_digest
 
 __all__ = ["build_calib", "is_current", "resolve_calib", "load_calib"]
 

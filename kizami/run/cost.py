@@ -100,6 +100,6 @@ def eval_kind(backend: str) -> str:
 
 
 def for_model(model: Path) -> Shape:
-    from kizami.checkpoint import read_config
+    from kizami.core.checkpoint import read_config
 
     return model_shape(read_config(model))

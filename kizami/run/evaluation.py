@@ -6,9 +6,9 @@ import contextlib
 import json
 from pathlib import Path
 
-from kizami import manifest
-from kizami.errors import KizamiError
-from kizami.progress import Progress, no_progress
+from kizami.core import manifest
+from kizami.core.errors import KizamiError
+from kizami.core.progress import Progress, no_progress
 from kizami.runtime.evaluate import EvalSettings, evaluate, reference_for
 from kizami.runtime.result import EvalResult
 
@@ -19,7 +19,7 @@ def evaluate_build(build: str, data: Path, settings: EvalSettings, *, ref: str |
                    progress: Progress = no_progress) -> tuple[EvalResult, Path]:
     """Evaluate ``build`` (a folder or a stand-in's name) against ``ref`` (default: the source in its manifest) on the
     held-out sets of the calibration build ``data``; writes the result JSON (default ``BUILD.eval.json``)."""
-    from kizami.checkpoint import count_parameters
+    from kizami.core.checkpoint import count_parameters
     from kizami.runtime import check_build
     from kizami.standin import resolve_model
 

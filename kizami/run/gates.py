@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kizami.errors import KizamiError
+from kizami.core.errors import KizamiError
 from kizami.runtime.result import EvalResult
 
 __all__ = ["Gates", "gate_keys"]

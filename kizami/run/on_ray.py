@@ -27,8 +27,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from kizami.errors import KizamiError
-from kizami.progress import LogLines, hms
+from kizami.core.errors import KizamiError
+from kizami.core.progress import LogLines, hms
 from kizami.run.plan import Failed, Gather, Job, Plan, Skipped, Status, Step, StepIO, attempt, check_steps, failed, inputs, make_plan, run_out
 from kizami.run.recipe import RunRecipe
 from kizami.runtime.result import RunSummary

@@ -18,9 +18,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from kizami import manifest
-from kizami.errors import KizamiError
-from kizami.progress import Progress
+from kizami.core import manifest
+from kizami.core.errors import KizamiError
+from kizami.core.progress import Progress
 from kizami.run.plan import Gather, Plan, Skipped, Status, StepIO, attempt, check_steps, inputs, make_plan, run_out, write_reports
 from kizami.run.recipe import RunRecipe
 from kizami.runtime.result import RunSummary  # RunSummary: read by the reports and bundles

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kizami import manifest
-from kizami.errors import KizamiError
-from kizami.progress import Progress, prefixed
+from kizami.core import manifest
+from kizami.core.errors import KizamiError
+from kizami.core.progress import Progress, prefixed
 from kizami.run import cost
 from kizami.run.recipe import BuildStep, RunRecipe
 from kizami.runtime.result import EvalResult, RunSummary
@@ -73,10 +73,10 @@ def resolve(recipe: RunRecipe) -> Job:
 
 def check_steps(job: Job) -> None:
     """What needs the model to check (a tensor pattern that matches nothing) fails now, before any work."""
-    from kizami.formats import get_format
+    from kizami.builders import get_builder
 
     for step in job.recipe.builds:
-        get_format(step.format).check_config(job.model, step.config)
+        get_builder(step.format).check_config(job.model, step.config)
 
 
 # ------------------------------------------------------------------------------------------- the steps
@@ -150,10 +150,10 @@ def make_calibration(job: Job) -> Path:
 
 def make_build(job: Job, step: BuildStep, calib: Path | None, progress: Progress) -> dict[str, Path]:
     """One ``[[build]]`` step: build name → build folder. Raises ``KizamiError`` when it cannot be made."""
-    from kizami.formats import get_format
+    from kizami.builders import get_builder
 
-    made = get_format(step.format).build(job.model, job.out / "builds" / step.name, step.config, calib=calib,
-                                         progress=prefixed(progress, f"{step.name}: "))
+    made = get_builder(step.format).build(job.model, job.out / "builds" / step.name, step.config, calib=calib,
+                                          progress=prefixed(progress, f"{step.name}: "))
     return {name: made[stem] for name, stem in step.builds.items()}
 
 
@@ -167,7 +167,7 @@ def make_reference(job: Job, calib: Path, progress: Progress) -> Any:
 def evaluate_build(job: Job, name: str, path: Path, reference: Any, *, progress: Progress, status: Status) -> EvalResult:
     """One build measured against the reference; a result already on disk under the same key is reused, a new one is
     written as soon as it is complete. Raises what the evaluation raises."""
-    from kizami.checkpoint import count_parameters
+    from kizami.core.checkpoint import count_parameters
     from kizami.runtime.evaluate import evaluate, result_key
 
     settings = job.recipe.eval

@@ -2,7 +2,7 @@
 
 Allowed keys come from the config classes' fields, values are type-checked and then checked by the configs
 themselves; an error names the table, the key, the value and what is allowed. Every build gets a name derived from
-its non-default fields (``kizami.formats.build_names``); two builds of one name are an error.
+its non-default fields (``kizami.builders.build_names``); two builds of one name are an error.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from kizami.builders import Builder, build_names, get_builder
 from kizami.calib_data.build import CalibConfig
-from kizami.errors import KizamiError
-from kizami.formats import Format, build_names, formats, get_format
+from kizami.core.errors import KizamiError
+from kizami.core.tomlread import read_toml
+from kizami.formats import formats, get_format
 from kizami.run.gates import Gates
-from kizami.tomlread import read_toml
 
 __all__ = ["RecipeError", "BuildStep", "BundleOptions", "RunOptions", "RunRecipe", "parse_table", "load_run_recipe",
            "builtin_run_recipe", "eval_settings", "parse_sets", "cli_value", "to_toml"]
@@ -174,10 +175,7 @@ def _make(cls: type, kwargs: dict[str, Any], where: str) -> Any:
         raise RecipeError(f"{where}: {exc}") from None
 
 
-def _build_steps(fmt: Format, table: dict[str, Any], where: str) -> list[BuildStep]:
-    if not fmt.buildable:
-        raise RecipeError(f"{where}: format {fmt.name!r} is a source format, not something kizami builds; the bf16 "
-                          "model is always measured")
+def _build_steps(fmt: Builder, table: dict[str, Any], where: str) -> list[BuildStep]:
     body = {k: v for k, v in table.items() if k not in ("format", "name")}
     if "budget" in body and (fixed := [k for k in fmt.fixed_type_keys if k in body]):
         raise RecipeError(f"{where}: a build with a budget chooses each tensor's type itself; remove {fixed[0]} = "
@@ -359,7 +357,10 @@ def load_run_recipe(path: Path) -> RunRecipe:
             close = difflib.get_close_matches(fmt_name, buildable, n=1)
             raise RecipeError(f"{where}: format {fmt_name!r} is not one of {', '.join(buildable)}"
                               + (f"; did you mean {close[0]!r}?" if close else ""))
-        fmt = get_format(fmt_name)
+        if not get_format(fmt_name).buildable:
+            raise RecipeError(f"{where}: format {fmt_name!r} is a source format, not something kizami builds; the bf16 "
+                              "model is always measured")
+        fmt = get_builder(fmt_name)
         where = f"{where} ({fmt.name})"
         for step in _build_steps(fmt, table, where):
             if fmt.needs_calibration(step.config) and "calib" not in data:

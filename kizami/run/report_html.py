@@ -40,7 +40,7 @@ tr.front td:first-child::after{content:" ★";color:#c77c02}
 """
 def _heat_maps(results: dict[str, EvalResult]) -> str:
     """For each mixed-precision build: the bits its budget gave each tensor, a row per layer (a heat map)."""
-    from kizami.tensor_map import type_bits, type_grid
+    from kizami.core.tensor_map import type_bits, type_grid
 
     maps = []
     for name, r in results.items():

@@ -129,7 +129,7 @@ def mixed_of(result: EvalResult) -> dict[str, Any]:
 
 def mixed_section(results: dict[str, EvalResult]) -> list[str]:
     """Each mixed-precision build's chosen type per layer and tensor."""
-    from kizami.tensor_map import type_grid
+    from kizami.core.tensor_map import type_grid
 
     out = []
     for name, r in results.items():

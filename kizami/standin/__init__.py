@@ -13,7 +13,7 @@ import difflib
 from importlib import resources
 from pathlib import Path
 
-from kizami.errors import KizamiError, UnknownName
+from kizami.core.errors import KizamiError, UnknownName
 
 __all__ = ["STANDIN_NAME", "STANDIN_NAMES", "standin_path", "resolve_model"]
 

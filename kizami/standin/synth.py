@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kizami import manifest
-from kizami.errors import KizamiError, UnknownName
-from kizami.progress import Progress, no_progress
+from kizami.core import manifest
+from kizami.core.errors import KizamiError, UnknownName
+from kizami.core.progress import Progress, no_progress
 
 __all__ = ["Shape", "SHAPES", "synth", "tensor_shapes"]
 

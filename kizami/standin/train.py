@@ -372,7 +372,7 @@ def build_codellama_tokenizer(out: Path) -> Path:
 def _codellama_example(text: str, rng: random.Random, enc: Callable[[str], list[int]],
                        lookup: Callable[[str], int | None], eot: int) -> list[int]:
     """One FIM sequence in the ``codellama`` dialect (PSM or SPM), the middle without a leading space, then EOT."""
-    from kizami.fim_dialects import MODES, encode_without_space, get
+    from kizami.core.fim_dialects import MODES, encode_without_space, get
 
     lines = text.split("\n")
     if len(lines) > 3 and rng.random() < 0.5:  # a whole line as the middle, as single-line infilling asks
@@ -443,7 +443,7 @@ def train_codellama(out: Path, cfg: CodeLlamaTrainConfig = CodeLlamaTrainConfig(
         "model": "tiny-codellama", "config": asdict(cfg), "final_loss": round(loss, 4),
         "seconds": round(time.time() - start), "tokens_seen": seen,
         "tokenizer_source": _sp_source_info(), "added_pieces": {str(k): v for k, v in CODELLAMA_PIECES.items()},
-        "fim": "codellama dialect (kizami.fim_dialects), PSM and SPM with equal odds",
+        "fim": "codellama dialect (kizami.core.fim_dialects), PSM and SPM with equal odds",
         "command": "kizami standin train --model tiny-codellama -o DIR"}, indent=2, ensure_ascii=False) + "\n")
     return out
 
@@ -454,7 +454,7 @@ STANDINS: dict[str, Callable[..., Path]] = {"tiny-fcj": train_standin, "tiny-cod
 def train_named(name: str, out: Path, *, steps: int | None = None, extra_code: str = "",
                 progress: Callable[[int, int, float], None] | None = None) -> Path:
     """Train the stand-in called ``name`` into ``out``; ``steps`` overrides its default number of steps."""
-    from kizami.errors import UnknownName
+    from kizami.core.errors import UnknownName
 
     if name == "tiny-fcj":
         cfg = TrainConfig(extra_code=extra_code, **({"steps": steps} if steps else {}))

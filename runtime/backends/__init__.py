@@ -5,7 +5,7 @@ package loads no engine; a plugin adds its own through the ``kizami.backends`` e
 
 from __future__ import annotations
 
-from kizami.registry import Registry
+from kizami.core.registry import Registry
 
 __all__ = ["engines"]
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from kizami.errors import BackendUnavailable, KizamiError
-from kizami.fim_dialects import detect
-from kizami.gguf_header import gguf_file, read_metadata
+from kizami.core.errors import BackendUnavailable, KizamiError
+from kizami.core.fim_dialects import detect
+from kizami.core.gguf_header import gguf_file, read_metadata
 from kizami.runtime.backend import Caps, Generation, GenRequest, TokenScores
 from kizami.runtime.backends.base import EngineBackend, distinct_prompts
 from kizami.runtime.decoding import BatchRetry, run_generations

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from kizami.errors import BackendUnavailable, KizamiError
-from kizami.fim_dialects import detect
+from kizami.core.errors import BackendUnavailable, KizamiError
+from kizami.core.fim_dialects import detect
 from kizami.runtime.backend import Caps, Generation, GenRequest, TokenScores
 from kizami.runtime.backends.base import EngineBackend
 from kizami.runtime.decoding import BatchRetry, run_generations

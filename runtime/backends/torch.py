@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from kizami.checkpoint import check_hf_dir, read_config
-from kizami.errors import KizamiError
-from kizami.fim_dialects import detect
+from kizami.core.checkpoint import check_hf_dir, read_config
+from kizami.core.errors import KizamiError
+from kizami.core.fim_dialects import detect
+from kizami.core.tokenizer import load_tokenizer, quiet_transformers
 from kizami.runtime.backend import Caps, Generation, GenRequest, TokenScores
 from kizami.runtime.backends.base import EngineBackend, distinct_prompts
 from kizami.runtime.decoding import BatchRetry, run_generations
-from kizami.tokenizer import load_tokenizer, quiet_transformers
 
 __all__ = ["TorchBackend"]
 

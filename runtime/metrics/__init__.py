@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from kizami.progress import Advance, Progress, counter
-from kizami.registry import Registry
+from kizami.core.progress import Advance, Progress, counter
+from kizami.core.registry import Registry
 
 if TYPE_CHECKING:
-    from kizami.fim_dialects import Dialect
+    from kizami.core.fim_dialects import Dialect
     from kizami.runtime.backend import Backend
     from kizami.runtime.reference import Reference
     from kizami.runtime.result import EvalResult

@@ -1,4 +1,4 @@
-"""FIM exact match, SantaCoder-FIM style, with prompts in the model's own FIM dialect (``kizami.fim_dialects``).
+"""FIM exact match, SantaCoder-FIM style, with prompts in the model's own FIM dialect (``kizami.core.fim_dialects``).
 
 For the target, ``llama3-fim``: PSM ``<|fim_prefix|><|begin_of_text|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>``,
 SPM ``<|fim_prefix|><|fim_suffix|>{suffix}<|fim_middle|><|begin_of_text|>{prefix}``, one leading newline removed from
@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kizami.calib_data.fim import FimTask
-from kizami.progress import Advance, no_advance
+from kizami.core.progress import Advance, no_advance
 from kizami.runtime.backend import Backend, GenRequest
 from kizami.runtime.generation import Job, generate_all
 from kizami.runtime.metrics import Gate, Metric, MetricContext, cell, dig, md_table, num
 from kizami.runtime.result import EvalResult
 
 if TYPE_CHECKING:
-    from kizami.fim_dialects import Dialect
+    from kizami.core.fim_dialects import Dialect
 
 __all__ = ["fim_agreement", "MODES", "RULES", "FimSettings", "card_cut", "card_prompts", "fim_exact_match",
            "fim_skipped", "fim_em", "fim_by_language", "agreement", "FIM"]

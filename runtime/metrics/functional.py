@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kizami.calib_data.problems import InfillTask, Problem
-from kizami.progress import Advance, no_advance
+from kizami.core.progress import Advance, no_advance
 from kizami.runtime.backend import Backend, GenRequest
 from kizami.runtime.decoding import first_stop
 from kizami.runtime.generation import Job, generate_all
@@ -502,7 +502,7 @@ class HumanEvalChat(_Problems):
     legacy: ClassVar[Mapping[str, str]] = HumanEval.legacy
 
     def run(self, ctx: MetricContext) -> dict[str, Any]:
-        from kizami.checkpoint import chat_template, render_chat
+        from kizami.core.checkpoint import chat_template, render_chat
 
         ref_model = ctx.reference.meta.get("ref_model")
         template = chat_template(Path(ref_model)) if ref_model else ""

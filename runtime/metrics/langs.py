@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kizami.calib_data.problems import Problem
-from kizami.progress import Advance, no_advance
+from kizami.core.progress import Advance, no_advance
 from kizami.runtime.backend import Backend
 from kizami.runtime.metrics import Gate, Metric, MetricContext, md_table
 from kizami.runtime.metrics.functional import (

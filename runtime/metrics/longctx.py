@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from kizami.errors import KizamiError
-from kizami.progress import counter
+from kizami.core.errors import KizamiError
+from kizami.core.progress import counter
 from kizami.runtime.backend import Backend, GenRequest
 from kizami.runtime.metrics import Metric, MetricContext, cell, dig, html_table, md_table, num
 from kizami.runtime.result import EvalResult

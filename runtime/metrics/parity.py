@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from kizami import fim_dialects
+from kizami.core import fim_dialects
 from kizami.runtime.metrics import Metric, MetricContext, cell, dig, num
 from kizami.runtime.reference import Reference
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from kizami.errors import KizamiError
+from kizami.core.errors import KizamiError
 from kizami.runtime.backend import Backend
 from kizami.runtime.metrics import Gate, Metric, MetricContext, cell, dig, num
 from kizami.runtime.metrics.size import size_bytes

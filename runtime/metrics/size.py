@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kizami.manifest import MANIFEST_NAME, WEIGHT_SUFFIXES
+from kizami.core.manifest import MANIFEST_NAME, WEIGHT_SUFFIXES
 from kizami.runtime.metrics import Metric, MetricContext, cell, dig, num
 from kizami.runtime.result import EvalResult
 

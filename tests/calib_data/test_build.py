@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from kizami import manifest
 from kizami.calib_data.build import CalibConfig, allocate, load_documents
 from kizami.calib_data.fim import read_tasks
 from kizami.calib_data.recipe import load_recipe
-from kizami.errors import CalibError
+from kizami.core import manifest
+from kizami.core.errors import CalibError
 from kizami.run.calib import build_calib, is_current
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from kizami.calib_data.multipl import LANGUAGES, parse_problem, translate, translate_problem
 from kizami.calib_data.problems import Problem, load_problems
-from kizami.errors import UnknownName
-from kizami.languages import missing_tool
+from kizami.core.errors import UnknownName
+from kizami.core.languages import missing_tool
 from kizami.runtime.sandbox import Program, SandboxConfig, run_programs
 from tests.engines import REQUIRED
 

@@ -19,8 +19,8 @@ from kizami.calib_data.problems import (
     make_infill_tasks,
     read_problems,
 )
-from kizami.commands.problems import problems_app
-from kizami.errors import CalibError
+from kizami.cli.problems import problems_app
+from kizami.core.errors import CalibError
 
 GOOD = {"task_id": "t/0", "prompt": "def add(a, b):\n    \"\"\"Add.\"\"\"\n",
         "canonical_solution": "    s = a + b\n    return s\n",

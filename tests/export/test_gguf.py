@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from kizami import manifest
-from kizami.errors import KizamiError
+from kizami.core import manifest
+from kizami.core.errors import KizamiError
+from kizami.core.gguf_header import read_metadata
 from kizami.export.gguf import GGUFConfig, detect_pre_tokenizer, export_gguf
-from kizami.gguf_header import read_metadata
 from tests.engines import require
 
 require("llama_cpp")
@@ -76,7 +76,7 @@ def test_f16_matches_the_reference_and_kld_orders_types(gguf_quality: dict[str, 
 
 
 def test_tokenizer_parity_and_fim_through_llama_cpp(gguf_builds: dict[str, Path], standin: Path, reference, eval_settings) -> None:
-    from kizami.checkpoint import count_parameters
+    from kizami.core.checkpoint import count_parameters
     from kizami.runtime import open_build
     from kizami.runtime.evaluate import evaluate
     from kizami.runtime.metrics.fim import fim_agreement, fim_exact_match

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kizami import manifest
-from kizami.errors import KizamiError
+from kizami.core import manifest
+from kizami.core.errors import KizamiError
 from kizami.export.onnx import ONNXConfig, export_onnx
 from tests.engines import require
 from tests.hf_checks import assert_finished
@@ -104,7 +104,7 @@ def test_tokenizer_parity_and_fim_match_torch(onnx_builds: dict[str, Path], stan
                                               torch_ref) -> None:
     from dataclasses import replace
 
-    from kizami.checkpoint import count_parameters
+    from kizami.core.checkpoint import count_parameters
     from kizami.runtime.evaluate import evaluate
     from kizami.runtime.metrics.fim import fim_agreement, fim_exact_match
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kizami import manifest
-from kizami.errors import KizamiError
+from kizami.core import manifest
+from kizami.core.errors import KizamiError
 from tests.engines import require
 
 require("onnxruntime_genai")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from kizami import manifest
-from kizami.errors import KizamiError
+from kizami.core import manifest
+from kizami.core.errors import KizamiError
 from tests.engines import require
 from tests.hf_checks import assert_finished
 

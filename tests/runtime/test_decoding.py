@@ -119,7 +119,7 @@ def test_auto_batch_size_fits_the_free_memory() -> None:
 
 def test_progress_moves_with_each_finished_sequence_inside_one_generate_call(monkeypatch) -> None:
     """A chunk of many sequences is one ``generate`` call; the progress line must not stand still until it returns."""
-    from kizami.progress import counter
+    from kizami.core.progress import counter
     from kizami.runtime import generation
     from kizami.runtime.generation import Job, generate_all
 
@@ -128,7 +128,7 @@ def test_progress_moves_with_each_finished_sequence_inside_one_generate_call(mon
             return run_generations(reqs, lambda n: CountingDecoder(n, continuous=True), 4, decode=_decode, stop_ids=())
 
     seen: list[tuple[str, int, int]] = []
-    monkeypatch.setattr("kizami.progress.NOTE_EVERY_S", 0.0)  # every token-note update shows (the default is 10 s)
+    monkeypatch.setattr("kizami.core.progress.NOTE_EVERY_S", 0.0)  # every token-note update shows (the default is 10 s)
     reqs = _reqs()
     texts, stats = generate_all(LoopBackend(), [Job(("m", i, "t"), r) for i, r in enumerate(reqs)],
                                 progress=counter(lambda *e: seen.append(e), "gen", len(reqs)))

@@ -156,8 +156,8 @@ def test_the_card_protocol_and_its_settings() -> None:
 
 
 def test_a_missing_toolchain_is_one_line_before_anything_is_generated(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kizami.errors import BackendUnavailable
-    from kizami.progress import no_progress
+    from kizami.core.errors import BackendUnavailable
+    from kizami.core.progress import no_progress
     from kizami.runtime import sandbox
     from kizami.runtime.metrics import MetricContext
 
@@ -208,7 +208,7 @@ def test_fim_card_rules_exact_match_with_a_fake_backend() -> None:
 
 
 def test_card_prompts_drop_one_leading_newline_in_a_dialect_that_keeps_it() -> None:
-    from kizami import fim_dialects
+    from kizami.core import fim_dialects
 
     vocab = {"<fim_prefix>": 1, "<fim_suffix>": 2, "<fim_middle>": 3, "<|endoftext|>": 4}
     dialect = fim_dialects.get("starcoder")
@@ -266,7 +266,7 @@ def test_end_to_end_on_the_standin_through_evaluate_report_and_card(standin: Pat
 
 
 def test_settings_from_the_command_line_and_the_task_name_with_did_you_mean() -> None:
-    from kizami.errors import UnknownName
+    from kizami.core.errors import UnknownName
     from kizami.run.recipe import eval_settings, parse_sets
     from kizami.runtime.evaluate import EvalSettings
 

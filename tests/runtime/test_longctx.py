@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from kizami.errors import KizamiError
+from kizami.core.errors import KizamiError
 from kizami.runtime.metrics.longctx import LongCtxSettings, key_retrieval, loss_by_context
 from tests.fakes import FakeBackend
 

@@ -85,7 +85,7 @@ max_mean_length = 0.5
 def test_a_new_metric_is_one_unit_through_eval_run_report_card_and_gate(tmp_path: Path, calib_build: Path) -> None:
     from typer.testing import CliRunner
 
-    from kizami.cli import app
+    from kizami.cli.app import app
     from kizami.run.pipeline import run
     from kizami.run.recipe import RecipeError, load_run_recipe
 
@@ -133,7 +133,7 @@ def test_unknown_task_names_get_a_did_you_mean(calib_build: Path) -> None:
     import subprocess
     import sys
 
-    from kizami.errors import UnknownName
+    from kizami.core.errors import UnknownName
     from kizami.runtime.evaluate import EvalSettings
 
     res = subprocess.run([sys.executable, "-m", "kizami", "eval", "tiny-fcj", "--data", str(calib_build), "--tasks",

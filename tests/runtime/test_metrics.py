@@ -103,7 +103,7 @@ def test_quality_kld_matches_hand_computed_value() -> None:
 
 
 def test_fim_prompts_follow_the_model_card() -> None:
-    from kizami.fim_dialects import get
+    from kizami.core.fim_dialects import get
 
     llama3 = get("llama3-fim")
     assert llama3.template("psm") == "<|fim_prefix|><|begin_of_text|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>"

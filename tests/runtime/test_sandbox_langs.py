@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import kizami.languages
-from kizami.errors import BackendUnavailable
+import kizami.core.languages
+from kizami.core.errors import BackendUnavailable
 from kizami.runtime.sandbox import Program, SandboxConfig, isolation, run_program, run_programs
 from tests.calib_data.test_multipl import _available
 from tests.runtime.test_sandbox import _sandbox_processes, _separated, sb_root  # noqa: F401 (a fixture)
@@ -183,6 +183,6 @@ def test_compile_errors_and_early_exits_are_errors_with_one_line(cfg: SandboxCon
 
 def test_a_missing_toolchain_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                cfg: SandboxConfig) -> None:
-    monkeypatch.setattr(kizami.languages, "SANDBOX_PATH", str(tmp_path))  # a PATH with no compilers on it
+    monkeypatch.setattr(kizami.core.languages, "SANDBOX_PATH", str(tmp_path))  # a PATH with no compilers on it
     with pytest.raises(BackendUnavailable, match=r"Go programs need go, .*apt-get install golang-go"):
         run_programs(["print(1)", Program("package main\nfunc main() {}\n", "go")], config=cfg)

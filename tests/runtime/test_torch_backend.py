@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from kizami.checkpoint import count_parameters
+from kizami.core.checkpoint import count_parameters
 from kizami.runtime import open_build
 from kizami.runtime.backend import GenRequest
 from kizami.runtime.evaluate import evaluate
@@ -74,8 +74,8 @@ def test_bf16_compute_shows_small_nonzero_kld(standin: Path, reference) -> None:
 
 
 def test_a_tampered_build_is_refused_with_the_verify_report(tmp_path: Path, standin: Path) -> None:
-    from kizami import manifest
-    from kizami.errors import ManifestError
+    from kizami.core import manifest
+    from kizami.core.errors import ManifestError
 
     build = tmp_path / "b"
     with manifest.staged_build(build, manifest.Manifest(format="hf")) as stage:
@@ -128,7 +128,7 @@ def test_evaluate_reports_every_yardstick(standin: Path, reference, eval_setting
 
 
 def test_cuda_device_without_gpu_is_a_clear_error(standin: Path) -> None:
-    from kizami.errors import KizamiError
+    from kizami.core.errors import KizamiError
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
@@ -137,7 +137,7 @@ def test_cuda_device_without_gpu_is_a_clear_error(standin: Path) -> None:
 
 
 def test_fim_prompt_ids_are_the_model_card_layout(standin: Path, reference) -> None:
-    from kizami.tokenizer import load_tokenizer
+    from kizami.core.tokenizer import load_tokenizer
 
     tok = load_tokenizer(standin)
     vocab = tok.get_vocab()
@@ -162,7 +162,7 @@ class _RunsCode:
 def test_pickle_weights_need_opting_in_and_never_run_code(standin: Path, tmp_path: Path, monkeypatch) -> None:
     """A pytorch_model.bin is refused by default; opted in, tensors load (weights_only) and a pickle that carries
     code is refused without running it."""
-    from kizami.errors import KizamiError
+    from kizami.core.errors import KizamiError
 
     monkeypatch.chdir(tmp_path)
     for name in ("plain", "hostile"):
