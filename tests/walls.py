@@ -1,4 +1,5 @@
-"""The run-time wall: opening a build of any format loads no converter (kizami.quantize, kizami.export).
+"""The run-time wall: opening a build of any format loads no builder or converter (kizami.builders, kizami.quantize,
+kizami.export).
 
 Checked in a fresh interpreter, where ``sys.modules`` shows everything the open imported. The import linter
 cannot see this path: the runtime reaches a format through the registry by name."""
@@ -30,7 +31,7 @@ def assert_opens_without_converters(build: Path, *, engine_may_load: tuple[str, 
     """No kizami converter module is loaded; nor gptqmodel, unless the engine itself needs it (transformers runs
     GPTQ and AWQ checkpoints on gptqmodel's kernels)."""
     loaded = modules_loaded_by_opening(build)
-    converters = [m for m in loaded if m.startswith(("kizami.quantize", "kizami.export"))]
+    converters = [m for m in loaded if m.startswith(("kizami.builders", "kizami.quantize", "kizami.export"))]
     assert not converters, f"opening {build} imported {converters}"
     if "gptqmodel" not in engine_may_load:
         assert "gptqmodel" not in loaded, f"opening {build} imported gptqmodel"
