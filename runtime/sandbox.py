@@ -73,23 +73,29 @@ _NAMESPACES = ("unshare", "--user", "--map-root-user", "--net", "--pid", "--fork
 _SYSTEM_PYTHONS = ("/usr/local/bin/python3", "/usr/bin/python3", "/bin/python3")
 _DONE = b"kizami-done"
 DONE_MARKER = "kizami-done"  # other languages' harnesses print it on stdout after their last case
-_LIMIT_NAMES = '("RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_CORE")'
+_LIMIT_NAMES = ("RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_CORE")
 
-# Runs inside the child interpreter before the program: set the limits (inherited by anything it forks), then run the
-# program as __main__ and, only if it got to its end, write the marker on a private pipe. An ``os._exit(0)`` or
-# ``sys.exit(0)`` half-way therefore reads as an error, not as a pass. Limits are set here rather than in
-# ``preexec_fn`` because ``preexec_fn`` is unsafe when threads start processes (we run many in a thread pool).
-_BOOT = """\
+
+def _set_limits(argv_index: int) -> str:
+    """Child-side code that sets the limits given as ``sys.argv[argv_index]`` ("cpu,as,fsize,nproc,nofile,core")."""
+    return f"""\
 import os, sys, resource
-_fd = int(sys.argv[2])
-for _name, _v in zip(("RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_CORE"),
-                     map(int, sys.argv[3].split(","))):
+for _name, _v in zip({_LIMIT_NAMES!r}, map(int, sys.argv[{argv_index}].split(","))):
     _r = getattr(resource, _name, None)
     if _r is not None and _v >= 0:
         try:
             resource.setrlimit(_r, (_v, _v + 1 if _name == "RLIMIT_CPU" else _v))
         except (ValueError, OSError):
             pass
+"""
+
+
+# Runs inside the child interpreter before the program: set the limits (inherited by anything it forks), then run the
+# program as __main__ and, only if it got to its end, write the marker on a private pipe. An ``os._exit(0)`` or
+# ``sys.exit(0)`` half-way therefore reads as an error, not as a pass. Limits are set here rather than in
+# ``preexec_fn`` because ``preexec_fn`` is unsafe when threads start processes (we run many in a thread pool).
+_BOOT = _set_limits(3) + """\
+_fd = int(sys.argv[2])
 sys.argv = sys.argv[1:2]
 import runpy
 runpy.run_path(sys.argv[0], run_name="__main__")
@@ -98,17 +104,7 @@ os.write(_fd, b"kizami-done")
 """
 
 # The same limits for a compiler or a compiled program, then exec it (other languages).
-_EXEC = f"""\
-import os, sys, resource
-for _name, _v in zip({_LIMIT_NAMES}, map(int, sys.argv[1].split(","))):
-    _r = getattr(resource, _name, None)
-    if _r is not None and _v >= 0:
-        try:
-            resource.setrlimit(_r, (_v, _v + 1 if _name == "RLIMIT_CPU" else _v))
-        except (ValueError, OSError):
-            pass
-os.execvp(sys.argv[2], sys.argv[2:])
-"""
+_EXEC = _set_limits(1) + "os.execvp(sys.argv[2], sys.argv[2:])\n"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,10 +32,11 @@ class Gates:
         for key, limit in self.limits.items():
             if key not in known:
                 close = difflib.get_close_matches(key, list(known), n=1)
-                raise KizamiError(f"unknown gate {key!r}" + (f"; did you mean {close[0]!r}?" if close else "")
-                                  + f"; the metrics answer {', '.join(sorted(known))}")
+                raise KizamiError(f"unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                                  + f"; allowed: {', '.join(sorted(known))}")
             if isinstance(limit, bool) or not isinstance(limit, (int, float)):
-                raise KizamiError(f"gate {key} must be a number, got {limit!r}")
+                raise KizamiError(f"{key} = {limit!r} must be a number")
+        object.__setattr__(self, "limits", {k: float(v) for k, v in self.limits.items()})  # 3 and 3.0 are one limit
 
     def verdict(self, result: EvalResult, reference: EvalResult | None) -> dict[str, Any]:
         """Each gate → {"value", "limit", "pass"}; a metric that was not measured is not checked."""
