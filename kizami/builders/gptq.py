@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kizami.builders import Builder, NameTag
+from kizami.builders.mixed import allocate, gptq_sensitivity, hf_name
 from kizami.core.errors import KizamiError
 from kizami.core.progress import Progress, no_progress
 from kizami.formats.gptq import fast_kernels
@@ -76,8 +77,6 @@ class QuantizedBuilder(Builder):
 def _mixed(model: Path, out: Path, cfg: Any, calib: Path, progress: Progress) -> tuple[Any, dict[str, Any]]:
     """A budget build's per-layer bits: measured sensitivity, the allocator, then gptqmodel's ``dynamic`` overrides
     on top of the most common choice; ``module_bits`` given by hand stay as they are."""
-    from kizami.builders.mixed import allocate, gptq_sensitivity, hf_name
-
     # shared by the budget builds of one group size next to each other (one pass serves every budget)
     folder = out.parent / f"sensitivity-gptq-g{cfg.group_size}"
     sens = gptq_sensitivity(model, calib, folder, bits=cfg.candidates, group=cfg.group_size, method=cfg.sensitivity,

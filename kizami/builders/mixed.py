@@ -34,11 +34,9 @@ from kizami.core.constants import HF_LAYER_KINDS
 from kizami.core.errors import KizamiError
 from kizami.core.gguf_header import gguf_file, read_tensors
 from kizami.core.progress import Progress, no_progress
-from kizami.core.tensor_map import layer_of, type_bits, type_grid  # re-exported for older imports
 from kizami.export.gguf import weight_names
 
-__all__ = ["Sensitivity", "measure", "allocate", "spearman", "gguf_sensitivity", "gptq_sensitivity", "hf_name",
-           "layer_of", "type_grid", "type_bits", "rtn"]
+__all__ = ["Sensitivity", "measure", "allocate", "spearman", "gguf_sensitivity", "gptq_sensitivity", "hf_name", "rtn"]
 
 _RESOLUTION = 4096
 
