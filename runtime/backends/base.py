@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import numpy.typing as npt
 
 from kizami.runtime.backend import STOP_TOKENS, Generation, GenRequest, TokenScores
 from kizami.runtime.decoding import auto_batch_size, available_memory, equal_length_chunks
@@ -93,11 +93,11 @@ class EngineBackend:
         self.last_batch = capacity
         return self._generate(reqs, capacity, self.stop_ids())
 
-    def score(self, ids: Sequence[int], *, top_k: int = 0, gather: np.ndarray | None = None) -> TokenScores:
+    def score(self, ids: Sequence[int], *, top_k: int = 0, gather: npt.NDArray[Any] | None = None) -> TokenScores:
         return self.score_batch([ids], top_k=top_k, gathers=[gather])[0]
 
     def score_batch(self, windows: Sequence[Sequence[int]], *, top_k: int = 0,
-                    gathers: Sequence[np.ndarray | None] | None = None) -> list[TokenScores]:
+                    gathers: Sequence[npt.NDArray[Any] | None] | None = None) -> list[TokenScores]:
         """Windows of one length share a pass (no padding, so each row's sums are the rows a batch of one
         computes); at most as many as half the free memory holds."""
         gathers = list(gathers) if gathers is not None else [None] * len(windows)
