@@ -16,7 +16,8 @@ the per-problem outcomes, so it does not depend on the kizami version that ran),
 FIM exact match and the HumanEval wall time and tokens/s; it writes the same as JSON.
 
 ``humaneval`` measures one build's HumanEval alone (all 164 problems, greedy, completion mode, 512 new tokens, the
-engine's batched generation) and writes ``bench/results/real-model-humaneval-NAME.json``: pass@1 with its interval,
+engine's batched generation, each completion journaled in ``bench/results/journal/`` so an interrupted run resumes) and
+writes ``bench/results/real-model-humaneval-NAME.json``: pass@1 with its interval,
 wall time and tokens/s, each problem's outcome, and, against bf16 (that file for ``--name bf16``, or bf16's completions
 read back from a run's journal with ``--ref-journal``), the problems gained and lost with the exact McNemar p-value.
 It is the quick way to a paired figure for a build without a whole recipe run.
@@ -48,6 +49,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from kizami.core.progress import LogLines, counter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,6 +168,14 @@ def _per_build(name: str) -> Path:
     return ROOT / "bench" / "results" / f"real-model-humaneval-{name}.json"
 
 
+def _journal(stem: str) -> Path:
+    """Where a bench's completions are journaled as they are made (commit it while it grows: hours of generation on
+    2 cores resume from it in a later session)."""
+    path = ROOT / "bench" / "results" / "journal" / f"{stem}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _journal_completions(journal: Path) -> dict[str, str]:
     rows = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines() if line.strip()]
     return {r["name"]: r["generated"] for r in rows if r.get("mode") == "completion"}
@@ -185,10 +196,12 @@ def humaneval_one(build: Path, name: str, ref_journal: Path | None, threads: int
         done = {"settings": settings.to_dict(), "generation": {"new_tokens": None, "seconds": None, "tok_s": None},
                 **score_completions(kept, [[texts[p.task_id]] for p in kept], workers=2)}
     else:
+        journal = _journal(f"real-model-humaneval-{name}")  # a slow build (torch on 2 cores) resumes where it stopped
         backend = open_build(build, threads=threads)
         try:
             engine = backend.name
-            done = humaneval(backend, problems, settings, workers=2)
+            done = humaneval(backend, problems, settings, workers=2, journal=journal,
+                             progress=counter(LogLines(lambda line: print(line, flush=True)), f"{name}: HumanEval", len(problems)))
         finally:
             backend.close()
     section = {k: v for k, v in done.items() if k != "per_task"}
@@ -284,12 +297,13 @@ def langs(build: Path, name: str, languages: list[str], instructions: list[str],
     from kizami.runtime.metrics.langs import INSTRUCTIONS, humaneval_langs
 
     sets = {i: load_problems(INSTRUCTIONS[i])[:limit or None] for i in instructions}
-    journal = ROOT / "bench" / "results" / "journal" / f"real-model-langs-{name}.jsonl"
-    journal.parent.mkdir(parents=True, exist_ok=True)
+    journal = _journal(f"real-model-langs-{name}")
     backend = open_build(build, threads=threads)
     try:
         engine = backend.name
-        done = humaneval_langs(backend, sets, languages, GenSettings(max_new_tokens=512), workers=2, journal=journal)
+        total = sum(len(problems) for problems in sets.values()) * len(languages)  # before translation skips some
+        done = humaneval_langs(backend, sets, languages, GenSettings(max_new_tokens=512), workers=2, journal=journal,
+                               progress=counter(LogLines(lambda line: print(line, flush=True)), f"{name}: generation", total))
     finally:
         backend.close()
     ref_file = ROOT / "bench" / "results" / "real-model-langs-bf16.json"
