@@ -7,5 +7,6 @@ PY="${KIZAMI_VENV:-.venv}/bin/python"
 "$PY" -m ruff check .
 SITE="$(mktemp -d)"
 trap 'rm -rf "$SITE"' EXIT
+rm -rf build  # setuptools merges an old build/lib into the copy: a module moved away would still be type-checked
 "$PY" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation --target "$SITE" . >/dev/null
 (cd "$SITE" && "$OLDPWD/$PY" -m mypy --config-file "$OLDPWD/pyproject.toml" -p kizami)

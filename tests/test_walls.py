@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,7 @@ print(json.dumps(circles))
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     where = tmp_path_factory.mktemp("walls")
+    shutil.rmtree(ROOT / "build", ignore_errors=True)  # setuptools would merge an old build/lib: moved modules linger
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                     "--disable-pip-version-check", "--target", str(where / "site"), str(ROOT)],
                    check=True, capture_output=True, text=True)
