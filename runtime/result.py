@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from kizami.core.errors import KizamiError
 
-__all__ = ["EvalResult", "RunSummary"]
+__all__ = ["EvalResult"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,28 +69,3 @@ class EvalResult:
     def passed(self) -> bool | None:
         """The gate verdict: True, False, or None for the reference (nothing to gate)."""
         return None if self.gates is None else bool(self.gates["pass"])
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunSummary:
-    """What a run produced: results.json, read back by `kizami report` and the bundles."""
-
-    recipe: dict[str, Any]
-    calibration: dict[str, Any] | None
-    results: dict[str, EvalResult]
-    failures: dict[str, str] = field(default_factory=dict)
-    schedule: dict[str, Any] = field(default_factory=dict)  # where and when each step ran (``kizami.run.pipeline.make_schedule``)
-
-    @property
-    def reference(self) -> EvalResult | None:
-        return self.results.get("bf16")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"recipe": self.recipe, "calibration": self.calibration,
-                "results": {n: r.to_dict() for n, r in self.results.items()}, "failures": self.failures,
-                **({"schedule": self.schedule} if self.schedule else {})}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunSummary:
-        return cls(recipe=data["recipe"], calibration=data.get("calibration"), failures=data.get("failures", {}),
-                   schedule=data.get("schedule") or {}, results={n: EvalResult.from_dict(r) for n, r in data["results"].items()})

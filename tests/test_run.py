@@ -256,7 +256,7 @@ _RENDER = """
 import json, sys
 from kizami.run.report_html import html_report
 from kizami.run.report_text import markdown_report
-from kizami.runtime.result import RunSummary
+from kizami.run.summary import RunSummary
 summary = RunSummary.from_dict(json.loads(open(sys.argv[1], encoding="utf-8").read()))
 assert "bf16" in markdown_report(summary) and "<html" in html_report(summary)
 print(json.dumps(sorted(sys.modules)))

@@ -31,7 +31,7 @@ from kizami.core.errors import KizamiError
 from kizami.core.progress import LogLines, hms
 from kizami.run.plan import Failed, Gather, Job, Plan, Skipped, Status, Step, StepIO, attempt, check_steps, failed, inputs, make_plan, run_out
 from kizami.run.recipe import RunRecipe
-from kizami.runtime.result import RunSummary
+from kizami.run.summary import RunSummary
 
 __all__ = ["INSTALL", "require_ray", "run_on_ray", "check_fit", "check_storage"]
 

@@ -23,7 +23,7 @@ from kizami.core.errors import KizamiError
 from kizami.core.progress import Progress
 from kizami.run.plan import Gather, Plan, Skipped, Status, StepIO, attempt, check_steps, inputs, make_plan, run_out, write_reports
 from kizami.run.recipe import RunRecipe
-from kizami.runtime.result import RunSummary  # RunSummary: read by the reports and bundles
+from kizami.run.summary import RunSummary  # read by the reports and bundles
 
 __all__ = ["RunSummary", "run", "run_serial", "write_reports", "load_summary", "run_out", "finished_steps"]
 

@@ -36,7 +36,8 @@ from kizami.core.errors import KizamiError
 from kizami.core.progress import Progress, prefixed
 from kizami.run import cost
 from kizami.run.recipe import BuildStep, RunRecipe
-from kizami.runtime.result import EvalResult, RunSummary
+from kizami.run.summary import RunSummary
+from kizami.runtime.result import EvalResult
 
 __all__ = ["Kind", "Job", "StepIO", "Step", "Plan", "Failed", "Skipped", "Gather", "make_plan", "resolve", "run_out",
            "check_steps", "attempt", "failed", "inputs", "failure_text", "make_schedule", "critical_path", "finish",

@@ -24,7 +24,7 @@ from kizami.run.report_text import (
 from kizami.runtime.result import EvalResult
 
 if TYPE_CHECKING:
-    from kizami.runtime.result import RunSummary
+    from kizami.run.summary import RunSummary
 
 __all__ = ["html_report"]
 

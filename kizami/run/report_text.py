@@ -10,7 +10,7 @@ from rich.table import Table
 from kizami.runtime.result import EvalResult
 
 if TYPE_CHECKING:
-    from kizami.runtime.result import RunSummary
+    from kizami.run.summary import RunSummary
 
 __all__ = ["columns", "result_row", "verdict", "gate_failures", "eval_table", "markdown_report", "result_details",
            "metric_sections", "mixed_section", "mixed_of", "schedule_rows", "schedule_summary", "schedule_section"]

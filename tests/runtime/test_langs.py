@@ -228,8 +228,8 @@ def test_end_to_end_on_the_standin_through_evaluate_report_and_card(standin: Pat
     from kizami.run.bundle import _metric_cards
     from kizami.run.report_html import html_report
     from kizami.run.report_text import markdown_report
+    from kizami.run.summary import RunSummary
     from kizami.runtime.evaluate import evaluate
-    from kizami.runtime.result import RunSummary
 
     config = LangsSettings(languages=("py", "js", "cpp"), problems_limit=2, max_new_tokens=12)
     settings = dataclasses.replace(eval_settings, metrics=("humaneval-langs",),
