@@ -87,7 +87,7 @@ def _solved(section: dict[str, Any] | None) -> dict[str, float]:
 
 
 def row(name: str, result: dict[str, Any], ref: dict[str, Any] | None) -> dict[str, Any]:
-    from kizami.runtime.metrics.functional import mcnemar_exact, wilson_interval
+    from kizami.runtime.metrics.functional import paired, wilson_interval
 
     size = _section(result, "size") or {}
     quality = _section(result, "quality") or {}
@@ -107,13 +107,7 @@ def row(name: str, result: dict[str, Any], ref: dict[str, Any] | None) -> dict[s
         gen = he.get("generation") or {}
         out["humaneval"]["generation"] = {k: gen.get(k) for k in ("new_tokens", "seconds", "tok_s", "ran_at_once")}
     if ref is not None and mine:
-        theirs = _solved(_section(ref, "humaneval"))
-        common = sorted(mine.keys() & theirs.keys())
-        gained = [k for k in common if mine[k] > theirs[k]]
-        lost = [k for k in common if mine[k] < theirs[k]]
-        out["paired"] = {"tasks": len(common), "gained": gained, "lost": lost,
-                         "p": mcnemar_exact(len(gained), len(lost)),
-                         "change_pts": sum(mine[k] - theirs[k] for k in common) / max(len(common), 1) * 100}
+        out["paired"] = paired(he, _section(ref, "humaneval") or {})
     for mode, sec in infill.items():
         if isinstance(sec, dict) and "by_kind" in sec:
             out.setdefault("infill", {})[mode] = {k: v.get("pass@1") for k, v in sec["by_kind"].items()}
@@ -176,6 +170,17 @@ def _journal(stem: str) -> Path:
     return path
 
 
+def _printed(description: str, total: int) -> Any:
+    """Progress as log lines on stdout, with the rate and the time left."""
+    return counter(LogLines(lambda line: print(line, flush=True)), description, total)
+
+
+def _outcomes_only(section: dict[str, Any]) -> dict[str, Any]:
+    """A HumanEval-style section without each task's completions and details: what the paired tests need."""
+    return {**{k: v for k, v in section.items() if k != "per_task"},
+            "per_task": [{k: t[k] for k in ("task_id", "outcome", "passed", "n")} for t in section["per_task"]]}
+
+
 def _journal_completions(journal: Path) -> dict[str, str]:
     rows = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines() if line.strip()]
     return {r["name"]: r["generated"] for r in rows if r.get("mode") == "completion"}
@@ -201,11 +206,10 @@ def humaneval_one(build: Path, name: str, ref_journal: Path | None, threads: int
         try:
             engine = backend.name
             done = humaneval(backend, problems, settings, workers=2, journal=journal,
-                             progress=counter(LogLines(lambda line: print(line, flush=True)), f"{name}: HumanEval", len(problems)))
+                             progress=_printed(f"{name}: HumanEval", len(problems)))
         finally:
             backend.close()
-    section = {k: v for k, v in done.items() if k != "per_task"}
-    section["per_task"] = [{k: t[k] for k in ("task_id", "outcome", "passed", "n")} for t in done["per_task"]]
+    section = _outcomes_only(done)
     ref = None
     if name != "bf16" and _per_build("bf16").is_file():
         ref = json.loads(_per_build("bf16").read_text())["humaneval"]
@@ -238,25 +242,25 @@ def _calibration(build: str) -> str | None:
 
 
 def summary(pairs: list[str], output: Path) -> int:
-    from kizami.runtime.metrics.functional import mcnemar_exact
+    from kizami.runtime.metrics.functional import paired
 
     results = ROOT / "bench" / "results"
-    rows, outcomes = [], {}
+    rows, sections = [], {}
     for f in sorted(results.glob("real-model-humaneval-*.json")):
         data = json.loads(f.read_text(encoding="utf-8"))
         name, he = data["name"], data["humaneval"]
-        outcomes[name] = {t["task_id"]: t["passed"] / t["n"] for t in he["per_task"] if t.get("n")}
+        sections[name] = he
         quality_file = results / f"real-model-quality-{name}.json"
         quality = json.loads(quality_file.read_text(encoding="utf-8")) if quality_file.is_file() else {}
         size = _section(quality, "size") or {}
         kld = (_section(quality, "quality") or {}).get("kld") or {}
-        paired = data.get("paired") or {}
+        vs_bf16 = data.get("paired") or {}
         gen = he.get("generation") or {}
         rows.append({"build": name, "engine": data.get("engine"), "calibration": _calibration(data["build"]),
                      "size_mib": (size.get("bytes") or 0) / 2**20 or None, "bits_per_weight": size.get("bits_per_weight"),
                      "kld": {d: v.get("mean") for d, v in kld.items() if isinstance(v, dict)},
                      "pass@1": he["pass@1"], "interval95": [he["interval95"]["low"], he["interval95"]["high"]],
-                     "gained": len(paired.get("gained", [])), "lost": len(paired.get("lost", [])), "p": paired.get("p"),
+                     "gained": len(vs_bf16.get("gained", [])), "lost": len(vs_bf16.get("lost", [])), "p": vs_bf16.get("p"),
                      "seconds": gen.get("seconds"), "tok_s": gen.get("tok_s")})
     order = {"bf16": 0}
     rows.sort(key=lambda r: (order.get(r["build"], 1), r["build"]))
@@ -274,13 +278,11 @@ def summary(pairs: list[str], output: Path) -> int:
     compared = []
     for pair in pairs:
         a, _, b = pair.partition("=")
-        if a not in outcomes or b not in outcomes:
-            sys.exit(f"--pair {pair}: no HumanEval file for {a if a not in outcomes else b}")
-        common = sorted(outcomes[a].keys() & outcomes[b].keys())
-        a_only = [k for k in common if outcomes[a][k] > outcomes[b][k]]
-        b_only = [k for k in common if outcomes[a][k] < outcomes[b][k]]
-        compared.append({"a": a, "b": b, "tasks": len(common), "a_only": a_only, "b_only": b_only,
-                         "p": mcnemar_exact(len(a_only), len(b_only))})
+        if a not in sections or b not in sections:
+            sys.exit(f"--pair {pair}: no HumanEval file for {a if a not in sections else b}")
+        test = paired(sections[a], sections[b]) or {}  # A as the build, B as the reference: gained = A only
+        compared.append({"a": a, "b": b, "tasks": test.get("tasks", 0), "a_only": test.get("gained", []),
+                         "b_only": test.get("lost", []), "p": test.get("p", 1.0)})
     if compared:
         lines += ["", "| A | B | solved by A only | solved by B only | exact McNemar p |", "|---|---|---|---|---|"]
         lines += [f"| {c['a']} | {c['b']} | {len(c['a_only'])} | {len(c['b_only'])} | {c['p']:.2g} |" for c in compared]
@@ -303,7 +305,7 @@ def langs(build: Path, name: str, languages: list[str], instructions: list[str],
         engine = backend.name
         total = sum(len(problems) for problems in sets.values()) * len(languages)  # before translation skips some
         done = humaneval_langs(backend, sets, languages, GenSettings(max_new_tokens=512), workers=2, journal=journal,
-                               progress=counter(LogLines(lambda line: print(line, flush=True)), f"{name}: generation", total))
+                               progress=_printed(f"{name}: generation", total))
     finally:
         backend.close()
     ref_file = ROOT / "bench" / "results" / "real-model-langs-bf16.json"
@@ -313,8 +315,7 @@ def langs(build: Path, name: str, languages: list[str], instructions: list[str],
     for instr, by_lang in done["cells"].items():
         row = []
         for lang, cell in by_lang.items():
-            kept = {k: v for k, v in cell.items() if k != "per_task"}
-            kept["per_task"] = [{k: t[k] for k in ("task_id", "outcome", "passed", "n")} for t in cell["per_task"]]
+            kept = _outcomes_only(cell)
             theirs = (ref.get(instr) or {}).get(lang)
             if theirs is not None:
                 kept["paired"] = paired(kept, theirs)
