@@ -20,7 +20,7 @@ import numpy.typing as npt
 from kizami.runtime.backend import STOP_TOKENS, Generation, GenRequest, TokenScores
 from kizami.runtime.decoding import auto_batch_size, available_memory, equal_length_chunks
 
-__all__ = ["EngineBackend", "distinct_prompts", "reset_peak_rss", "peak_rss_mib"]
+__all__ = ["EngineBackend", "distinct_prompts", "longest_sequence", "reset_peak_rss", "peak_rss_mib"]
 
 
 def reset_peak_rss() -> bool:
@@ -38,6 +38,11 @@ def peak_rss_mib() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def longest_sequence(reqs: Sequence[GenRequest]) -> int:
+    """Tokens the longest request can reach: its prompt and all its new tokens."""
+    return max(len(r.prompt) + r.max_new_tokens for r in reqs)
 
 
 def distinct_prompts(prompts: Mapping[int, Sequence[int]]) -> dict[tuple[int, ...], int]:
@@ -65,8 +70,8 @@ class EngineBackend:
         """The engine's own end tokens, besides the chat end tokens of ``STOP_TOKENS``."""
         return set()
 
-    def _sequence_bytes(self, reqs: Sequence[GenRequest]) -> int:
-        """Memory one sequence of this batch needs while generating (its KV cache and share of the activations)."""
+    def _sequence_bytes(self, tokens: int) -> int:
+        """Memory one sequence of ``tokens`` needs while generating (its KV cache and share of the activations)."""
         raise NotImplementedError
 
     def _generate(self, reqs: Sequence[GenRequest], capacity: int, stop_ids: set[int]) -> list[Generation]:
@@ -89,7 +94,8 @@ class EngineBackend:
     def generate(self, reqs: Sequence[GenRequest]) -> list[Generation]:
         if not reqs:
             return []
-        capacity = auto_batch_size(self.batch_size, self._sequence_bytes(reqs), self._free_bytes(), len(reqs))
+        capacity = auto_batch_size(self.batch_size, self._sequence_bytes(longest_sequence(reqs)), self._free_bytes(),
+                                   len(reqs))
         self.last_batch = capacity
         return self._generate(reqs, capacity, self.stop_ids())
 

@@ -22,7 +22,7 @@ from kizami.core.errors import BackendUnavailable, KizamiError
 from kizami.core.fim_dialects import detect
 from kizami.core.gguf_header import gguf_file, read_metadata
 from kizami.runtime.backend import Caps, Generation, GenRequest, TokenScores
-from kizami.runtime.backends.base import EngineBackend, distinct_prompts
+from kizami.runtime.backends.base import EngineBackend, distinct_prompts, longest_sequence
 from kizami.runtime.decoding import BatchRetry, run_generations
 
 __all__ = ["LlamaCppBackend"]
@@ -145,15 +145,15 @@ class LlamaCppBackend(EngineBackend):
         return {self._vocab.token_eos()}
 
     @staticmethod
-    def _context_per_sequence(reqs: Sequence[GenRequest]) -> int:
-        return -(-max(len(r.prompt) + r.max_new_tokens for r in reqs) // 256) * 256  # reused while it fits
+    def _context_per_sequence(tokens: int) -> int:
+        return -(-tokens // 256) * 256  # a sequence's context, rounded up so that a decoder is reused while it fits
 
-    def _sequence_bytes(self, reqs: Sequence[GenRequest]) -> int:
-        return self._context_per_sequence(reqs) * self._kv_bytes_per_token
+    def _sequence_bytes(self, tokens: int) -> int:
+        return self._context_per_sequence(tokens) * self._kv_bytes_per_token
 
     def _generate(self, reqs: Sequence[GenRequest], capacity: int, stop_ids: set[int]) -> list[Generation]:
         llm = self._generator()
-        per_sequence = self._context_per_sequence(reqs)
+        per_sequence = self._context_per_sequence(longest_sequence(reqs))
         shared = len({tuple(r.prompt) for r in reqs}) < len(reqs)
 
         def decoder(n: int) -> _LlamaCppDecoder:

@@ -105,9 +105,8 @@ class OnnxBackend(EngineBackend):
     def _eos_ids(self) -> set[int]:
         return self.eos_ids
 
-    def _sequence_bytes(self, reqs: Sequence[GenRequest]) -> int:
-        longest = max(len(r.prompt) + r.max_new_tokens for r in reqs)
-        return longest * (self._kv_bytes_per_token + self._vocab_size * 4)
+    def _sequence_bytes(self, tokens: int) -> int:
+        return tokens * (self._kv_bytes_per_token + self._vocab_size * 4)
 
     def _generate(self, reqs: Sequence[GenRequest], capacity: int, stop_ids: set[int]) -> list[Generation]:
         max_new = max(r.max_new_tokens for r in reqs)

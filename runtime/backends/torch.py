@@ -131,9 +131,8 @@ class TorchBackend(EngineBackend):
             scores.append(TokenScores(**{k: v.cpu().numpy() for k, v in out.items()}))
         return scores
 
-    def _sequence_bytes(self, reqs: Sequence[GenRequest]) -> int:
-        longest = max(len(r.prompt) + r.max_new_tokens for r in reqs)
-        return longest * (self._kv_bytes_per_token + self._activation_bytes_per_token)
+    def _sequence_bytes(self, tokens: int) -> int:
+        return tokens * (self._kv_bytes_per_token + self._activation_bytes_per_token)
 
     def _free_bytes(self) -> int:
         if self.device.type == "cuda":
