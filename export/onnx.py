@@ -20,7 +20,7 @@ from typing import Any
 from kizami.core import manifest
 from kizami.core.checkpoint import check_hf_dir, count_parameters, read_config
 from kizami.core.engine import counted_lines, run_engine
-from kizami.core.errors import BackendUnavailable, KizamiError
+from kizami.core.errors import BackendUnavailable, KizamiError, ManifestError
 from kizami.core.hf_folder import finish_hf_folder
 from kizami.core.progress import Progress, no_progress
 from kizami.export.onnx_quant import LayerDiff, check_source, compare_layers, write_source_weights
@@ -157,6 +157,15 @@ def _need_bytes(model: Path, cfg: ONNXConfig) -> int:
     return int((body * _BITS[cfg.precision] / 8 + embed * io_bytes) * 1.1) + (64 << 20)
 
 
+def _learned_from(build: Path) -> dict[str, Any] | None:
+    """The calibration set a GPTQ/AWQ build's integers were learned from, as its manifest records it: the ONNX build
+    carries them unchanged, so it carries their provenance too (None for a GPTQ/AWQ folder kizami did not make)."""
+    try:
+        return dict(manifest.load(build).calibration or {}) or None
+    except ManifestError:
+        return None
+
+
 def export_onnx(model: Path, out: Path, cfg: ONNXConfig = ONNXConfig(), *,
                 progress: Progress = no_progress) -> Path:
     """Build ``out`` (a kizami build folder) from the HF checkpoint ``model``; returns ``out``. ``progress(message,
@@ -165,8 +174,10 @@ def export_onnx(model: Path, out: Path, cfg: ONNXConfig = ONNXConfig(), *,
     source = manifest.checkpoint_digest(model)
     builder_input = Path(cfg.from_build).resolve() if cfg.from_build else model.resolve()
     params: dict[str, Any] = {"source_sha256": source["sha256"], "config": asdict(cfg), "builder": _builder_version()}
+    calibration = None
     if cfg.from_build:
         params["from_build_sha256"] = manifest.checkpoint_digest(builder_input)["sha256"]
+        calibration = _learned_from(builder_input)
     stages = 2 if cfg.from_build else 1
 
     def say(message: str, done: int = 0) -> None:
@@ -178,7 +189,7 @@ def export_onnx(model: Path, out: Path, cfg: ONNXConfig = ONNXConfig(), *,
     manifest.check_free_space(out.parent, _need_bytes(model, cfg), "the ONNX export")
     say(f"building ONNX {cfg.precision} for {cfg.target}")
     extra: dict[str, Any] = {}
-    m = manifest.Manifest(format="onnx", parameters=params, source=source, extra=extra)
+    m = manifest.Manifest(format="onnx", parameters=params, source=source, calibration=calibration, extra=extra)
     with manifest.staged_build(out, m, overwrite=True) as stage, manifest.scratch("onnx") as tmp:
         _run_builder(_builder_command(builder_input, stage, Path(tmp) / "cache", cfg), Path(tmp), say,
                      int(read_config(model).get("num_hidden_layers") or 0))

@@ -70,6 +70,8 @@ def test_matmulnbits_weights_equal_the_source_layer_by_layer(method: str, source
     assert check["layers"] == 5 * n_layers and check["max_abs_weight_diff"] == 0.0
     cfg = manifest.load(build).parameters["config"]
     assert cfg["lm_head"] == "source" and cfg["accuracy_level"] == 4
+    learned = manifest.load(sources[method]).calibration
+    assert learned and manifest.load(build).calibration == learned  # the integers' provenance travels with them
 
 
 def test_lm_head_and_embeddings_stay_float(onnx_from: dict[str, Path]) -> None:
