@@ -241,40 +241,72 @@ def _calibration(build: str) -> str | None:
     return calib.get("id")
 
 
+def _infill_cell(mode: dict[str, Any] | None) -> str:
+    if not mode or mode.get("pass@1") is None:
+        return "—"
+    test = mode.get("paired")
+    return f"{mode['pass@1']:.3f} ({mode['tasks']})" + (f", +{len(test['gained'])} / −{len(test['lost'])} p {test['p']:.2g}"
+                                                         if test else "")
+
+
 def summary(pairs: list[str], output: Path) -> int:
     from kizami.runtime.metrics.functional import paired
 
     results = ROOT / "bench" / "results"
     rows, sections = [], {}
-    for f in sorted(results.glob("real-model-humaneval-*.json")):
-        data = json.loads(f.read_text(encoding="utf-8"))
-        name, he = data["name"], data["humaneval"]
-        sections[name] = he
-        quality_file = results / f"real-model-quality-{name}.json"
+    names = {f.name[len(prefix):-len(".json")] for prefix in ("real-model-humaneval-", "real-model-quality-")
+             for f in results.glob(f"{prefix}*.json")}
+
+    def infill_and_fim(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``real-model-fim-NAME.json`` (``kizami eval BUILD --tasks fim,humaneval-infill``): infilling by mode, FIM."""
+        path = results / f"real-model-fim-{name}.json"
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        return _section(data, "humaneval_infill") or {}, _section(data, "fim") or {}
+
+    ref_infill = infill_and_fim("bf16")[0]
+    for name in sorted(names):  # a build with KLD but no HumanEval yet (a slow torch row) is listed too
+        he_file, quality_file = _per_build(name), results / f"real-model-quality-{name}.json"
+        data = json.loads(he_file.read_text(encoding="utf-8")) if he_file.is_file() else {}
         quality = json.loads(quality_file.read_text(encoding="utf-8")) if quality_file.is_file() else {}
+        he = data.get("humaneval") or {}
+        if he:
+            sections[name] = he
         size = _section(quality, "size") or {}
         kld = (_section(quality, "quality") or {}).get("kld") or {}
         vs_bf16 = data.get("paired") or {}
         gen = he.get("generation") or {}
-        rows.append({"build": name, "engine": data.get("engine"), "calibration": _calibration(data["build"]),
+        iv = he.get("interval95") or {}
+        infill, fim = infill_and_fim(name)
+        rows.append({"build": name, "engine": data.get("engine") or quality.get("format"),
+                     "calibration": _calibration(data.get("build") or quality.get("build") or ""),
                      "size_mib": (size.get("bytes") or 0) / 2**20 or None, "bits_per_weight": size.get("bits_per_weight"),
                      "kld": {d: v.get("mean") for d, v in kld.items() if isinstance(v, dict)},
-                     "pass@1": he["pass@1"], "interval95": [he["interval95"]["low"], he["interval95"]["high"]],
+                     "pass@1": he.get("pass@1"), "interval95": [iv["low"], iv["high"]] if iv else None,
                      "gained": len(vs_bf16.get("gained", [])), "lost": len(vs_bf16.get("lost", [])), "p": vs_bf16.get("p"),
-                     "seconds": gen.get("seconds"), "tok_s": gen.get("tok_s")})
+                     "seconds": gen.get("seconds"), "tok_s": gen.get("tok_s"),
+                     "fim_em": {m: fim[m].get("exact_match") for m in ("psm", "spm") if isinstance(fim.get(m), dict)},
+                     "infill": {m: {"pass@1": sec.get("pass@1"), "tasks": sec.get("tasks"),
+                                    "paired": None if name == "bf16" or m not in ref_infill
+                                    else paired(_outcomes_only(sec), ref_infill[m])}
+                                for m in ("psm", "spm") if isinstance(sec := infill.get(m), dict)}})
+    filled = any(r["infill"] or r["fim_em"] for r in rows)  # the two columns only once some build has them
     order = {"bf16": 0}
     rows.sort(key=lambda r: (order.get(r["build"], 1), r["build"]))
     head = ("| build | engine | calibration | size MiB | bits/w | KLD code / ja / en | pass@1 [95 %] | vs bf16 +/− | p |"
-            " HumanEval time, tok/s |")
+            " HumanEval time, tok/s |" + (" infilling PSM pass@1 (vs bf16) | FIM EM PSM / SPM |" if filled else ""))
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         ref = r["build"] == "bf16"
         lines.append("| " + " | ".join([
             r["build"], str(r["engine"]), r["calibration"] or "—", _fmt(r["size_mib"], ".1f"), _fmt(r["bits_per_weight"], ".2f"),
             " / ".join(_fmt(r["kld"].get(d), ".4f") for d in ("code", "ja", "en")) if r["kld"] else "—",
+            "not measured" if r["pass@1"] is None else
             f"{r['pass@1']:.3f} [{r['interval95'][0]:.2f}–{r['interval95'][1]:.2f}]",
-            "—" if ref else f"+{r['gained']} / −{r['lost']}", "—" if ref or r["p"] is None else f"{r['p']:.2g}",
-            "—" if not r["seconds"] else f"{r['seconds'] / 60:.1f} min, {r['tok_s']:.1f}"]) + " |")
+            "—" if ref or r["pass@1"] is None else f"+{r['gained']} / −{r['lost']}",
+            "—" if ref or r["p"] is None else f"{r['p']:.2g}",
+            "—" if not r["seconds"] else f"{r['seconds'] / 60:.1f} min, {r['tok_s']:.1f}",
+            *([_infill_cell(r["infill"].get("psm")),
+               " / ".join(_fmt(r["fim_em"].get(m)) for m in ("psm", "spm")) if r["fim_em"] else "—"] if filled else [])]) + " |")
     compared = []
     for pair in pairs:
         a, _, b = pair.partition("=")

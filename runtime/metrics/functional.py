@@ -430,7 +430,7 @@ def _pass_summary(label: str, section: dict[str, Any] | None) -> list[tuple[str,
         return [(label, f"skipped: {section['skipped']}")]
     p1, iv = section.get("pass@1"), section.get("interval95") or {}
     rows = [(f"{label} pass@1", "—" if p1 is None else
-             f"{p1:.3f} [{iv.get('low', p1):.2f}–{iv.get('high', p1):.2f}] ({section.get('tasks', 0)} problems)")]
+             f"{p1:.3f} [{iv.get('low', p1):.2f}–{iv.get('high', p1):.2f}] ({section.get('tasks', 0)} tasks)")]
     rows += [(f"{label} pass@{k}", f"{v:.3f}") for k, v in (section.get("pass@k") or {}).items() if k != "1" and v is not None]
     if section.get("agreement") is not None:
         rows.append((f"{label} outcome = bf16", f"{section['agreement']:.0%}"))
