@@ -158,8 +158,9 @@ def table(results: Path, output: Path) -> int:
     return 0
 
 
-def _per_build(name: str) -> Path:
-    return ROOT / "bench" / "results" / f"real-model-humaneval-{name}.json"
+def _per_build(name: str, mode: str = "completion") -> Path:
+    """A build's HumanEval file: completion mode (the table's pass@1) or chat mode (the source's chat template)."""
+    return ROOT / "bench" / "results" / f"real-model-{'humaneval' if mode == 'completion' else 'chat'}-{name}.json"
 
 
 def _journal(stem: str) -> Path:
@@ -187,12 +188,13 @@ def _journal_completions(journal: Path) -> dict[str, str]:
 
 
 def humaneval_one(build: Path, name: str, ref_journal: Path | None, threads: int,
-                  from_journal: Path | None = None) -> int:
+                  from_journal: Path | None = None, mode: str = "completion", ref_name: str = "bf16", limit: int = 0) -> int:
     from kizami.calib_data.problems import load_problems
+    from kizami.core.checkpoint import chat_template, render_chat
     from kizami.runtime import open_build
-    from kizami.runtime.metrics.functional import GenSettings, humaneval, paired, score_completions
+    from kizami.runtime.metrics.functional import GenSettings, humaneval, humaneval_chat, paired, score_completions
 
-    problems = load_problems("humaneval")
+    problems = load_problems("humaneval")[:limit or None]
     settings = GenSettings(max_new_tokens=512)
     if from_journal is not None:  # a run's journaled completions of this build: scored here, not generated again
         texts = _journal_completions(from_journal)
@@ -201,34 +203,45 @@ def humaneval_one(build: Path, name: str, ref_journal: Path | None, threads: int
         done = {"settings": settings.to_dict(), "generation": {"new_tokens": None, "seconds": None, "tok_s": None},
                 **score_completions(kept, [[texts[p.task_id]] for p in kept], workers=2)}
     else:
-        journal = _journal(f"real-model-humaneval-{name}")  # a slow build (torch on 2 cores) resumes where it stopped
+        stem = _per_build(name, mode).stem
+        journal = _journal(stem)  # a slow build (torch on 2 cores) resumes where it stopped
+        progress = _printed(f"{name}: HumanEval {mode}", len(problems))
         backend = open_build(build, threads=threads)
         try:
             engine = backend.name
-            done = humaneval(backend, problems, settings, workers=2, journal=journal,
-                             progress=_printed(f"{name}: HumanEval", len(problems)))
+            if mode == "chat":  # the source model's own template, whatever the build's format keeps of it
+                template = chat_template(_fixture())
+                done = humaneval_chat(backend, problems,
+                                      lambda text: render_chat(template, [{"role": "user", "content": text}]),
+                                      settings, workers=2, journal=journal, progress=progress)
+            else:
+                done = humaneval(backend, problems, settings, workers=2, journal=journal, progress=progress)
         finally:
             backend.close()
     section = _outcomes_only(done)
     ref = None
-    if name != "bf16" and _per_build("bf16").is_file():
-        ref = json.loads(_per_build("bf16").read_text())["humaneval"]
+    if name != ref_name and _per_build(ref_name, mode).is_file():
+        ref = json.loads(_per_build(ref_name, mode).read_text())["humaneval"]
     elif ref_journal is not None:  # bf16's completions as a run journaled them: score them here
         texts = _journal_completions(ref_journal)
         kept = [p for p in problems if p.task_id in texts]
         ref = score_completions(kept, [[texts[p.task_id]] for p in kept], workers=2)
-    out = {"build": str(build), "name": name, "engine": engine, "settings": settings.to_dict(), "humaneval": section}
+    out = {"build": str(build), "name": name, "engine": engine, "mode": mode, "settings": settings.to_dict(),
+           "humaneval": section}
     if ref is not None:
         out["paired"] = paired(section, ref)
-        out["bf16_pass@1"] = ref.get("pass@1")
-    _per_build(name).parent.mkdir(parents=True, exist_ok=True)
-    _per_build(name).write_text(json.dumps(out, indent=2) + "\n")
+        out["reference"] = ref_name
+        out["bf16_pass@1" if ref_name == "bf16" else f"{ref_name}_pass@1"] = ref.get("pass@1")
+    if not limit:  # a smoke run on the first problems prints its figure but leaves the build's file alone
+        path = _per_build(name, mode)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(out, indent=2) + "\n")
     gen, test = section["generation"], out.get("paired")
     iv = section["interval95"]
-    print(f"{name} ({engine}): pass@1 {section['pass@1']:.3f} [{iv['low']:.2f}–{iv['high']:.2f}] on {section['tasks']} "
-          f"problems" + (f"; {gen['new_tokens']} tokens in {gen['seconds']:.0f} s ({gen['tok_s']} tok/s)"
-                         if gen.get("seconds") else "")
-          + (f"; vs bf16 +{len(test['gained'])} / −{len(test['lost'])}, p {test['p']:.2g}" if test else ""))
+    print(f"{name} ({engine}, {mode}): pass@1 {section['pass@1']:.3f} [{iv['low']:.2f}–{iv['high']:.2f}] on "
+          f"{section['tasks']} problems" + (f"; {gen['new_tokens']} tokens in {gen['seconds']:.0f} s ({gen['tok_s']} tok/s)"
+                                            if gen.get("seconds") else "")
+          + (f"; vs {ref_name} +{len(test['gained'])} / −{len(test['lost'])}, p {test['p']:.2g}" if test else ""))
     return 0
 
 
@@ -241,7 +254,7 @@ def _calibration(build: str) -> str | None:
     return calib.get("id")
 
 
-def _infill_cell(mode: dict[str, Any] | None) -> str:
+def _paired_cell(mode: dict[str, Any] | None) -> str:
     if not mode or mode.get("pass@1") is None:
         return "—"
     test = mode.get("paired")
@@ -277,6 +290,7 @@ def summary(pairs: list[str], output: Path) -> int:
         gen = he.get("generation") or {}
         iv = he.get("interval95") or {}
         infill, fim = infill_and_fim(name)
+        chat = json.loads(_per_build(name, "chat").read_text(encoding="utf-8")) if _per_build(name, "chat").is_file() else {}
         rows.append({"build": name, "engine": data.get("engine") or quality.get("format"),
                      "calibration": _calibration(data.get("build") or quality.get("build") or ""),
                      "size_mib": (size.get("bytes") or 0) / 2**20 or None, "bits_per_weight": size.get("bits_per_weight"),
@@ -288,12 +302,14 @@ def summary(pairs: list[str], output: Path) -> int:
                      "infill": {m: {"pass@1": sec.get("pass@1"), "tasks": sec.get("tasks"),
                                     "paired": None if name == "bf16" or m not in ref_infill
                                     else paired(_outcomes_only(sec), ref_infill[m])}
-                                for m in ("psm", "spm") if isinstance(sec := infill.get(m), dict)}})
-    filled = any(r["infill"] or r["fim_em"] for r in rows)  # the two columns only once some build has them
+                                for m in ("psm", "spm") if isinstance(sec := infill.get(m), dict)},
+                     "chat": chat and {"pass@1": chat["humaneval"]["pass@1"], "tasks": chat["humaneval"]["tasks"],
+                                       "paired": chat.get("paired"), "reference": chat.get("reference")}})
+    filled = any(r["chat"] or r["infill"] or r["fim_em"] for r in rows)  # the two columns only once some build has them
     order = {"bf16": 0}
     rows.sort(key=lambda r: (order.get(r["build"], 1), r["build"]))
     head = ("| build | engine | calibration | size MiB | bits/w | KLD code / ja / en | pass@1 [95 %] | vs bf16 +/− | p |"
-            " HumanEval time, tok/s |" + (" infilling PSM pass@1 (vs bf16) | FIM EM PSM / SPM |" if filled else ""))
+            " HumanEval time, tok/s |" + (" chat pass@1 (vs bf16) | infilling PSM pass@1 (vs bf16) | FIM EM PSM / SPM |" if filled else ""))
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         ref = r["build"] == "bf16"
@@ -305,7 +321,7 @@ def summary(pairs: list[str], output: Path) -> int:
             "—" if ref or r["pass@1"] is None else f"+{r['gained']} / −{r['lost']}",
             "—" if ref or r["p"] is None else f"{r['p']:.2g}",
             "—" if not r["seconds"] else f"{r['seconds'] / 60:.1f} min, {r['tok_s']:.1f}",
-            *([_infill_cell(r["infill"].get("psm")),
+            *([_paired_cell(r["chat"]), _paired_cell(r["infill"].get("psm")),
                " / ".join(_fmt(r["fim_em"].get(m)) for m in ("psm", "spm")) if r["fim_em"] else "—"] if filled else [])]) + " |")
     compared = []
     for pair in pairs:
@@ -380,6 +396,10 @@ def main() -> int:
     h.add_argument("--ref-journal", type=Path)
     h.add_argument("--from-journal", type=Path, help="score this build's completions from a run's journal")
     h.add_argument("--threads", type=int, default=2)
+    h.add_argument("--mode", choices=("completion", "chat"), default="completion",
+                   help="completion: HumanEval's prompt continued; chat: asked through the source model's chat template")
+    h.add_argument("--ref", default="bf16", help="the build whose file (same mode) this one is paired against")
+    h.add_argument("--limit", type=int, default=0, help="a smoke run on the first N problems (writes no result file)")
     m = sub.add_parser("summary")
     m.add_argument("--pair", action="append", default=[], help="A=B: the paired test between two builds' HumanEval")
     m.add_argument("-o", "--output", type=Path, default=ROOT / "bench" / "results" / "real-model-summary.json")
@@ -396,7 +416,8 @@ def main() -> int:
     if args.cmd == "summary":
         return summary(args.pair, args.output)
     if args.cmd == "humaneval":
-        return humaneval_one(args.build, args.name, args.ref_journal, args.threads, args.from_journal)
+        return humaneval_one(args.build, args.name, args.ref_journal, args.threads, args.from_journal, args.mode, args.ref,
+                            args.limit)
     return run(args.recipe, args.kizami) if args.cmd == "run" else table(args.results, args.output)
 
 
