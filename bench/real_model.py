@@ -2,7 +2,7 @@
 
     python bench/real_model.py run   [--recipe bench/recipes/qwen-coder.toml]   # fixture, then `kizami run`
     python bench/real_model.py table [--results runs/qwen-coder/results.json] [-o bench/results/real-model.json]
-    python bench/real_model.py humaneval BUILD --name NAME [--ref-journal runs/.../functional-*.jsonl]
+    python bench/real_model.py humaneval BUILD --name NAME [--mode chat] [--ref NAME] [--ref-journal runs/.../functional-*.jsonl]
     python bench/real_model.py summary [--pair A=B ...]   # every per-build file below, as one table
     python bench/real_model.py langs BUILD --name NAME [--languages py,js,cpp,java,go,rs] [--instructions ja,en]
 
@@ -20,10 +20,15 @@ engine's batched generation, each completion journaled in ``bench/results/journa
 writes ``bench/results/real-model-humaneval-NAME.json``: pass@1 with its interval,
 wall time and tokens/s, each problem's outcome, and, against bf16 (that file for ``--name bf16``, or bf16's completions
 read back from a run's journal with ``--ref-journal``), the problems gained and lost with the exact McNemar p-value.
-It is the quick way to a paired figure for a build without a whole recipe run.
+It is the quick way to a paired figure for a build without a whole recipe run. ``--mode chat`` asks the same problems
+through the source model's chat template and runs the answer's code block (``real-model-chat-NAME.json``, paired
+against bf16's chat file); ``--ref NAME`` pairs against another build's file of the same mode instead of bf16's (a
+disclosed stand-in for bf16 where its torch run is too slow here); ``--limit N`` is a smoke run that writes no file.
 
 ``summary`` gathers every ``real-model-humaneval-NAME.json`` and, where measured, ``real-model-quality-NAME.json``
-(``kizami eval BUILD --tasks quality,size -o ...``: KLD per domain against bf16, size) into one table, with each
+(``kizami eval BUILD --tasks quality,size -o ...``: KLD per domain against bf16, size), ``real-model-chat-NAME.json``
+and ``real-model-fim-NAME.json`` (``kizami eval BUILD --tasks fim,humaneval-infill --problems-limit 0 -o ...``:
+infilling by execution, paired against bf16's, and FIM exact match) into one table, with each
 build's calibration set read from its manifest, and pairs builds against each other with ``--pair A=B`` (the exact
 McNemar test between two builds, e.g. one type calibrated on code + Japanese against English); it writes
 ``real-model-summary.json``.
@@ -31,9 +36,9 @@ McNemar test between two builds, e.g. one type calibrated on code + Japanese aga
 ``langs`` is the target card's table for one build: HumanEval with Japanese (``humaneval-ja``) and English
 instructions, each translated into every language asked for (the ``humaneval-langs`` metric's own code, greedy, 512
 new tokens, run in the sandbox), pass@1 per cell with its interval and, against ``real-model-langs-bf16.json``, the
-paired test per cell. It is hours of generation on 2 cores, so every completion is journaled as it is made in
-``bench/results/journal/real-model-langs-NAME.jsonl`` (commit it as it grows): a re-run, in this session or a later
-one, generates only what the journal lacks.
+paired test per cell (``--ref NAME``: against another build's file). It is hours of generation on 2 cores, so
+every completion is journaled as it is made in ``bench/results/journal/real-model-langs-NAME.jsonl`` (commit it as it
+grows): a re-run, in this session or a later one, generates only what the journal lacks.
 
 What the figures do and do not show: the bf16 folder is a dequantized 4-bit file, so GGUF Q4_K_M (the source's own
 grid) is nearly lossless by construction; the types off that grid (Q3_K_M, IQ4_XS) and the other formats are the test.
@@ -340,7 +345,8 @@ def summary(pairs: list[str], output: Path) -> int:
     return 0
 
 
-def langs(build: Path, name: str, languages: list[str], instructions: list[str], limit: int, threads: int) -> int:
+def langs(build: Path, name: str, languages: list[str], instructions: list[str], limit: int, threads: int,
+          ref_name: str = "bf16") -> int:
     from kizami.calib_data.problems import load_problems
     from kizami.runtime import open_build
     from kizami.runtime.metrics.functional import GenSettings, paired
@@ -356,8 +362,8 @@ def langs(build: Path, name: str, languages: list[str], instructions: list[str],
                                progress=_printed(f"{name}: generation", total))
     finally:
         backend.close()
-    ref_file = ROOT / "bench" / "results" / "real-model-langs-bf16.json"
-    ref = json.loads(ref_file.read_text(encoding="utf-8"))["cells"] if name != "bf16" and ref_file.is_file() else {}
+    ref_file = ROOT / "bench" / "results" / f"real-model-langs-{ref_name}.json"
+    ref = json.loads(ref_file.read_text(encoding="utf-8"))["cells"] if name != ref_name and ref_file.is_file() else {}
     cells: dict[str, dict[str, Any]] = {}
     lines = ["| instructions | " + " | ".join(languages) + " |", "|---|" + "---|" * len(languages)]
     for instr, by_lang in done["cells"].items():
@@ -373,7 +379,8 @@ def langs(build: Path, name: str, languages: list[str], instructions: list[str],
             row.append(f"{kept['pass@1']:.3f} [{iv['low']:.2f}–{iv['high']:.2f}] ({kept['tasks']})"
                        + (f", +{len(test['gained'])}/−{len(test['lost'])} p {test['p']:.2g}" if test else ""))
         lines.append(f"| {instr} | " + " | ".join(row) + " |")
-    out = {"build": str(build), "name": name, "engine": engine, "settings": done["settings"], "languages": languages,
+    out = {"build": str(build), "name": name, "engine": engine, "reference": ref and ref_name,
+           "settings": done["settings"], "languages": languages,
            "instructions": instructions, "problems_limit": limit, "cells": cells}
     path = ROOT / "bench" / "results" / f"real-model-langs-{name}.json"
     path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
@@ -410,9 +417,11 @@ def main() -> int:
     g.add_argument("--instructions", default="ja,en")
     g.add_argument("--limit", type=int, default=0, help="the first N problems before translation (0 = all 164)")
     g.add_argument("--threads", type=int, default=2)
+    g.add_argument("--ref", default="bf16", help="the build whose langs file each cell is paired against")
     args = ap.parse_args()
     if args.cmd == "langs":
-        return langs(args.build, args.name, args.languages.split(","), args.instructions.split(","), args.limit, args.threads)
+        return langs(args.build, args.name, args.languages.split(","), args.instructions.split(","), args.limit, args.threads,
+                     args.ref)
     if args.cmd == "summary":
         return summary(args.pair, args.output)
     if args.cmd == "humaneval":
