@@ -263,8 +263,9 @@ def _paired_cell(mode: dict[str, Any] | None) -> str:
     if not mode or mode.get("pass@1") is None:
         return "—"
     test = mode.get("paired")
-    return f"{mode['pass@1']:.3f} ({mode['tasks']})" + (f", +{len(test['gained'])} / −{len(test['lost'])} p {test['p']:.2g}"
-                                                         if test else "")
+    against = "" if mode.get("reference", "bf16") == "bf16" else f" vs {mode['reference']}"
+    return f"{mode['pass@1']:.3f} ({mode['tasks']})" + (
+        f", +{len(test['gained'])} / −{len(test['lost'])}{against} p {test['p']:.2g}" if test else "")
 
 
 def summary(pairs: list[str], output: Path) -> int:
@@ -379,7 +380,7 @@ def langs(build: Path, name: str, languages: list[str], instructions: list[str],
             row.append(f"{kept['pass@1']:.3f} [{iv['low']:.2f}–{iv['high']:.2f}] ({kept['tasks']})"
                        + (f", +{len(test['gained'])}/−{len(test['lost'])} p {test['p']:.2g}" if test else ""))
         lines.append(f"| {instr} | " + " | ".join(row) + " |")
-    out = {"build": str(build), "name": name, "engine": engine, "reference": ref and ref_name,
+    out = {"build": str(build), "name": name, "engine": engine, "reference": ref_name if ref else None,
            "settings": done["settings"], "languages": languages,
            "instructions": instructions, "problems_limit": limit, "cells": cells}
     path = ROOT / "bench" / "results" / f"real-model-langs-{name}.json"
