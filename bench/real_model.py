@@ -224,6 +224,12 @@ def humaneval_one(build: Path, name: str, ref_journal: Path | None, threads: int
         finally:
             backend.close()
     section = _outcomes_only(done)
+    previous = _per_build(name, mode)
+    if not section["generation"].get("generated") and not limit and previous.is_file():
+        # all re-scored from the journal: the time is the one the generating run measured, not this run's zero
+        measured = json.loads(previous.read_text(encoding="utf-8"))["humaneval"].get("generation") or {}
+        if measured.get("seconds"):
+            section["generation"] = measured
     ref = None
     if name != ref_name and _per_build(ref_name, mode).is_file():
         ref = json.loads(_per_build(ref_name, mode).read_text())["humaneval"]
