@@ -106,8 +106,9 @@ def model_card(build: Path, m: manifest.Manifest, card: BundleCard, *, result: E
     meta = card_metadata(m, card)
     front = "\n".join(["---", *(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in meta.items() if v), "---"])
     calib = m.calibration or {}
-    calib_text = (f"`{calib.get('id')}` (sha256 `{str(calib.get('sha256', ''))[:16]}…`): kizami's code + Japanese "
-                  "mixture; its manifest lists every source and its share." if calib else "none (this build needs none).")
+    # the set's id names its recipe (kizami-default-…: the code + Japanese mixture); not every build used that one
+    calib_text = (f"`{calib.get('id')}` (sha256 `{str(calib.get('sha256', ''))[:16]}…`); the set's manifest lists "
+                  "every source and its share." if calib else "none (this build needs none).")
     params = json.dumps(_no_paths(dict(m.parameters)), indent=2, ensure_ascii=False)
     folder = folder or build.name
     title = repo.split("/")[-1] if repo else folder
