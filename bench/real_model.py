@@ -279,7 +279,7 @@ def summary(pairs: list[str], output: Path) -> int:
 
     results = ROOT / "bench" / "results"
     rows, sections = [], {}
-    names = {f.name[len(prefix):-len(".json")] for prefix in ("real-model-humaneval-", "real-model-quality-")
+    names = {f.name[len(prefix):-len(".json")] for prefix in ("real-model-humaneval-", "real-model-quality-", "real-model-chat-")
              for f in results.glob(f"{prefix}*.json")}
 
     def infill_and_fim(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
