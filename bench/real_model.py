@@ -303,8 +303,8 @@ def summary(pairs: list[str], output: Path) -> int:
         iv = he.get("interval95") or {}
         infill, fim = infill_and_fim(name)
         chat = json.loads(_per_build(name, "chat").read_text(encoding="utf-8")) if _per_build(name, "chat").is_file() else {}
-        rows.append({"build": name, "engine": data.get("engine") or quality.get("format"),
-                     "calibration": _calibration(data.get("build") or quality.get("build") or ""),
+        rows.append({"build": name, "engine": data.get("engine") or chat.get("engine") or quality.get("format"),
+                     "calibration": _calibration(data.get("build") or chat.get("build") or quality.get("build") or ""),
                      "size_mib": (size.get("bytes") or 0) / 2**20 or None, "bits_per_weight": size.get("bits_per_weight"),
                      "kld": {d: v.get("mean") for d, v in kld.items() if isinstance(v, dict)},
                      "pass@1": he.get("pass@1"), "interval95": [iv["low"], iv["high"]] if iv else None,
