@@ -265,6 +265,11 @@ def _calibration(build: str) -> str | None:
     return calib.get("id")
 
 
+def _read_if_made(path: Path) -> dict[str, Any]:
+    """A per-build result file, or {} where that measurement was not made."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
 def _paired_cell(mode: dict[str, Any] | None) -> str:
     if not mode or mode.get("pass@1") is None:
         return "—"
@@ -284,15 +289,13 @@ def summary(pairs: list[str], output: Path) -> int:
 
     def infill_and_fim(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """``real-model-fim-NAME.json`` (``kizami eval BUILD --tasks fim,humaneval-infill``): infilling by mode, FIM."""
-        path = results / f"real-model-fim-{name}.json"
-        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        data = _read_if_made(results / f"real-model-fim-{name}.json")
         return _section(data, "humaneval_infill") or {}, _section(data, "fim") or {}
 
     ref_infill = infill_and_fim("bf16")[0]
     for name in sorted(names):  # a build with KLD but no HumanEval yet (a slow torch row) is listed too
-        he_file, quality_file = _per_build(name), results / f"real-model-quality-{name}.json"
-        data = json.loads(he_file.read_text(encoding="utf-8")) if he_file.is_file() else {}
-        quality = json.loads(quality_file.read_text(encoding="utf-8")) if quality_file.is_file() else {}
+        data, chat = _read_if_made(_per_build(name)), _read_if_made(_per_build(name, "chat"))
+        quality = _read_if_made(results / f"real-model-quality-{name}.json")
         he = data.get("humaneval") or {}
         if he:
             sections[name] = he
@@ -302,7 +305,6 @@ def summary(pairs: list[str], output: Path) -> int:
         gen = he.get("generation") or {}
         iv = he.get("interval95") or {}
         infill, fim = infill_and_fim(name)
-        chat = json.loads(_per_build(name, "chat").read_text(encoding="utf-8")) if _per_build(name, "chat").is_file() else {}
         rows.append({"build": name, "engine": data.get("engine") or chat.get("engine") or quality.get("format"),
                      "calibration": _calibration(data.get("build") or chat.get("build") or quality.get("build") or ""),
                      "size_mib": (size.get("bytes") or 0) / 2**20 or None, "bits_per_weight": size.get("bits_per_weight"),
